@@ -1,0 +1,410 @@
+/**
+ * The real executor: spawns `iptables-save`, `iptables-restore` and `iptables --version`
+ * (or their ip6tables twins) with argv arrays, never a shell, optionally inside a named
+ * network namespace through `ip netns exec`. Restore text goes on stdin; stdout and stderr
+ * are captured with a size cap; a timeout or an AbortSignal SIGKILLs the process.
+ */
+import { spawn } from 'node:child_process';
+import type { Family } from '../domain/family.js';
+import {
+  type BackendInfo,
+  classifyStderr,
+  ExecError,
+  type ExecErrorKind,
+  type Executor,
+  matchStderr,
+  type RestoreOptions,
+  type SaveOptions,
+} from './executor.js';
+
+/** The three programs driven for one address family. */
+export interface FamilyBinaries {
+  /** @default 'iptables-save' (ipv4), 'ip6tables-save' (ipv6) */
+  save: string;
+  /** @default 'iptables-restore' (ipv4), 'ip6tables-restore' (ipv6) */
+  restore: string;
+  /** Used for `--version`. @default 'iptables' (ipv4), 'ip6tables' (ipv6) */
+  cli: string;
+}
+
+export interface BinariesOptions {
+  /** Programs for IPv4, e.g. `{ restore: 'iptables-legacy-restore' }`. Unset ones keep their default. */
+  ipv4?: Partial<FamilyBinaries>;
+  /** Programs for IPv6. Unset ones keep their default. */
+  ipv6?: Partial<FamilyBinaries>;
+  /** The iproute2 program used for `ip netns exec`. @default 'ip' */
+  ip?: string;
+}
+
+export interface ChildProcessExecutorOptions {
+  /**
+   * Run every command inside this named network namespace (`ip netns exec NAME ...`).
+   * Must match `^[A-Za-z0-9_.-]{1,64}$` and not start with `.` or `-`.
+   * @default undefined (the service's own namespace)
+   */
+  netns?: string;
+  /**
+   * Seconds `iptables-restore` waits for the xtables lock (`-w N`); 0 means do not wait.
+   * The nf_tables backend takes no lock and ignores it.
+   * @default 10
+   */
+  waitSeconds?: number;
+  /**
+   * Milliseconds a command may run before it is killed with SIGKILL. Keep it above
+   * `waitSeconds * 1000` so a lock wait ends as `lock_timeout`, not `timeout`.
+   * @default 30000
+   */
+  timeoutMs?: number;
+  /**
+   * Largest stdout kept, in bytes; a larger `iptables-save` output kills the process and fails.
+   * @default 268435456 (256 MiB)
+   */
+  maxOutputBytes?: number;
+  /** Override program names or paths (absolute paths, or names looked up in PATH). */
+  binaries?: BinariesOptions;
+}
+
+const NETNS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** stderr is evidence for a message, not data: keep the head, it holds the error. */
+const MAX_STDERR_BYTES = 64 * 1024;
+const DEFAULT_BINARIES: Readonly<Record<Family, FamilyBinaries>> = {
+  ipv4: { save: 'iptables-save', restore: 'iptables-restore', cli: 'iptables' },
+  ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore', cli: 'ip6tables' },
+};
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkProgram(name: string, value: unknown): string {
+  if (
+    typeof value !== 'string' ||
+    value === '' ||
+    value.startsWith('-') ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+    /[\u0000-\u001f\u007f]/.test(value)
+  ) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a program name or path (not empty, no control characters, not starting with '-'), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Line `n` (1-based) of restore input, or undefined past the end (e.g. "COMMIT expected at line N"). */
+function inputLine(input: string, n: number): string | undefined {
+  const body = input.endsWith('\n') ? input.slice(0, -1) : input;
+  return body.split('\n')[n - 1];
+}
+
+interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+interface RunSpec {
+  /** The iptables program being run, for messages. */
+  program: string;
+  args: readonly string[];
+  input?: string;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+}
+
+export class ChildProcessExecutor implements Executor {
+  readonly netns: string | undefined;
+  readonly waitSeconds: number;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  readonly #binaries: Readonly<Record<Family, FamilyBinaries>>;
+  readonly #ip: string;
+
+  constructor(options: ChildProcessExecutorOptions = {}) {
+    if (options.netns !== undefined) {
+      if (typeof options.netns !== 'string' || !NETNS_NAME.test(options.netns)) {
+        throw new TypeError(
+          `Expected \`netns\` to be 1-64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-', got ${JSON.stringify(options.netns)}`,
+        );
+      }
+    }
+    this.netns = options.netns;
+    this.waitSeconds = checkInteger('waitSeconds', options.waitSeconds ?? 10, 0, 3600);
+    this.timeoutMs = checkInteger('timeoutMs', options.timeoutMs ?? 30_000, 1, 24 * 3600 * 1000);
+    this.maxOutputBytes = checkInteger(
+      'maxOutputBytes',
+      options.maxOutputBytes ?? 256 * 1024 * 1024,
+      1,
+      2 ** 31,
+    );
+    const b = options.binaries ?? {};
+    const merge = (family: Family): FamilyBinaries => {
+      const over = b[family] ?? {};
+      const out = { ...DEFAULT_BINARIES[family] };
+      for (const key of ['save', 'restore', 'cli'] as const) {
+        const v = over[key];
+        if (v !== undefined) out[key] = checkProgram(`binaries.${family}.${key}`, v);
+      }
+      return Object.freeze(out);
+    };
+    this.#binaries = Object.freeze({ ipv4: merge('ipv4'), ipv6: merge('ipv6') });
+    this.#ip = checkProgram('binaries.ip', b.ip ?? 'ip');
+  }
+
+  async save(family: Family, options: SaveOptions = {}): Promise<string> {
+    const args: string[] = [];
+    if (options.counters) args.push('-c');
+    if (options.table !== undefined) args.push('-t', options.table);
+    const { stdout } = await this.#run({
+      program: this.#binaries[family].save,
+      args,
+      signal: options.signal,
+      timeoutMs: this.#timeout(options.timeoutMs),
+    });
+    return stdout;
+  }
+
+  async restore(family: Family, text: string, options: RestoreOptions = {}): Promise<void> {
+    const program = this.#binaries[family].restore;
+    if (text.includes('\0')) {
+      // iptables reads lines as C strings: a NUL would silently cut a line short.
+      throw new ExecError({
+        kind: 'invalid_input',
+        message: `${program} input contains a NUL byte: refusing to run it; fix the input`,
+        argv: [],
+      });
+    }
+    const args = ['-w', String(this.waitSeconds)];
+    if (options.noflush) args.push('--noflush');
+    if (options.test) args.push('--test');
+    if (options.counters) args.push('--counters');
+    await this.#run({
+      program,
+      args,
+      input: text,
+      signal: options.signal,
+      timeoutMs: this.#timeout(options.timeoutMs),
+    });
+  }
+
+  async info(family: Family): Promise<BackendInfo> {
+    const program = this.#binaries[family].cli;
+    const argv = this.#argv(program, ['--version']);
+    const { stdout } = await this.#run({
+      program,
+      args: ['--version'],
+      signal: undefined,
+      timeoutMs: this.timeoutMs,
+    });
+    // "iptables v1.8.9 (nf_tables)", "iptables v1.8.9 (legacy)"; before 1.8 there was only legacy.
+    const m = /\bv(\d+(?:\.\d+)+)(?:\s+\((nf_tables|legacy)\))?/.exec(stdout);
+    if (m?.[1] === undefined) {
+      throw new ExecError({
+        kind: 'failed',
+        message: `${program} --version printed ${JSON.stringify(stdout.trim().slice(0, 200))}, not "${program} vX.Y.Z (backend)": check the binaries option`,
+        argv,
+        exitCode: 0,
+      });
+    }
+    return { backend: m[2] === 'nf_tables' ? 'nf_tables' : 'legacy', version: m[1] };
+  }
+
+  #timeout(perCall: number | undefined): number {
+    return perCall === undefined ? this.timeoutMs : checkInteger('timeoutMs', perCall, 1, 24 * 3600 * 1000);
+  }
+
+  #argv(program: string, args: readonly string[]): string[] {
+    return this.netns === undefined
+      ? [program, ...args]
+      : [this.#ip, 'netns', 'exec', this.netns, program, ...args];
+  }
+
+  #run(spec: RunSpec): Promise<RunResult> {
+    const argv = this.#argv(spec.program, spec.args);
+    const [command, ...commandArgs] = argv as [string, ...string[]];
+    const where = this.netns === undefined ? '' : ` in network namespace "${this.netns}"`;
+
+    if (spec.signal?.aborted) {
+      return Promise.reject(
+        new ExecError({
+          kind: 'aborted',
+          message: `${spec.program}${where} was aborted before it started`,
+          argv,
+          cause: spec.signal.reason,
+        }),
+      );
+    }
+
+    return new Promise<RunResult>((resolve, reject) => {
+      const child = spawn(command, commandArgs, {
+        shell: false,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Untranslated libc messages: the stderr patterns are English.
+        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+      });
+
+      const stdoutChunks: Buffer[] = [];
+      let stdoutBytes = 0;
+      const stderrChunks: Buffer[] = [];
+      let stderrBytes = 0;
+      let stopped: { kind: ExecErrorKind; message: string; cause?: unknown } | undefined;
+      let settled = false;
+      let exitCode: number | null | undefined;
+
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        spec.signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (error: ExecError): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(error);
+      };
+      const stoppedError = (): ExecError =>
+        new ExecError({
+          kind: stopped?.kind ?? 'failed',
+          message: stopped?.message ?? `${spec.program}${where} was stopped`,
+          argv,
+          exitCode: exitCode ?? null,
+          stderr: Buffer.concat(stderrChunks).toString('utf8'),
+          cause: stopped?.cause,
+        });
+      const stop = (kind: ExecErrorKind, message: string, cause?: unknown): void => {
+        if (stopped !== undefined || settled) return;
+        stopped = cause === undefined ? { kind, message } : { kind, message, cause };
+        if (exitCode === undefined) {
+          child.kill('SIGKILL');
+        } else {
+          // Already exited, but something still holds its pipes open: stop waiting for them.
+          child.stdout.destroy();
+          child.stderr.destroy();
+          fail(stoppedError());
+        }
+      };
+
+      const timer = setTimeout(() => {
+        stop(
+          'timeout',
+          `${spec.program}${where} did not finish within ${spec.timeoutMs} ms and was killed: raise timeoutMs, or look for a hung iptables process`,
+        );
+      }, spec.timeoutMs);
+      const onAbort = (): void => {
+        stop('aborted', `${spec.program}${where} was aborted by the caller and killed`, spec.signal?.reason);
+      };
+      spec.signal?.addEventListener('abort', onAbort, { once: true });
+
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdoutBytes += chunk.length;
+        if (stdoutBytes > this.maxOutputBytes) {
+          stop(
+            'failed',
+            `${spec.program}${where} printed more than ${this.maxOutputBytes} bytes and was killed: raise maxOutputBytes`,
+          );
+          return;
+        }
+        stdoutChunks.push(chunk);
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        if (stderrBytes < MAX_STDERR_BYTES)
+          stderrChunks.push(chunk.subarray(0, MAX_STDERR_BYTES - stderrBytes));
+        stderrBytes += chunk.length;
+      });
+      // iptables-restore stops reading at the first bad line; the rest of the input then
+      // hits a closed pipe (EPIPE). The exit code and stderr tell the real story.
+      child.stdin.on('error', () => {});
+
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        // spawn failed: the program (or `ip`) could not be started at all.
+        const missing = err.code === 'ENOENT';
+        const denied = err.code === 'EACCES' || err.code === 'EPERM';
+        const isIp = this.netns !== undefined && command === this.#ip;
+        const what = isIp ? command : spec.program;
+        let message: string;
+        if (missing) {
+          message = isIp
+            ? `${what} was not found: install the Debian package iproute2 (needed for network namespace "${this.netns}")`
+            : `${what} was not found: install the Debian package iptables, or fix the binaries option`;
+        } else if (denied) {
+          message = `${what} could not be executed (${err.code}): check the file's permissions, and run as root`;
+        } else {
+          message = `${what} could not be started: ${err.message}`;
+        }
+        fail(
+          new ExecError({
+            kind: missing ? 'binary_missing' : denied ? 'permission_denied' : 'failed',
+            message,
+            argv,
+            cause: err,
+          }),
+        );
+      });
+
+      // 'exit' rather than 'close': a killed child may leave a grandchild holding the pipes.
+      child.on('exit', (code) => {
+        exitCode = code;
+        if (settled) return;
+        if (stopped !== undefined) {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          fail(stoppedError());
+          return;
+        }
+        // Normal exit: wait for the pipes to drain so no output is lost.
+        const finish = (): void => {
+          if (settled) return;
+          const stderrText = Buffer.concat(stderrChunks).toString('utf8');
+          if (code === 0) {
+            settled = true;
+            cleanup();
+            resolve({ stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr: stderrText });
+            return;
+          }
+          fail(this.#errorFromExit(spec, argv, code, stderrText, where));
+        };
+        if (child.stdout.readableEnded && child.stderr.readableEnded) finish();
+        else child.once('close', finish);
+      });
+
+      if (spec.input !== undefined) child.stdin.end(spec.input, 'utf8');
+      else child.stdin.end();
+    });
+  }
+
+  #errorFromExit(
+    spec: RunSpec,
+    argv: readonly string[],
+    code: number | null,
+    stderr: string,
+    where: string,
+  ): ExecError {
+    const { kind, line } = classifyStderr(stderr, code);
+    const hint = matchStderr(stderr)?.hint;
+    const lineText = line === undefined || spec.input === undefined ? undefined : inputLine(spec.input, line);
+    const firstError =
+      stderr
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('Try `') && !l.startsWith('Error occurred at line'))
+        .join(' ')
+        .slice(0, 500) || `exit code ${String(code)}`;
+
+    let message: string;
+    if (kind === 'binary_missing') {
+      message = `${spec.program} was not found${where}: install the Debian package iptables, or fix the binaries option`;
+    } else if (kind === 'permission_denied') {
+      message = `${spec.program} needs root (CAP_NET_ADMIN): run as root (${firstError})`;
+    } else if (/Cannot open network namespace/.test(stderr)) {
+      message = `network namespace "${this.netns ?? ''}" does not exist: create it with \`ip netns add ${this.netns ?? ''}\` or fix the netns option`;
+    } else {
+      const at =
+        line === undefined
+          ? ''
+          : ` at line ${line}${lineText === undefined ? '' : ` (${JSON.stringify(lineText)})`}`;
+      message = `${spec.program}${where} failed${at}: ${firstError}${hint === undefined ? '' : ` — ${hint}`}`;
+    }
+    return new ExecError({ kind, message, argv, exitCode: code, stderr, line, lineText });
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The executor port: the only way the rest of Portcullis reaches `iptables-save`,
+ * `iptables-restore` and `iptables --version`. The real adapter spawns processes
+ * (child-process-executor.ts); a fake applies restore text to an in-memory copy.
+ *
+ * Both report failures as one error type, {@link ExecError}, whose `kind` is derived
+ * from iptables' stderr by {@link classifyStderr}. Every stderr text we recognise lives
+ * in {@link STDERR_PATTERNS}, so there is exactly one place to teach it a new message.
+ */
+import type { Family, TableName } from '../domain/family.js';
+
+export interface SaveOptions {
+  /** Only dump this table (`-t table`). Default: every table. */
+  table?: TableName;
+  /** Include packet and byte counters (`-c`). Default: false. */
+  counters?: boolean;
+  /** Abort the call: the process is killed and the promise rejects with kind `aborted`. */
+  signal?: AbortSignal;
+  /** Per-call timeout in milliseconds, overriding the executor's default. */
+  timeoutMs?: number;
+}
+
+export interface RestoreOptions {
+  /** Keep rules that the input does not mention (`--noflush`). Default: false. */
+  noflush?: boolean;
+  /**
+   * Parse and check the input without committing it (`--test`). On nf_tables this only
+   * checks syntax and extensions: deleting a missing rule or creating an existing chain
+   * still passes.
+   */
+  test?: boolean;
+  /** Restore the `[packets:bytes]` counters given in the input (`--counters`). Default: false. */
+  counters?: boolean;
+  /** Abort the call: the process is killed and the promise rejects with kind `aborted`. */
+  signal?: AbortSignal;
+  /** Per-call timeout in milliseconds, overriding the executor's default. */
+  timeoutMs?: number;
+}
+
+export interface BackendInfo {
+  backend: 'nf_tables' | 'legacy';
+  /** e.g. `1.8.9` */
+  version: string;
+}
+
+export interface Executor {
+  /** `iptables-save` / `ip6tables-save` output text. */
+  save(family: Family, options?: SaveOptions): Promise<string>;
+  /** Feed `text` on stdin to `iptables-restore` / `ip6tables-restore`. Resolves when it exits with 0. */
+  restore(family: Family, text: string, options?: RestoreOptions): Promise<void>;
+  /** Which iptables backend and version the executor drives. */
+  info(family: Family): Promise<BackendInfo>;
+}
+
+export type ExecErrorKind =
+  | 'not_found'
+  | 'already_exists'
+  | 'lock_timeout'
+  | 'binary_missing'
+  | 'permission_denied'
+  | 'timeout'
+  | 'aborted'
+  | 'invalid_input'
+  | 'failed';
+
+export interface ExecErrorInit {
+  kind: ExecErrorKind;
+  message: string;
+  argv: readonly string[];
+  exitCode?: number | null;
+  stderr?: string;
+  line?: number | undefined;
+  lineText?: string | undefined;
+  cause?: unknown;
+}
+
+/** A failed iptables call: what went wrong (`kind`), what to do (`message`), and the raw evidence. */
+export class ExecError extends Error {
+  override readonly name = 'ExecError';
+  readonly kind: ExecErrorKind;
+  /** Exit code of the process; null when it never ran or was killed. */
+  readonly exitCode: number | null;
+  /** Captured stderr (possibly truncated). */
+  readonly stderr: string;
+  // `declare`: absent (not an own property set to undefined) when unknown.
+  /** 1-based line of the restore input that iptables blamed. */
+  declare readonly line?: number;
+  /** The text of that line, when it exists in the input. */
+  declare readonly lineText?: string;
+  /** The argv that was spawned. */
+  readonly argv: readonly string[];
+
+  constructor(init: ExecErrorInit) {
+    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.kind = init.kind;
+    this.exitCode = init.exitCode ?? null;
+    this.stderr = init.stderr ?? '';
+    this.argv = Object.freeze([...init.argv]);
+    if (init.line !== undefined) this.line = init.line;
+    if (init.lineText !== undefined) this.lineText = init.lineText;
+  }
+
+  /** A chain, rule, target or rule position does not exist. */
+  isNotFound(): boolean {
+    return this.kind === 'not_found';
+  }
+  /** The chain (or object) to create already exists. */
+  isAlreadyExists(): boolean {
+    return this.kind === 'already_exists';
+  }
+  /** Another program held the xtables lock for longer than the wait. */
+  isLockTimeout(): boolean {
+    return this.kind === 'lock_timeout';
+  }
+  /** An iptables (or `ip`) binary is not installed. */
+  isBinaryMissing(): boolean {
+    return this.kind === 'binary_missing';
+  }
+  /** The process lacks root / CAP_NET_ADMIN. */
+  isPermissionDenied(): boolean {
+    return this.kind === 'permission_denied';
+  }
+  /** The call took longer than its timeout and was killed. */
+  isTimeout(): boolean {
+    return this.kind === 'timeout';
+  }
+  /** The caller aborted the call through its AbortSignal. */
+  isAborted(): boolean {
+    return this.kind === 'aborted';
+  }
+}
+
+export interface StderrPattern {
+  readonly kind: ExecErrorKind;
+  readonly pattern: RegExp;
+  /** What the operator should do about it; used to build ExecError messages. */
+  readonly hint: string;
+}
+
+/**
+ * Every stderr text we recognise, first match wins, so the specific ones come first.
+ * Samples marked (nft) were captured from iptables v1.8.9 (nf_tables) in a network
+ * namespace; (legacy) ones are libiptc / xtables-lock texts of the legacy backend.
+ */
+export const STDERR_PATTERNS: readonly StderrPattern[] = [
+  // `ip netns exec NS iptables-save` when iptables is not installed:
+  //   exec of "iptables-save" failed: No such file or directory
+  {
+    kind: 'binary_missing',
+    pattern: /exec of "[^"]*" failed: No such file or directory/,
+    hint: 'install the Debian package iptables',
+  },
+  // `ip netns exec NS ...` when NS does not exist (exit 255):
+  //   Cannot open network namespace "NS": No such file or directory
+  // Deliberately not not_found: "rule not found" must never be confused with "wrong host".
+  {
+    kind: 'failed',
+    pattern: /Cannot open network namespace/,
+    hint: 'the network namespace does not exist: create it with `ip netns add` or fix the name',
+  },
+  // (legacy) "Another app is currently holding the xtables lock. Stopped waiting after 10s."
+  {
+    kind: 'lock_timeout',
+    pattern: /holding the xtables lock|Can't lock \/\S*xtables\.lock/,
+    hint: 'another program is changing the firewall: retry, or raise waitSeconds',
+  },
+  // (nft) "Could not fetch rule set generation id: Permission denied (you must be root)"
+  {
+    kind: 'permission_denied',
+    pattern: /Permission denied|Operation not permitted|you must be root/,
+    hint: 'needs root (CAP_NET_ADMIN): run as root',
+  },
+  // (nft, legacy) "iptables-restore: line 2 failed: Chain already exists."
+  // (nft) "line 2: CHAIN_ADD failed (File exists): chain FOO"
+  {
+    kind: 'already_exists',
+    pattern: /Chain already exists|File exists/,
+    hint: 'it already exists',
+  },
+  // (nft, legacy) "iptables-restore: line 2 failed: No chain/target/match by that name."
+  //   (-D/-F/-X/-A on a missing chain, -R on a missing rule number)
+  // (nft) "iptables-restore v1.8.9 (nf_tables): Chain 'NOCHAIN' does not exist" (-j to a missing
+  //   chain or unknown target; nf_tables blames the COMMIT line)
+  // (legacy) "Couldn't load target `NOCHAIN':No such file or directory" (same input on legacy)
+  // (nft, legacy) "line 2 failed: Bad rule (does a matching rule exist in that chain?)." (-D by spec)
+  // (nft, legacy) "line 2 failed: Index of deletion too big." (-D CHAIN N)
+  // (nft) "line 2: RULE_DELETE failed (No such file or directory): rule in chain INPUT"
+  {
+    kind: 'not_found',
+    pattern:
+      /No chain\/target\/match by that name|does not exist|doesn't exist|Couldn't load target|Couldn't find target|does a matching rule exist|Index of deletion too big|_(?:DEL|DELETE|REPLACE|FLUSH)\w* failed \(No such file or directory\)/,
+    hint: 'a chain, rule or target it refers to does not exist: re-read the ruleset and retry',
+  },
+  // (nft) "line 2: CHAIN_DEL failed (Device or resource busy): chain FOO" (chain still referenced,
+  //   or a built-in chain)
+  {
+    kind: 'failed',
+    pattern: /Device or resource busy|Directory not empty|Can't delete chain with references/,
+    hint: 'the chain is still in use: remove the rules that jump to it (and its own rules) first',
+  },
+  // Input the parser or the kernel rejected:
+  // (nft) "unknown option \"--bogus\"", "host/network `999.1.1.1' not found",
+  //   "DNAT: option \"--to-destination\" must be specified", "Couldn't load match `x':No such file or directory",
+  //   "line 1 table name 'nosuch' invalid", "COMMIT expected at line 3", "Bad built-in chain name.",
+  //   "Bad policy name.", "Index of insertion too big.",
+  //   "line 2: RULE_APPEND failed (Invalid argument): rule in chain INPUT" (e.g. MASQUERADE in filter)
+  {
+    kind: 'invalid_input',
+    pattern:
+      /unknown option|Bad argument|not found|must be specified|Couldn't load match|table name '.*' invalid|COMMIT expected|Bad built-in chain name|Bad policy name|Index of insertion too big|Invalid argument|Try `\S+ -h'/,
+    hint: 'fix the input',
+  },
+];
+
+/** The 1-based input line iptables blamed, from any of the forms it prints. */
+const LINE_PATTERNS: readonly RegExp[] = [
+  // "Error occurred at line: 9" (parameter problems, both backends)
+  /Error occurred at line: (\d+)/,
+  // "iptables-restore: line 5 failed: ..." (commit failures) and
+  // "line 2: RULE_APPEND failed (Invalid argument): ..." (nf_tables batch errors)
+  /\bline (\d+)(?: failed|:)/,
+  // "iptables-restore: COMMIT expected at line 3"
+  /\bat line:? (\d+)/,
+];
+
+function parseLine(stderr: string): number | undefined {
+  for (const re of LINE_PATTERNS) {
+    const m = re.exec(stderr);
+    if (m?.[1] !== undefined) {
+      const n = Number.parseInt(m[1], 10);
+      if (Number.isSafeInteger(n) && n > 0) return n;
+    }
+  }
+  return undefined;
+}
+
+/** The first entry of {@link STDERR_PATTERNS} that matches, if any. */
+export function matchStderr(stderr: string): StderrPattern | undefined {
+  return STDERR_PATTERNS.find((p) => p.pattern.test(stderr));
+}
+
+/**
+ * Classify a failed iptables call from its stderr and exit code. Pure.
+ * Exit code 2 (PARAMETER_PROBLEM) with an unrecognised text counts as invalid input.
+ */
+export function classifyStderr(
+  stderr: string,
+  exitCode: number | null,
+): { kind: ExecErrorKind; line?: number } {
+  const matched = matchStderr(stderr);
+  const kind: ExecErrorKind = matched?.kind ?? (exitCode === 2 ? 'invalid_input' : 'failed');
+  const line = parseLine(stderr);
+  return line === undefined ? { kind } : { kind, line };
+}
