@@ -84,7 +84,6 @@ function checkProgram(name: string, value: unknown): string {
     typeof value !== 'string' ||
     value === '' ||
     value.startsWith('-') ||
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
     /[\u0000-\u001f\u007f]/.test(value)
   ) {
     throw new TypeError(

@@ -1,0 +1,180 @@
+/**
+ * Building canonical rules from typed input (JSON from the APIs) and the
+ * rule-level checks shared with the command-line parser.
+ */
+import { canonicalCidr, preview } from './address.js';
+import { DomainError, invalid } from './errors.js';
+import type { AnyExtension } from './extensions/define.js';
+import { normalizeExtension } from './extensions/define.js';
+import { MATCH_SPECS, TARGET_SPECS } from './extensions/index.js';
+import type { Family } from './family.js';
+import type { Match, Rule, RuleField, Target } from './model.js';
+import { RULE_FIELDS } from './model.js';
+import { canonicalProtocol } from './protocol.js';
+import { checkChainName, checkInterface, checkRawToken } from './validate.js';
+
+/** Canonical value of one rule-level field, or undefined when it means "any" (e.g. `-p all`, `-s 0.0.0.0/0`). */
+export function canonicalRuleField(
+  key: RuleField,
+  value: unknown,
+  family: Family,
+  field: string,
+): string | true | undefined {
+  switch (key) {
+    case 'protocol': {
+      const p = canonicalProtocol(value, field);
+      return p.number === 0 ? undefined : p.text;
+    }
+    case 'source':
+    case 'destination': {
+      if (typeof value !== 'string') throw invalid(field, `${field} must be an address or CIDR`);
+      const c = canonicalCidr(family, value, field);
+      return c.endsWith('/0') ? undefined : c;
+    }
+    case 'inInterface':
+    case 'outInterface':
+      return checkInterface(value, field);
+    case 'fragment':
+      if (family === 'ipv6') throw invalid(field, `${field}: fragment (-f) exists only for ipv4`);
+      if (value !== true) throw invalid(field, `${field} is a flag: set it to true or leave it out`);
+      return true;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkRaw(value: unknown, field: string): readonly string[] {
+  if (!Array.isArray(value)) throw invalid(field, `${field} must be a list of tokens`);
+  if (value.length > 64) throw invalid(field, `${field} holds at most 64 tokens`);
+  return Object.freeze(value.map((t, i) => checkRawToken(t, `${field}[${i}]`)));
+}
+
+const EXT_NAME = /^[A-Za-z0-9_.-]{1,28}$/;
+
+export function normalizeMatch(input: unknown, family: Family, field: string): Match {
+  if (!isRecord(input) || typeof input.module !== 'string') {
+    throw invalid(field, `${field} must be an object with a "module" name`);
+  }
+  const spec = MATCH_SPECS.get(input.module);
+  if (spec && input.raw === undefined)
+    return normalizeExtension(spec, input, family, field, 'module') as Match;
+  if (!EXT_NAME.test(input.module))
+    throw invalid(`${field}.module`, `${field}.module "${preview(input.module)}" is not a valid match name`);
+  const extra = Object.keys(input).find((k) => k !== 'module' && k !== 'raw');
+  if (extra !== undefined) {
+    throw invalid(
+      `${field}.${extra}`,
+      `match "${input.module}" is not typed; give its options as "raw": [tokens]`,
+    );
+  }
+  return Object.freeze({ module: input.module, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
+}
+
+export function normalizeTarget(input: unknown, family: Family, field: string): Target {
+  if (!isRecord(input)) throw invalid(field, `${field} must be an object`);
+  if ('jump' in input || 'goto' in input) {
+    const key = 'jump' in input ? 'jump' : 'goto';
+    if (Object.keys(input).length !== 1) throw invalid(field, `${field}: "${key}" takes no other fields`);
+    const chain = checkChainName(input[key], `${field}.${key}`);
+    if (TARGET_SPECS.has(chain)) {
+      if (key === 'goto')
+        throw invalid(`${field}.goto`, `${field}.goto must name a user chain, not ${chain}`);
+      return normalizeExtension(
+        TARGET_SPECS.get(chain) as AnyExtension,
+        { target: chain },
+        family,
+        field,
+        'target',
+      ) as Target;
+    }
+    return Object.freeze(key === 'jump' ? { jump: chain } : { goto: chain });
+  }
+  if (typeof input.target !== 'string')
+    throw invalid(field, `${field} needs "target" (e.g. "ACCEPT"), "jump" or "goto"`);
+  const spec = TARGET_SPECS.get(input.target);
+  if (spec && input.raw === undefined)
+    return normalizeExtension(spec, input, family, field, 'target') as Target;
+  if (!EXT_NAME.test(input.target))
+    throw invalid(`${field}.target`, `${field}.target "${preview(input.target)}" is not a valid target name`);
+  const extra = Object.keys(input).find((k) => k !== 'target' && k !== 'raw');
+  if (extra !== undefined) {
+    throw invalid(
+      `${field}.${extra}`,
+      `target "${input.target}" is not typed; give its options as "raw": [tokens]`,
+    );
+  }
+  return Object.freeze({ target: input.target, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
+}
+
+/** Assembles a frozen canonical rule in field order. */
+export function buildRule(
+  fields: Partial<Record<RuleField, string | true>>,
+  inverted: ReadonlySet<RuleField>,
+  matches: readonly Match[],
+  target: Target | undefined,
+  field: string,
+): Rule {
+  const out: Record<string, unknown> = {};
+  const invert: RuleField[] = [];
+  for (const key of RULE_FIELDS) {
+    const v = fields[key];
+    if (v === undefined) {
+      if (inverted.has(key))
+        throw invalid(`${field}.invert`, `${field}.invert names "${key}", which is not set`);
+      continue;
+    }
+    out[key] = v;
+    if (inverted.has(key)) invert.push(key);
+  }
+  if (invert.length) out.invert = Object.freeze(invert);
+  out.matches = Object.freeze([...matches]);
+  if (target) out.target = target;
+  return Object.freeze(out) as unknown as Rule;
+}
+
+const RULE_KEYS = new Set<string>([...RULE_FIELDS, 'invert', 'matches', 'target']);
+
+/**
+ * Validates a typed rule (as JSON) for `family` and returns its canonical
+ * model. Unknown fields are refused; every error names the field.
+ */
+export function normalizeRule(input: unknown, family: Family, field = 'rule'): Rule {
+  if (!isRecord(input)) throw invalid(field, `${field} must be an object`);
+  for (const key of Object.keys(input)) {
+    if (!RULE_KEYS.has(key)) throw invalid(`${field}.${key}`, `${field} has no field "${preview(key)}"`);
+  }
+  const fields: Partial<Record<RuleField, string | true>> = {};
+  for (const key of RULE_FIELDS) {
+    if (input[key] === undefined) continue;
+    const v = canonicalRuleField(key, input[key], family, `${field}.${key}`);
+    if (v !== undefined) fields[key] = v;
+  }
+  const inverted = new Set<RuleField>();
+  if (input.invert !== undefined) {
+    if (!Array.isArray(input.invert))
+      throw invalid(`${field}.invert`, `${field}.invert must be a list of field names`);
+    for (const k of input.invert) {
+      if (!RULE_FIELDS.includes(k)) {
+        throw invalid(
+          `${field}.invert`,
+          `${field}.invert: "${preview(String(k))}" is not one of ${RULE_FIELDS.join(', ')}`,
+        );
+      }
+      inverted.add(k);
+    }
+  }
+  const matchesInput = input.matches ?? [];
+  if (!Array.isArray(matchesInput)) throw invalid(`${field}.matches`, `${field}.matches must be a list`);
+  if (matchesInput.length > 32)
+    throw invalid(`${field}.matches`, `${field}.matches holds at most 32 matches`);
+  const matches = matchesInput.map((m, i) => normalizeMatch(m, family, `${field}.matches[${i}]`));
+  const target =
+    input.target === undefined ? undefined : normalizeTarget(input.target, family, `${field}.target`);
+  try {
+    return buildRule(fields, inverted, matches, target, field);
+  } catch (e) {
+    throw DomainError.from(e);
+  }
+}

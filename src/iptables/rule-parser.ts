@@ -1,0 +1,302 @@
+/**
+ * Reads a rule from its command-line form: the options after `-A CHAIN` in
+ * iptables-save output, or what an operator types
+ * (`-p tcp --dport 22 -m state --state NEW -j ACCEPT`).
+ *
+ * Options are owned the way iptables' getopt loop owns them: by the match
+ * that was loaded last and knows the flag, else an earlier match, else the
+ * target, else the protocol's match loaded implicitly (`-p tcp --dport 22`
+ * loads `-m tcp` there). In `save` mode a typed match or target whose
+ * options we cannot read is kept as raw tokens instead, so nothing the
+ * kernel prints is lost; in `spec` mode it is an error naming the option.
+ */
+import { preview } from '../domain/address.js';
+import { DomainError, invalid } from '../domain/errors.js';
+import {
+  type AnyExtension,
+  flagIndex,
+  type ParsedOption,
+  parseExtension,
+} from '../domain/extensions/define.js';
+import { MATCH_SPECS, protocolMatch, TARGET_SPECS } from '../domain/extensions/index.js';
+import type { Family } from '../domain/family.js';
+import type { Match, Rule, RuleField, Target } from '../domain/model.js';
+import { buildRule, canonicalRuleField } from '../domain/rule.js';
+import { checkChainName, checkRawToken } from '../domain/validate.js';
+import { splitSpec } from './tokenize.js';
+
+export interface ParseRuleOptions {
+  /** `spec`: operator input, strict. `save`: kernel output, unknown options kept raw. */
+  readonly mode: 'spec' | 'save';
+  /** Field path for errors. */
+  readonly field?: string;
+  /** In save mode, tells a jump to a user chain from an untyped target without options. */
+  readonly isChain?: (name: string) => boolean;
+}
+
+const RULE_OPTIONS: Readonly<Record<string, RuleField>> = {
+  '-p': 'protocol',
+  '--protocol': 'protocol',
+  '-s': 'source',
+  '--source': 'source',
+  '--src': 'source',
+  '-d': 'destination',
+  '--destination': 'destination',
+  '--dst': 'destination',
+  '-i': 'inInterface',
+  '--in-interface': 'inInterface',
+  '-o': 'outInterface',
+  '--out-interface': 'outInterface',
+  '-f': 'fragment',
+  '--fragment': 'fragment',
+};
+const MATCH_FLAGS = new Set(['-m', '--match']);
+const JUMP_FLAGS = new Set(['-j', '--jump']);
+const GOTO_FLAGS = new Set(['-g', '--goto']);
+/** Commands and table selection: they do not belong in a rule spec. */
+const COMMANDS: Readonly<Record<string, string>> = {
+  '-A': 'append',
+  '--append': 'append',
+  '-I': 'insert',
+  '--insert': 'insert',
+  '-D': 'delete',
+  '--delete': 'delete',
+  '-R': 'replace',
+  '--replace': 'replace',
+  '-F': 'flush',
+  '--flush': 'flush',
+  '-X': 'delete-chain',
+  '--delete-chain': 'delete-chain',
+  '-N': 'new-chain',
+  '--new-chain': 'new-chain',
+  '-P': 'policy',
+  '--policy': 'policy',
+  '-E': 'rename-chain',
+  '--rename-chain': 'rename-chain',
+  '-Z': 'zero',
+  '--zero': 'zero',
+  '-L': 'list',
+  '--list': 'list',
+  '-S': 'list-rules',
+  '--list-rules': 'list-rules',
+  '-C': 'check',
+  '--check': 'check',
+  '-t': 'table',
+  '--table': 'table',
+  '-c': 'set-counters',
+  '--set-counters': 'set-counters',
+  '-w': 'wait',
+  '--wait': 'wait',
+  '-n': 'numeric',
+  '--line-numbers': 'line-numbers',
+  '-v': 'verbose',
+  '-h': 'help',
+  '--help': 'help',
+  '-4': 'ipv4',
+  '-6': 'ipv6',
+  '--ipv4': 'ipv4',
+  '--ipv6': 'ipv6',
+  '--modprobe': 'modprobe',
+};
+
+function isBoundary(token: string | undefined): boolean {
+  return (
+    token !== undefined &&
+    (token in RULE_OPTIONS || MATCH_FLAGS.has(token) || JUMP_FLAGS.has(token) || GOTO_FLAGS.has(token))
+  );
+}
+
+interface PendingExt {
+  readonly name: string;
+  readonly spec: AnyExtension | undefined;
+  readonly options: ParsedOption[];
+  /** Tokens after the name, exactly as given (for the raw form). */
+  readonly tokens: string[];
+  readonly field: string;
+}
+
+export function parseRuleArgs(tokens: readonly string[], family: Family, options: ParseRuleOptions): Rule {
+  const field = options.field ?? 'rule';
+  const fields: Partial<Record<RuleField, string | true>> = {};
+  const seen = new Set<RuleField>();
+  const inverted = new Set<RuleField>();
+  const matches: PendingExt[] = [];
+  let target: PendingExt | undefined;
+  let targetKind: 'jump' | 'goto' | undefined;
+  let current: PendingExt | undefined;
+
+  const takeArgs = (i: number, n: number, flagText: string): string[] => {
+    const args = tokens.slice(i + 1, i + 1 + n);
+    if (
+      args.length < n ||
+      args.some((a) => a === '!' || (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a) && isBoundary(a)))
+    ) {
+      throw invalid(field, `${flagText} needs ${n === 1 ? 'a value' : `${n} values`}`);
+    }
+    return args;
+  };
+
+  for (let i = 0; i < tokens.length; i++) {
+    let token = tokens[i] as string;
+    let negated = false;
+    if (token === '!') {
+      negated = true;
+      token = tokens[++i] ?? '';
+      if (token === '' || token === '!')
+        throw invalid(field, '"!" must be followed by the option it negates');
+    }
+    const command = COMMANDS[token];
+    if (command !== undefined) {
+      throw invalid(
+        field,
+        `${token} (${command}) is a command or global option, not part of a rule spec; give only the rule's match and target options`,
+      );
+    }
+    const ruleField = RULE_OPTIONS[token];
+    if (ruleField !== undefined) {
+      if (seen.has(ruleField)) throw invalid(`${field}.${ruleField}`, `${token} given twice`);
+      seen.add(ruleField);
+      const value = ruleField === 'fragment' ? true : takeArgs(i, 1, token)[0];
+      if (ruleField !== 'fragment') i++;
+      const v = canonicalRuleField(ruleField, value, family, `${field}.${ruleField}`);
+      if (v !== undefined) fields[ruleField] = v;
+      if (negated) inverted.add(ruleField);
+      current = undefined;
+      continue;
+    }
+    if (MATCH_FLAGS.has(token) || JUMP_FLAGS.has(token) || GOTO_FLAGS.has(token)) {
+      if (negated) throw invalid(field, `${token} cannot be negated with !`);
+      const name = takeArgs(i, 1, token)[0] as string;
+      i++;
+      if (MATCH_FLAGS.has(token)) {
+        if (!/^[A-Za-z0-9_.-]{1,28}$/.test(name))
+          throw invalid(field, `"${preview(name)}" is not a valid match name`);
+        if (matches.length >= 32) throw invalid(field, 'a rule holds at most 32 matches');
+        current = {
+          name,
+          spec: MATCH_SPECS.get(name),
+          options: [],
+          tokens: [],
+          field: `${field}.matches[${matches.length}]`,
+        };
+        matches.push(current);
+      } else {
+        if (target) throw invalid(`${field}.target`, 'a rule has at most one target (-j or -g)');
+        targetKind = GOTO_FLAGS.has(token) ? 'goto' : 'jump';
+        checkChainName(name, `${field}.target`);
+        current = {
+          name,
+          spec: targetKind === 'jump' ? TARGET_SPECS.get(name) : undefined,
+          options: [],
+          tokens: [],
+          field: `${field}.target`,
+        };
+        target = current;
+      }
+      continue;
+    }
+    // An extension option: find its owner.
+    const owner = findOwner(token, current, matches, target, fields.protocol as string | undefined);
+    if (owner === 'implicit') {
+      const spec = protocolMatch(fields.protocol as string | undefined) as AnyExtension;
+      current = {
+        name: spec.name,
+        spec,
+        options: [],
+        tokens: [],
+        field: `${field}.matches[${matches.length}]`,
+      };
+      matches.push(current);
+    } else if (owner === undefined) {
+      if (current && !current.spec) {
+        // Untyped extension: keep every token up to the next rule-level option as is.
+        if (negated) current.tokens.push('!');
+        current.tokens.push(checkRawToken(token, `${current.field}.raw`));
+        continue;
+      }
+      const where = current ? `${current.name}` : 'the rule';
+      throw invalid(current?.field ?? field, `unknown option ${preview(token)} for ${where}`);
+    } else {
+      current = owner;
+    }
+    const entry = flagIndex(current.spec as AnyExtension).get(token);
+    const arity = entry?.arity ?? 0;
+    const args = arity ? takeArgs(i, arity, token) : [];
+    if (negated) current.tokens.push('!');
+    current.tokens.push(token, ...args);
+    current.options.push({ flag: token, negated, args });
+    i += arity;
+  }
+
+  const builtMatches = matches.map((m) => buildMatch(m, family, options.mode));
+  const builtTarget = target ? buildTarget(target, targetKind ?? 'jump', family, options) : undefined;
+  return buildRule(fields, inverted, builtMatches, builtTarget, field);
+}
+
+function findOwner(
+  flag: string,
+  current: PendingExt | undefined,
+  matches: readonly PendingExt[],
+  target: PendingExt | undefined,
+  protocol: string | undefined,
+): PendingExt | 'implicit' | undefined {
+  const knows = (p: PendingExt | undefined) => p?.spec !== undefined && flagIndex(p.spec).has(flag);
+  if (knows(current)) return current;
+  if (current && !current.spec) return undefined; // raw extension swallows its tokens
+  for (let j = matches.length - 1; j >= 0; j--) if (knows(matches[j])) return matches[j];
+  if (knows(target)) return target;
+  const implicit = protocolMatch(protocol);
+  if (implicit && flagIndex(implicit).has(flag) && !matches.some((m) => m.name === implicit.name))
+    return 'implicit';
+  return undefined;
+}
+
+function buildMatch(m: PendingExt, family: Family, mode: 'spec' | 'save'): Match {
+  if (m.spec) {
+    try {
+      return parseExtension(m.spec, m.options, family, m.field, 'module') as Match;
+    } catch (e) {
+      if (mode === 'spec' || !(e instanceof DomainError)) throw e;
+    }
+  }
+  return Object.freeze({
+    module: m.name,
+    raw: Object.freeze(m.tokens.map((t) => checkRawToken(t, `${m.field}.raw`))),
+  });
+}
+
+function buildTarget(
+  t: PendingExt,
+  kind: 'jump' | 'goto',
+  family: Family,
+  options: ParseRuleOptions,
+): Target {
+  if (kind === 'goto') {
+    if (t.tokens.length) throw invalid(t.field, `-g ${t.name} takes no options`);
+    return Object.freeze({ goto: t.name });
+  }
+  if (t.spec) {
+    try {
+      return parseExtension(t.spec, t.options, family, t.field, 'target') as Target;
+    } catch (e) {
+      if (options.mode === 'spec' || !(e instanceof DomainError)) throw e;
+    }
+  } else if (t.tokens.length === 0 && (options.isChain === undefined || options.isChain(t.name))) {
+    return Object.freeze({ jump: t.name });
+  }
+  return Object.freeze({
+    target: t.name,
+    raw: Object.freeze(t.tokens.map((x) => checkRawToken(x, `${t.field}.raw`))),
+  });
+}
+
+/**
+ * Parses what an operator types: `-p tcp --dport 22 -j ACCEPT`. Quoting is
+ * shell-like, but no shell is involved; commands such as `-A` or `-F` are refused.
+ */
+export function parseRuleSpec(text: string, family: Family, field = 'spec'): Rule {
+  const tokens = splitSpec(text, field);
+  if (tokens.length === 0)
+    throw invalid(field, `${field} is empty: give at least a target such as -j ACCEPT`);
+  return parseRuleArgs(tokens, family, { mode: 'spec', field });
+}

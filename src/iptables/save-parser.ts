@@ -1,0 +1,160 @@
+/**
+ * `iptables-save` text -> model. A small state machine, strict like the
+ * kubernetes parser it is modelled on: a line is either a comment, a table
+ * header (`*filter`), a chain declaration (`:INPUT ACCEPT [0:0]`), a rule
+ * (`[p:b] -A CHAIN ...`) or `COMMIT`, and anything else is an error that
+ * names the line and what was expected there.
+ */
+import { preview } from '../domain/address.js';
+import { DomainError, invalid } from '../domain/errors.js';
+import { BUILTIN_CHAINS, type Family, isTableName, type TableName } from '../domain/family.js';
+import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
+import { checkChainName } from '../domain/validate.js';
+import { parseRuleArgs } from './rule-parser.js';
+import { splitRestoreLine } from './tokenize.js';
+
+export interface ParseSaveOptions {
+  /** Keep packet/byte counters (from `iptables-save -c`). Default false. */
+  readonly counters?: boolean;
+}
+
+const COUNTERS = /^\[(\d{1,20}):(\d{1,20})\]$/;
+
+function parseCounters(text: string): Counters | undefined {
+  const m = COUNTERS.exec(text);
+  return m ? { packets: BigInt(m[1] as string), bytes: BigInt(m[2] as string) } : undefined;
+}
+
+interface ChainDraft {
+  name: string;
+  policy: Policy | undefined;
+  counters: Counters | undefined;
+  rules: Rule[];
+}
+
+export function parseSave(text: string, family: Family, options: ParseSaveOptions = {}): Ruleset {
+  const tables: Table[] = [];
+  const seenTables = new Set<TableName>();
+  let table: TableName | undefined;
+  let chains = new Map<string, ChainDraft>();
+  const lines = text.split('\n');
+  const fail = (n: number, message: string, cause?: unknown): never => {
+    throw new DomainError('invalid_argument', `line ${n}: ${message}`, {
+      details: { line: n, text: preview(lines[n - 1] ?? '', 200) },
+      ...(cause === undefined ? {} : { cause }),
+    });
+  };
+
+  for (let index = 0; index < lines.length; index++) {
+    const n = index + 1;
+    const line = (lines[index] as string).replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (table === undefined) {
+      if (!line.startsWith('*')) fail(n, `expected a table header such as *filter, found "${preview(line)}"`);
+      const name = line.slice(1);
+      if (!isTableName(name))
+        fail(n, `unknown table "${preview(name)}" (expected filter, nat, mangle, raw or security)`);
+      const t = name as TableName;
+      if (seenTables.has(t)) fail(n, `table ${t} appears twice`);
+      seenTables.add(t);
+      table = t;
+      chains = new Map();
+      continue;
+    }
+    if (line === 'COMMIT') {
+      const ordered = orderChains(table, chains);
+      tables.push(Object.freeze({ name: table, chains: Object.freeze(ordered) }));
+      table = undefined;
+      continue;
+    }
+    if (line.startsWith(':')) {
+      const parts = line.slice(1).split(/\s+/);
+      const [name, policy, counters] = parts;
+      if (parts.length < 2 || parts.length > 3 || name === undefined || policy === undefined) {
+        fail(n, `expected a chain declaration ":NAME POLICY [packets:bytes]", found "${preview(line)}"`);
+      }
+      try {
+        checkChainName(name, 'chain');
+      } catch (e) {
+        fail(n, (e as Error).message, e);
+      }
+      const builtin = BUILTIN_CHAINS[table].includes(name as string);
+      if (builtin && policy !== 'ACCEPT' && policy !== 'DROP')
+        fail(n, `built-in chain ${name} needs policy ACCEPT or DROP, found "${preview(policy as string)}"`);
+      if (!builtin && policy !== '-')
+        fail(n, `user chain ${name} must have policy "-", found "${preview(policy as string)}"`);
+      if (chains.has(name as string)) fail(n, `chain ${name} declared twice`);
+      const c = counters === undefined ? undefined : parseCounters(counters);
+      if (counters !== undefined && c === undefined)
+        fail(n, `expected counters [packets:bytes], found "${preview(counters)}"`);
+      chains.set(name as string, {
+        name: name as string,
+        policy: builtin ? (policy as Policy) : undefined,
+        counters: options.counters ? c : undefined,
+        rules: [],
+      });
+      continue;
+    }
+    let tokens: string[];
+    try {
+      tokens = splitRestoreLine(line, n);
+    } catch (e) {
+      return fail(n, (e as Error).message.replace(/^line \d+: /, ''), e);
+    }
+    let counters: Counters | undefined;
+    if (tokens[0]?.startsWith('[')) {
+      counters = parseCounters(tokens[0]);
+      if (!counters) fail(n, `expected counters [packets:bytes], found "${preview(tokens[0])}"`);
+      tokens = tokens.slice(1);
+    } else if (tokens[0] === '-c') {
+      const p = tokens[1];
+      const b = tokens[2];
+      if (!p || !b || !/^\d{1,20}$/.test(p) || !/^\d{1,20}$/.test(b)) fail(n, 'expected -c PACKETS BYTES');
+      counters = { packets: BigInt(p as string), bytes: BigInt(b as string) };
+      tokens = tokens.slice(3);
+    }
+    if (tokens[0] !== '-A' && tokens[0] !== '--append') {
+      fail(
+        n,
+        `expected "-A CHAIN ...", a chain declaration, or COMMIT in table ${table}, found "${preview(line)}"`,
+      );
+    }
+    const chainName = tokens[1];
+    const chain = chainName === undefined ? undefined : chains.get(chainName);
+    if (!chain)
+      fail(n, `rule for chain "${preview(chainName ?? '')}", which is not declared in table ${table}`);
+    const declared = chains;
+    try {
+      const rule = parseRuleArgs(tokens.slice(2), family, {
+        mode: 'save',
+        field: `${table}/${chainName}`,
+        isChain: (c) => declared.has(c),
+      });
+      (chain as ChainDraft).rules.push(
+        options.counters && counters ? Object.freeze({ ...rule, counters }) : rule,
+      );
+    } catch (e) {
+      fail(n, (e as Error).message, e);
+    }
+  }
+  if (table !== undefined)
+    throw invalid(undefined, `table ${table} is not closed with COMMIT at the end of the input`);
+  return Object.freeze({ family, tables: Object.freeze(tables) });
+}
+
+function orderChains(table: TableName, chains: Map<string, ChainDraft>): Chain[] {
+  const builtins = BUILTIN_CHAINS[table];
+  const all = [...chains.values()];
+  const ordered = [
+    ...builtins.flatMap((b) => all.filter((c) => c.name === b)),
+    ...all.filter((c) => !builtins.includes(c.name)),
+  ];
+  return ordered.map((c) =>
+    Object.freeze({
+      name: c.name,
+      ...(c.policy ? { policy: c.policy } : {}),
+      ...(c.counters ? { counters: c.counters } : {}),
+      rules: Object.freeze(c.rules),
+    }),
+  );
+}
