@@ -1,0 +1,29 @@
+/**
+ * Stable rule ids. A rule's id is derived from what the rule *is*, not where
+ * it sits: the first 16 hex digits of SHA-256 over
+ * `family \n table \n chain \n canonical rule text \n occurrence`, where
+ * occurrence counts identical rules before it in the same chain (0 for the
+ * first). Inserting or deleting other rules never changes an id; the id of a
+ * rule is the same in every process that reads the same ruleset.
+ */
+import { createHash } from 'node:crypto';
+import type { Family, TableName } from './family.js';
+
+export const RULE_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+export function ruleId(family: Family, table: TableName, chain: string, text: string, occurrence: number): string {
+  return createHash('sha256')
+    .update(`${family}\n${table}\n${chain}\n${text}\n${occurrence}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Ids for a chain's rules, given their canonical texts in order. */
+export function ruleIds(family: Family, table: TableName, chain: string, texts: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return texts.map((text) => {
+    const occurrence = seen.get(text) ?? 0;
+    seen.set(text, occurrence + 1);
+    return ruleId(family, table, chain, text, occurrence);
+  });
+}
