@@ -14,6 +14,7 @@ import {
   type Executor,
   matchStderr,
   type RestoreOptions,
+  type RestoreResult,
   type SaveOptions,
 } from './executor.js';
 
@@ -102,6 +103,7 @@ function inputLine(input: string, n: number): string | undefined {
 interface RunResult {
   stdout: string;
   stderr: string;
+  pid: number | undefined;
 }
 
 interface RunSpec {
@@ -111,6 +113,7 @@ interface RunSpec {
   input?: string;
   signal: AbortSignal | undefined;
   timeoutMs: number;
+  onSpawn?: ((pid: number) => void) | undefined;
 }
 
 export class ChildProcessExecutor implements Executor {
@@ -165,7 +168,7 @@ export class ChildProcessExecutor implements Executor {
     return stdout;
   }
 
-  async restore(family: Family, text: string, options: RestoreOptions = {}): Promise<void> {
+  async restore(family: Family, text: string, options: RestoreOptions = {}): Promise<RestoreResult> {
     const program = this.#binaries[family].restore;
     if (text.includes('\0')) {
       // iptables reads lines as C strings: a NUL would silently cut a line short.
@@ -179,13 +182,15 @@ export class ChildProcessExecutor implements Executor {
     if (options.noflush) args.push('--noflush');
     if (options.test) args.push('--test');
     if (options.counters) args.push('--counters');
-    await this.#run({
+    const { pid } = await this.#run({
       program,
       args,
       input: text,
       signal: options.signal,
       timeoutMs: this.#timeout(options.timeoutMs),
+      onSpawn: options.onSpawn,
     });
+    return { pid: options.test ? undefined : pid };
   }
 
   async info(family: Family): Promise<BackendInfo> {
@@ -243,6 +248,7 @@ export class ChildProcessExecutor implements Executor {
         // Untranslated libc messages: the stderr patterns are English.
         env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
       });
+      if (child.pid !== undefined) spec.onSpawn?.(child.pid);
 
       const stdoutChunks: Buffer[] = [];
       let stdoutBytes = 0;
@@ -358,7 +364,11 @@ export class ChildProcessExecutor implements Executor {
           if (code === 0) {
             settled = true;
             cleanup();
-            resolve({ stdout: Buffer.concat(stdoutChunks).toString('utf8'), stderr: stderrText });
+            resolve({
+              stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+              stderr: stderrText,
+              pid: child.pid,
+            });
             return;
           }
           fail(this.#errorFromExit(spec, argv, code, stderrText, where));

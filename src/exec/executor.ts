@@ -31,6 +31,11 @@ export interface RestoreOptions {
   test?: boolean;
   /** Restore the `[packets:bytes]` counters given in the input (`--counters`). Default: false. */
   counters?: boolean;
+  /**
+   * Called with the process id as soon as the process exists, before it can commit, so a
+   * {@link ChangeFeed} can claim its commits as ours.
+   */
+  onSpawn?: (pid: number) => void;
   /** Abort the call: the process is killed and the promise rejects with kind `aborted`. */
   signal?: AbortSignal;
   /** Per-call timeout in milliseconds, overriding the executor's default. */
@@ -43,11 +48,85 @@ export interface BackendInfo {
   version: string;
 }
 
+export interface RestoreResult {
+  /** Id of the process that committed the change (undefined when nothing ran, e.g. `test`). */
+  readonly pid: number | undefined;
+}
+
+/** One rule added or deleted in a kernel commit, as the nf_tables monitor reports it. */
+export interface RuleChange {
+  readonly op: 'add' | 'delete';
+  readonly family: Family;
+  readonly table: string;
+  readonly chain: string;
+  /** nf_tables rule handle: unique in its table, never reused, stable while the rule lives. */
+  readonly handle: number;
+}
+
+/** One committed kernel transaction (nf_tables "generation"). */
+export interface Generation {
+  readonly id: number;
+  /** Process that committed it, when the kernel says. */
+  readonly pid: number | undefined;
+  /** Short command name of that process (`iptables-restor`, `nft`, ...). */
+  readonly command: string | undefined;
+  /** Rule additions and deletions, in commit order. */
+  readonly rules: readonly RuleChange[];
+  /** Number of other events (chains, policies, tables, sets) in the commit. */
+  readonly otherEvents: number;
+  /** Families the commit touched, as far as its events tell. */
+  readonly families: readonly Family[];
+}
+
+/**
+ * The kernel's commit stream (nf_tables only: `nft monitor`). Lets the service learn the
+ * handles of rules it added and notice changes made by anyone else.
+ */
+export interface ChangeFeed {
+  /** Starts watching; resolves once the feed is live (events after this are seen). */
+  start(): Promise<void>;
+  /**
+   * The generations committed by process `pid`: waits until `count` of them have been seen,
+   * or `timeoutMs` passes (then resolves with what was seen).
+   */
+  takeOwn(pid: number, count: number, timeoutMs: number): Promise<readonly Generation[]>;
+  /** Called for every generation not claimed by {@link takeOwn}'s pid set; returns an unsubscribe. */
+  onExternal(listener: (generation: Generation) => void): () => void;
+  /** Marks `pid` as ours before its commits can arrive, so they are not reported as external. */
+  claim(pid: number): void;
+  close(): Promise<void>;
+}
+
+/** A rule addressed by nf_tables handle. */
+export interface HandleRef {
+  readonly table: TableName;
+  readonly chain: string;
+  readonly handle: number;
+}
+
+/** Rule handles (nf_tables only): listing and deleting rules by handle, immune to position shifts. */
+export interface RuleHandles {
+  /** chain -> handles of its rules in order, for one table (empty map when the table does not exist). */
+  list(family: Family, table: TableName): Promise<ReadonlyMap<string, readonly number[]>>;
+  /**
+   * Deletes all `refs` in one kernel transaction (all or nothing). On failure the ExecError's
+   * `line` is the 1-based index into `refs` of the first ref the kernel refused.
+   */
+  delete(
+    family: Family,
+    refs: readonly HandleRef[],
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<RestoreResult>;
+}
+
 export interface Executor {
   /** `iptables-save` / `ip6tables-save` output text. */
   save(family: Family, options?: SaveOptions): Promise<string>;
-  /** Feed `text` on stdin to `iptables-restore` / `ip6tables-restore`. Resolves when it exits with 0. */
-  restore(family: Family, text: string, options?: RestoreOptions): Promise<void>;
+  /**
+   * Feed `text` on stdin to `iptables-restore` / `ip6tables-restore`. Resolves when it exits
+   * with 0, with the process id so that a {@link ChangeFeed} can tell its commits from others'.
+   */
+  restore(family: Family, text: string, options?: RestoreOptions): Promise<RestoreResult>;
   /** Which iptables backend and version the executor drives. */
   info(family: Family): Promise<BackendInfo>;
 }

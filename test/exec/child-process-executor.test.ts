@@ -92,7 +92,9 @@ for (const { family, addr, addr2, cli, mask } of FAMILIES) {
     beforeAll(() => {
       exec = new ChildProcessExecutor({ netns: netns().name, waitSeconds: 5, timeoutMs: 20_000 });
     });
-    const reset = (): Promise<void> => exec.restore(family, EMPTY_FILTER);
+    const reset = async (): Promise<void> => {
+      await exec.restore(family, EMPTY_FILTER);
+    };
     const ruleset = [
       '*filter',
       ':INPUT ACCEPT [0:0]',
@@ -375,5 +377,18 @@ describeKernel('ChildProcessExecutor failures (kernel)', () => {
     const err = await rejection(exec.save('ipv4'));
     expect(err.kind).toBe('failed');
     expect(err.message).toContain('maxOutputBytes');
+  });
+});
+
+describeKernel('ChildProcessExecutor reports the process id of a restore', () => {
+  const netns = useNetns();
+  it('calls onSpawn with the pid it returns, and returns no pid for --test', async () => {
+    const exec = new ChildProcessExecutor({ netns: netns().name });
+    const seen: number[] = [];
+    const text = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
+    const result = await exec.restore('ipv4', text, { onSpawn: (pid) => seen.push(pid) });
+    expect(result.pid).toBeGreaterThan(0);
+    expect(seen).toEqual([result.pid]);
+    expect((await exec.restore('ipv4', text, { test: true })).pid).toBeUndefined();
   });
 });
