@@ -4,19 +4,18 @@
  * network namespace through `ip netns exec`. Restore text goes on stdin; stdout and stderr
  * are captured with a size cap; a timeout or an AbortSignal SIGKILLs the process.
  */
-import { spawn } from 'node:child_process';
 import type { Family } from '../domain/family.js';
 import {
   type BackendInfo,
   classifyStderr,
   ExecError,
-  type ExecErrorKind,
   type Executor,
   matchStderr,
   type RestoreOptions,
   type RestoreResult,
   type SaveOptions,
 } from './executor.js';
+import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
 
 /** The three programs driven for one address family. */
 export interface FamilyBinaries {
@@ -65,34 +64,10 @@ export interface ChildProcessExecutorOptions {
   binaries?: BinariesOptions;
 }
 
-const NETNS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
-/** stderr is evidence for a message, not data: keep the head, it holds the error. */
-const MAX_STDERR_BYTES = 64 * 1024;
 const DEFAULT_BINARIES: Readonly<Record<Family, FamilyBinaries>> = {
   ipv4: { save: 'iptables-save', restore: 'iptables-restore', cli: 'iptables' },
   ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore', cli: 'ip6tables' },
 };
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkProgram(name: string, value: unknown): string {
-  if (
-    typeof value !== 'string' ||
-    value === '' ||
-    value.startsWith('-') ||
-    /[\u0000-\u001f\u007f]/.test(value)
-  ) {
-    throw new TypeError(
-      `Expected \`${name}\` to be a program name or path (not empty, no control characters, not starting with '-'), got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
 
 /** Line `n` (1-based) of restore input, or undefined past the end (e.g. "COMMIT expected at line N"). */
 function inputLine(input: string, n: number): string | undefined {
@@ -125,14 +100,7 @@ export class ChildProcessExecutor implements Executor {
   readonly #ip: string;
 
   constructor(options: ChildProcessExecutorOptions = {}) {
-    if (options.netns !== undefined) {
-      if (typeof options.netns !== 'string' || !NETNS_NAME.test(options.netns)) {
-        throw new TypeError(
-          `Expected \`netns\` to be 1-64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-', got ${JSON.stringify(options.netns)}`,
-        );
-      }
-    }
-    this.netns = options.netns;
+    this.netns = checkNetns(options.netns);
     this.waitSeconds = checkInteger('waitSeconds', options.waitSeconds ?? 10, 0, 3600);
     this.timeoutMs = checkInteger('timeoutMs', options.timeoutMs ?? 30_000, 1, 24 * 3600 * 1000);
     this.maxOutputBytes = checkInteger(
@@ -220,108 +188,23 @@ export class ChildProcessExecutor implements Executor {
   }
 
   #argv(program: string, args: readonly string[]): string[] {
-    return this.netns === undefined
-      ? [program, ...args]
-      : [this.#ip, 'netns', 'exec', this.netns, program, ...args];
+    return netnsArgv(this.#ip, this.netns, program, args);
   }
 
   #run(spec: RunSpec): Promise<RunResult> {
     const argv = this.#argv(spec.program, spec.args);
-    const [command, ...commandArgs] = argv as [string, ...string[]];
+    const command = argv[0];
     const where = this.netns === undefined ? '' : ` in network namespace "${this.netns}"`;
-
-    if (spec.signal?.aborted) {
-      return Promise.reject(
-        new ExecError({
-          kind: 'aborted',
-          message: `${spec.program}${where} was aborted before it started`,
-          argv,
-          cause: spec.signal.reason,
-        }),
-      );
-    }
-
-    return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(command, commandArgs, {
-        shell: false,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        // Untranslated libc messages: the stderr patterns are English.
-        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-      });
-      if (child.pid !== undefined) spec.onSpawn?.(child.pid);
-
-      const stdoutChunks: Buffer[] = [];
-      let stdoutBytes = 0;
-      const stderrChunks: Buffer[] = [];
-      let stderrBytes = 0;
-      let stopped: { kind: ExecErrorKind; message: string; cause?: unknown } | undefined;
-      let settled = false;
-      let exitCode: number | null | undefined;
-
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        spec.signal?.removeEventListener('abort', onAbort);
-      };
-      const fail = (error: ExecError): void => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        reject(error);
-      };
-      const stoppedError = (): ExecError =>
-        new ExecError({
-          kind: stopped?.kind ?? 'failed',
-          message: stopped?.message ?? `${spec.program}${where} was stopped`,
-          argv,
-          exitCode: exitCode ?? null,
-          stderr: Buffer.concat(stderrChunks).toString('utf8'),
-          cause: stopped?.cause,
-        });
-      const stop = (kind: ExecErrorKind, message: string, cause?: unknown): void => {
-        if (stopped !== undefined || settled) return;
-        stopped = cause === undefined ? { kind, message } : { kind, message, cause };
-        if (exitCode === undefined) {
-          child.kill('SIGKILL');
-        } else {
-          // Already exited, but something still holds its pipes open: stop waiting for them.
-          child.stdout.destroy();
-          child.stderr.destroy();
-          fail(stoppedError());
-        }
-      };
-
-      const timer = setTimeout(() => {
-        stop(
-          'timeout',
-          `${spec.program}${where} did not finish within ${spec.timeoutMs} ms and was killed: raise timeoutMs, or look for a hung iptables process`,
-        );
-      }, spec.timeoutMs);
-      const onAbort = (): void => {
-        stop('aborted', `${spec.program}${where} was aborted by the caller and killed`, spec.signal?.reason);
-      };
-      spec.signal?.addEventListener('abort', onAbort, { once: true });
-
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdoutBytes += chunk.length;
-        if (stdoutBytes > this.maxOutputBytes) {
-          stop(
-            'failed',
-            `${spec.program}${where} printed more than ${this.maxOutputBytes} bytes and was killed: raise maxOutputBytes`,
-          );
-          return;
-        }
-        stdoutChunks.push(chunk);
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (stderrBytes < MAX_STDERR_BYTES)
-          stderrChunks.push(chunk.subarray(0, MAX_STDERR_BYTES - stderrBytes));
-        stderrBytes += chunk.length;
-      });
-      // iptables-restore stops reading at the first bad line; the rest of the input then
-      // hits a closed pipe (EPIPE). The exit code and stderr tell the real story.
-      child.stdin.on('error', () => {});
-
-      child.on('error', (err: NodeJS.ErrnoException) => {
+    return runProcess({
+      argv,
+      program: spec.program,
+      where,
+      input: spec.input,
+      signal: spec.signal,
+      timeoutMs: spec.timeoutMs,
+      maxOutputBytes: this.maxOutputBytes,
+      onSpawn: spec.onSpawn,
+      spawnError: (err) => {
         // spawn failed: the program (or `ip`) could not be started at all.
         const missing = err.code === 'ENOENT';
         const denied = err.code === 'EACCES' || err.code === 'EPERM';
@@ -337,48 +220,14 @@ export class ChildProcessExecutor implements Executor {
         } else {
           message = `${what} could not be started: ${err.message}`;
         }
-        fail(
-          new ExecError({
-            kind: missing ? 'binary_missing' : denied ? 'permission_denied' : 'failed',
-            message,
-            argv,
-            cause: err,
-          }),
-        );
-      });
-
-      // 'exit' rather than 'close': a killed child may leave a grandchild holding the pipes.
-      child.on('exit', (code) => {
-        exitCode = code;
-        if (settled) return;
-        if (stopped !== undefined) {
-          child.stdout.destroy();
-          child.stderr.destroy();
-          fail(stoppedError());
-          return;
-        }
-        // Normal exit: wait for the pipes to drain so no output is lost.
-        const finish = (): void => {
-          if (settled) return;
-          const stderrText = Buffer.concat(stderrChunks).toString('utf8');
-          if (code === 0) {
-            settled = true;
-            cleanup();
-            resolve({
-              stdout: Buffer.concat(stdoutChunks).toString('utf8'),
-              stderr: stderrText,
-              pid: child.pid,
-            });
-            return;
-          }
-          fail(this.#errorFromExit(spec, argv, code, stderrText, where));
-        };
-        if (child.stdout.readableEnded && child.stderr.readableEnded) finish();
-        else child.once('close', finish);
-      });
-
-      if (spec.input !== undefined) child.stdin.end(spec.input, 'utf8');
-      else child.stdin.end();
+        return new ExecError({
+          kind: missing ? 'binary_missing' : denied ? 'permission_denied' : 'failed',
+          message,
+          argv,
+          cause: err,
+        });
+      },
+      exitError: (code, stderr) => this.#errorFromExit(spec, argv, code, stderr, where),
     });
   }
 
