@@ -11,7 +11,7 @@ import type { Family } from './family.js';
 import type { Match, Rule, RuleField, Target } from './model.js';
 import { RULE_FIELDS } from './model.js';
 import { canonicalProtocol } from './protocol.js';
-import { checkChainName, checkInterface, checkRawToken } from './validate.js';
+import { checkChainName, checkInterface, checkRawToken, RESERVED_CHAIN_NAMES } from './validate.js';
 
 /** Canonical value of one rule-level field, or undefined when it means "any" (e.g. `-p all`, `-s 0.0.0.0/0`). */
 export function canonicalRuleField(
@@ -89,6 +89,12 @@ export function normalizeTarget(input: unknown, family: Family, field: string): 
         'target',
       ) as Target;
     }
+    if (RESERVED_CHAIN_NAMES.includes(chain)) {
+      // No chain can be called MASQUERADE or SNAT: that jump is the untyped target.
+      if (key === 'goto')
+        throw invalid(`${field}.goto`, `${field}.goto must name a user chain, not ${chain}`);
+      return Object.freeze({ target: chain, raw: Object.freeze([]) });
+    }
     return Object.freeze(key === 'jump' ? { jump: chain } : { goto: chain });
   }
   if (typeof input.target !== 'string')
@@ -108,7 +114,53 @@ export function normalizeTarget(input: unknown, family: Family, field: string): 
   return Object.freeze({ target: input.target, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
 }
 
-/** Assembles a frozen canonical rule in field order. */
+/**
+ * Matches that only work with a given `-p` (not negated). iptables refuses the
+ * rest ("TCP match requires '-p tcp'", "multiport needs `-p tcp', ..."), so we
+ * refuse them before they reach the kernel. Matches with a `protocol` in their
+ * spec (tcp, udp, icmp, icmp6) are checked from the spec.
+ */
+const PROTOCOL_NEEDS: Readonly<Record<string, readonly string[]>> = {
+  multiport: ['tcp', 'udp', 'udplite', 'sctp', 'dccp'],
+};
+
+function checkProtocolNeeds(
+  protocol: string | undefined,
+  protocolInverted: boolean,
+  matches: readonly Match[],
+  target: Target | undefined,
+  field: string,
+): void {
+  const p = protocolInverted ? undefined : protocol;
+  matches.forEach((m, i) => {
+    if ('raw' in m) return;
+    const spec = MATCH_SPECS.get(m.module);
+    const needs = spec?.protocol !== undefined ? [spec.protocol] : PROTOCOL_NEEDS[m.module];
+    if (needs && (p === undefined || !needs.includes(p))) {
+      throw invalid(
+        `${field}.matches[${i}]`,
+        `${field}.matches[${i}]: ${m.module} needs protocol ${needs.join(', ')} (not negated), found ${protocol === undefined ? 'none' : `${protocolInverted ? '! ' : ''}${protocol}`}`,
+      );
+    }
+  });
+  if (
+    target &&
+    'target' in target &&
+    target.target === 'REJECT' &&
+    (target as { rejectWith?: string }).rejectWith === 'tcp-reset' &&
+    p !== 'tcp'
+  ) {
+    throw invalid(
+      `${field}.target.rejectWith`,
+      `${field}.target: --reject-with tcp-reset needs protocol tcp`,
+    );
+  }
+}
+
+/**
+ * Assembles a frozen canonical rule in field order. `-i +` / `-o +` (any
+ * interface) is left out unless negated, as iptables-save leaves it out.
+ */
 export function buildRule(
   fields: Partial<Record<RuleField, string | true>>,
   inverted: ReadonlySet<RuleField>,
@@ -125,9 +177,11 @@ export function buildRule(
         throw invalid(`${field}.invert`, `${field}.invert names "${key}", which is not set`);
       continue;
     }
+    if (v === '+' && !inverted.has(key)) continue;
     out[key] = v;
     if (inverted.has(key)) invert.push(key);
   }
+  checkProtocolNeeds(fields.protocol as string | undefined, inverted.has('protocol'), matches, target, field);
   if (invert.length) out.invert = Object.freeze(invert);
   out.matches = Object.freeze([...matches]);
   if (target) out.target = target;

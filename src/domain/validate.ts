@@ -22,9 +22,58 @@ export const MAX_RAW_TOKEN = 256;
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const CHAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
-const INTERFACE = /^[A-Za-z0-9_.:-]+\+?$/;
-/** Names the kernel reserves for verdicts; no user chain may take them. */
-export const RESERVED_CHAIN_NAMES: readonly string[] = ['ACCEPT', 'DROP', 'QUEUE', 'RETURN'];
+/** A name, a prefix with `+`, or `+` alone (any interface; iptables drops it unless negated). */
+const INTERFACE = /^(?:[A-Za-z0-9_.:-]+\+?|\+)$/;
+/**
+ * Names no user chain may take: the verdicts, and every target extension
+ * iptables 1.8.9 ships (`iptables -N LOG` fails with "chain name may not clash
+ * with target name"; a jump to such a chain would read back as the target).
+ */
+export const RESERVED_CHAIN_NAMES: readonly string[] = [
+  'ACCEPT',
+  'DROP',
+  'QUEUE',
+  'RETURN',
+  'standard',
+  'AUDIT',
+  'CHECKSUM',
+  'CLASSIFY',
+  'CLUSTERIP',
+  'CONNMARK',
+  'CONNSECMARK',
+  'CT',
+  'DNAT',
+  'DNPT',
+  'DSCP',
+  'ECN',
+  'HL',
+  'HMARK',
+  'IDLETIMER',
+  'LED',
+  'LOG',
+  'MARK',
+  'MASQUERADE',
+  'NETMAP',
+  'NFLOG',
+  'NFQUEUE',
+  'NOTRACK',
+  'RATEEST',
+  'REDIRECT',
+  'REJECT',
+  'SECMARK',
+  'SET',
+  'SNAT',
+  'SNPT',
+  'SYNPROXY',
+  'TCPMSS',
+  'TCPOPTSTRIP',
+  'TEE',
+  'TOS',
+  'TPROXY',
+  'TRACE',
+  'TTL',
+  'ULOG',
+];
 
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw invalid(field, `${field} must be a string`);
@@ -65,19 +114,21 @@ export function checkChainName(value: unknown, field = 'chain'): string {
 export function checkUserChainName(value: unknown, field = 'chain'): string {
   const name = checkChainName(value, field);
   if (RESERVED_CHAIN_NAMES.includes(name))
-    throw invalid(field, `${field} "${name}" is reserved for a verdict`);
+    throw invalid(field, `${field} "${name}" is reserved: it is the name of a verdict or target`);
   return name;
 }
 
-/** An interface name, optionally ending in `+` (any interface with that prefix). */
+/**
+ * An interface name, optionally ending in `+` (any interface with that prefix).
+ * The `+` counts: iptables refuses `abcdefghijklmno+` (16 characters).
+ */
 export function checkInterface(value: unknown, field: string): string {
   const name = requireString(value, field);
-  if (
-    name.length === 0 ||
-    name.length > MAX_INTERFACE_NAME + 1 ||
-    (name.length > MAX_INTERFACE_NAME && !name.endsWith('+'))
-  ) {
-    throw invalid(field, `${field} "${preview(name)}" must be 1 to ${MAX_INTERFACE_NAME} characters`);
+  if (name.length === 0 || name.length > MAX_INTERFACE_NAME) {
+    throw invalid(
+      field,
+      `${field} "${preview(name)}" must be 1 to ${MAX_INTERFACE_NAME} characters (a final + included)`,
+    );
   }
   if (!INTERFACE.test(name)) {
     throw invalid(

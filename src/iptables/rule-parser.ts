@@ -22,7 +22,7 @@ import { MATCH_SPECS, protocolMatch, TARGET_SPECS } from '../domain/extensions/i
 import type { Family } from '../domain/family.js';
 import type { Match, Rule, RuleField, Target } from '../domain/model.js';
 import { buildRule, canonicalRuleField } from '../domain/rule.js';
-import { checkChainName, checkRawToken } from '../domain/validate.js';
+import { checkChainName, checkRawToken, RESERVED_CHAIN_NAMES } from '../domain/validate.js';
 import { splitSpec } from './tokenize.js';
 
 export interface ParseRuleOptions {
@@ -113,6 +113,8 @@ interface PendingExt {
   /** Tokens after the name, exactly as given (for the raw form). */
   readonly tokens: string[];
   readonly field: string;
+  /** Save mode: it carries an option we cannot read, so it is kept raw. */
+  unreadable?: boolean;
 }
 
 export function parseRuleArgs(tokens: readonly string[], family: Family, options: ParseRuleOptions): Rule {
@@ -125,13 +127,23 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
   let targetKind: 'jump' | 'goto' | undefined;
   let current: PendingExt | undefined;
 
+  // iptables-save prints values verbatim when they need no quotes (a comment
+  // `-j` reads back as `--comment -j`), so in save mode a value is simply the
+  // next token; in spec mode a missing value is reported, not swallowed.
   const takeArgs = (i: number, n: number, flagText: string): string[] => {
     const args = tokens.slice(i + 1, i + 1 + n);
     if (
       args.length < n ||
-      args.some((a) => a === '!' || (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a) && isBoundary(a)))
+      (options.mode === 'spec' &&
+        args.some(
+          (a) => a === '!' || (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a) && isBoundary(a)),
+        ))
     ) {
-      throw invalid(field, `${flagText} needs ${n === 1 ? 'a value' : `${n} values`}`);
+      const bang = options.mode === 'spec' && args.includes('!');
+      throw invalid(
+        field,
+        `${flagText} needs ${n === 1 ? 'a value' : `${n} values`}${bang ? ` (to negate it, put ! before the option: ! ${flagText} ...)` : ''}`,
+      );
     }
     return args;
   };
@@ -195,6 +207,15 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
       }
       continue;
     }
+    // iptables-save prints an extension's options right after its name, so in
+    // save mode an option the current typed extension does not know makes that
+    // extension raw (a newer iptables may print options we have not typed).
+    if (options.mode === 'save' && current?.spec && !flagIndex(current.spec).has(token)) {
+      current.unreadable = true;
+      if (negated) current.tokens.push('!');
+      current.tokens.push(checkRawToken(token, `${current.field}.raw`));
+      continue;
+    }
     // An extension option: find its owner.
     const owner = findOwner(token, current, matches, target, fields.protocol as string | undefined);
     if (owner === 'implicit') {
@@ -215,7 +236,10 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
         continue;
       }
       const where = current ? `${current.name}` : 'the rule';
-      throw invalid(current?.field ?? field, `unknown option ${preview(token)} for ${where}`);
+      const dash = /^[\u2012-\u2015\u2212]/.test(token)
+        ? ` (it starts with a typographic dash, as text pasted from a web page often does; write --${token.slice(1)})`
+        : '';
+      throw invalid(current?.field ?? field, `unknown option ${preview(token)} for ${where}${dash}`);
     } else {
       current = owner;
     }
@@ -252,7 +276,7 @@ function findOwner(
 }
 
 function buildMatch(m: PendingExt, family: Family, mode: 'spec' | 'save'): Match {
-  if (m.spec) {
+  if (m.spec && !m.unreadable) {
     try {
       return parseExtension(m.spec, m.options, family, m.field, 'module') as Match;
     } catch (e) {
@@ -272,16 +296,23 @@ function buildTarget(
   options: ParseRuleOptions,
 ): Target {
   if (kind === 'goto') {
+    if (TARGET_SPECS.has(t.name) || RESERVED_CHAIN_NAMES.includes(t.name))
+      throw invalid(t.field, `-g must name a user chain, not ${t.name}`);
     if (t.tokens.length) throw invalid(t.field, `-g ${t.name} takes no options`);
     return Object.freeze({ goto: t.name });
   }
-  if (t.spec) {
+  if (t.spec && !t.unreadable) {
     try {
       return parseExtension(t.spec, t.options, family, t.field, 'target') as Target;
     } catch (e) {
       if (options.mode === 'spec' || !(e instanceof DomainError)) throw e;
     }
-  } else if (t.tokens.length === 0 && (options.isChain === undefined || options.isChain(t.name))) {
+  } else if (
+    t.tokens.length === 0 &&
+    !RESERVED_CHAIN_NAMES.includes(t.name) &&
+    (options.isChain === undefined || options.isChain(t.name))
+  ) {
+    // A target name no chain may take (MASQUERADE, ...) stays a target even without options.
     return Object.freeze({ jump: t.name });
   }
   return Object.freeze({

@@ -6,7 +6,7 @@
  * names the line and what was expected there.
  */
 import { preview } from '../domain/address.js';
-import { DomainError, invalid } from '../domain/errors.js';
+import { DomainError } from '../domain/errors.js';
 import { BUILTIN_CHAINS, type Family, isTableName, type TableName } from '../domain/family.js';
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { checkChainName } from '../domain/validate.js';
@@ -20,9 +20,20 @@ export interface ParseSaveOptions {
 
 const COUNTERS = /^\[(\d{1,20}):(\d{1,20})\]$/;
 
+const MAX_U64 = 2n ** 64n - 1n;
+
+/** A 64-bit counter in decimal, or undefined. */
+function counterValue(text: string | undefined): bigint | undefined {
+  if (text === undefined || !/^\d{1,20}$/.test(text)) return undefined;
+  const v = BigInt(text);
+  return v <= MAX_U64 ? v : undefined;
+}
+
 function parseCounters(text: string): Counters | undefined {
   const m = COUNTERS.exec(text);
-  return m ? { packets: BigInt(m[1] as string), bytes: BigInt(m[2] as string) } : undefined;
+  const packets = counterValue(m?.[1]);
+  const bytes = counterValue(m?.[2]);
+  return packets === undefined || bytes === undefined ? undefined : { packets, bytes };
 }
 
 interface ChainDraft {
@@ -36,6 +47,7 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
   const tables: Table[] = [];
   const seenTables = new Set<TableName>();
   let table: TableName | undefined;
+  let tableLine = 0;
   let chains = new Map<string, ChainDraft>();
   const lines = text.split('\n');
   const fail = (n: number, message: string, cause?: unknown): never => {
@@ -58,6 +70,7 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       if (seenTables.has(t)) fail(n, `table ${t} appears twice`);
       seenTables.add(t);
       table = t;
+      tableLine = n;
       chains = new Map();
       continue;
     }
@@ -86,7 +99,10 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       if (chains.has(name as string)) fail(n, `chain ${name} declared twice`);
       const c = counters === undefined ? undefined : parseCounters(counters);
       if (counters !== undefined && c === undefined)
-        fail(n, `expected counters [packets:bytes], found "${preview(counters)}"`);
+        fail(
+          n,
+          `expected counters [packets:bytes] (decimal numbers below 2^64), found "${preview(counters)}"`,
+        );
       chains.set(name as string, {
         name: name as string,
         policy: builtin ? (policy as Policy) : undefined,
@@ -107,10 +123,11 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       if (!counters) fail(n, `expected counters [packets:bytes], found "${preview(tokens[0])}"`);
       tokens = tokens.slice(1);
     } else if (tokens[0] === '-c') {
-      const p = tokens[1];
-      const b = tokens[2];
-      if (!p || !b || !/^\d{1,20}$/.test(p) || !/^\d{1,20}$/.test(b)) fail(n, 'expected -c PACKETS BYTES');
-      counters = { packets: BigInt(p as string), bytes: BigInt(b as string) };
+      const packets = counterValue(tokens[1]);
+      const bytes = counterValue(tokens[2]);
+      if (packets === undefined || bytes === undefined)
+        fail(n, 'expected -c PACKETS BYTES (decimal numbers below 2^64)');
+      counters = { packets: packets as bigint, bytes: bytes as bigint };
       tokens = tokens.slice(3);
     }
     if (tokens[0] !== '-A' && tokens[0] !== '--append') {
@@ -137,8 +154,13 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       fail(n, (e as Error).message, e);
     }
   }
-  if (table !== undefined)
-    throw invalid(undefined, `table ${table} is not closed with COMMIT at the end of the input`);
+  if (table !== undefined) {
+    const last = lines.length > 1 && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+    fail(
+      last,
+      `expected COMMIT to close table ${table} (opened at line ${tableLine}), found the end of the input`,
+    );
+  }
   return Object.freeze({ family, tables: Object.freeze(tables) });
 }
 

@@ -68,7 +68,11 @@ export function splitSpec(text: string, field = 'spec'): string[] {
   return tokens;
 }
 
-/** Tokens of one restore/save line; `line` is for error messages. */
+/**
+ * Tokens of one restore/save line; `line` is for error messages. As in
+ * iptables' add_param_to_argv, a closing quote ends the token (`"a"b` is two
+ * tokens, `""` is one empty token) and a backslash is literal outside quotes.
+ */
 export function splitRestoreLine(text: string, line: number): string[] {
   const tokens: string[] = [];
   let current = '';
@@ -78,8 +82,12 @@ export function splitRestoreLine(text: string, line: number): string[] {
     const c = text[i] as string;
     if (inQuote) {
       if (c === '\\' && i + 1 < text.length) current += text[++i];
-      else if (c === '"') inQuote = false;
-      else current += c;
+      else if (c === '"') {
+        inQuote = false;
+        tokens.push(current);
+        current = '';
+        inToken = false;
+      } else current += c;
       continue;
     }
     if (c === ' ' || c === '\t') {
@@ -106,10 +114,29 @@ function quote(text: string): string {
   return `"${text.replace(/["'\\]/g, (c) => `\\${c}`)}"`;
 }
 
-/** One line of restore text from tokens, quoted the way iptables-save quotes. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * One line of restore text from tokens, quoted the way iptables-save quotes.
+ * The model validates every value before it gets here; this is the last line
+ * of defence: a token with a newline, NUL or other control byte is refused,
+ * so restore text never gains a second line.
+ */
 export function renderTokens(tokens: readonly Token[]): string {
   return tokens
-    .map((t) => {
+    .map((t, i) => {
+      if (typeof t.text !== 'string') {
+        throw invalid(
+          undefined,
+          `refusing to write restore text: token ${i + 1} is a ${typeof t.text}, not a string`,
+        );
+      }
+      if (CONTROL.test(t.text)) {
+        throw invalid(
+          undefined,
+          `refusing to write restore text: token ${i + 1} ("${preview(t.text)}") contains a control character such as newline or NUL`,
+        );
+      }
       if (t.quoted) return PLAIN.test(t.text) ? t.text : quote(t.text);
       return SAFE_UNQUOTED.test(t.text) ? t.text : quote(t.text);
     })

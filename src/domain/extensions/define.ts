@@ -184,7 +184,7 @@ export function normalizeExtension(
       if (!Array.isArray(value))
         throw invalid(`${field}.invert`, `${field}.invert must be a list of option names`);
       for (const k of value) {
-        const option = typeof k === 'string' ? spec.options[k] : undefined;
+        const option = typeof k === 'string' && Object.hasOwn(spec.options, k) ? spec.options[k] : undefined;
         if (!option?.negatable) {
           throw invalid(
             `${field}.invert`,
@@ -195,7 +195,8 @@ export function normalizeExtension(
       }
       continue;
     }
-    const option = spec.options[key];
+    // Own keys only: `constructor` or `__proto__` in JSON must not reach Object.prototype.
+    const option = Object.hasOwn(spec.options, key) ? spec.options[key] : undefined;
     if (!option) {
       const known = Object.keys(spec.options).join(', ') || 'none';
       throw invalid(`${field}.${key}`, `${spec.name} has no option "${preview(key)}" (options: ${known})`);

@@ -142,7 +142,9 @@ export function oneOf<const W extends string>(
       if (typeof input !== 'string')
         throw invalid(ctx.field, `${ctx.field} must be one of ${words.join(', ')}`);
       const key = caseInsensitive ? input.toLowerCase() : input;
-      const found = words.find((w) => (caseInsensitive ? w.toLowerCase() : w) === key) ?? aliases[key];
+      const found =
+        words.find((w) => (caseInsensitive ? w.toLowerCase() : w) === key) ??
+        (Object.hasOwn(aliases, key) ? aliases[key] : undefined);
       if (found === undefined) {
         throw invalid(ctx.field, `${ctx.field} "${preview(input)}" must be one of ${words.join(', ')}`);
       }
@@ -171,7 +173,8 @@ export function wordSet<const W extends string>(
       for (const item of items) {
         const word =
           typeof item === 'string'
-            ? (order.find((w) => w === item.toUpperCase()) ?? aliases[item.toUpperCase()])
+            ? (order.find((w) => w === item.toUpperCase()) ??
+              (Object.hasOwn(aliases, item.toUpperCase()) ? aliases[item.toUpperCase()] : undefined))
             : undefined;
         if (word === undefined) {
           throw invalid(
