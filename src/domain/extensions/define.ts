@@ -57,8 +57,16 @@ export interface ExtensionSpec<N extends string, O extends OptionTable> {
   readonly families?: readonly Family[];
   /** Protocol `-p` it needs (tcp, udp, icmp, ...); implies it may be loaded implicitly. */
   readonly protocol?: string;
-  /** Final canonicalization beyond per-option defaults (mutates the draft). */
-  readonly finish?: (draft: Record<string, unknown>, family: Family, field: string) => void;
+  /**
+   * Final canonicalization beyond per-option defaults (mutates the draft, and
+   * `inverted` where iptables prints a negation differently).
+   */
+  readonly finish?: (
+    draft: Record<string, unknown>,
+    family: Family,
+    field: string,
+    inverted: Set<string>,
+  ) => void;
 }
 
 /** An option whose flag is its value: `choice({ '--set': 'set', '--update': 'update' })`. */
@@ -137,7 +145,7 @@ function complete(
   for (const [key, option] of Object.entries(spec.options)) {
     if (draft[key] === undefined && option.fill) draft[key] = option.fill(family);
   }
-  spec.finish?.(draft, family, field);
+  spec.finish?.(draft, family, field, inverted);
   for (const [key, option] of Object.entries(spec.options)) {
     if (option.omitWhen !== undefined && !inverted.has(key) && sameValue(draft[key], option.omitWhen)) {
       delete draft[key];

@@ -3,10 +3,11 @@
  * iptables-save prints them; see define.ts for what the fields mean. A match
  * that is not listed here is kept as a validated token list (RawMatch).
  */
+import { preview } from '../address.js';
 import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
 import { canonicalProtocol } from '../protocol.js';
-import { checkUint, MAX_COMMENT } from '../validate.js';
+import { checkName, checkUint, MAX_COMMENT } from '../validate.js';
 import { choice, defineExtension, type ExtensionValues, type OptionSpec } from './define.js';
 import {
   address,
@@ -25,6 +26,7 @@ import {
   type ValueKind,
   wordSet,
 } from './kinds.js';
+import { canonicalRate } from './rates.js';
 
 const FULL_RANGE = '0:65535';
 const port = (flags: string[]): OptionSpec<string> => ({
@@ -68,6 +70,29 @@ const tcpFlagSet: ValueKind<readonly TcpFlag[]> = {
   format: (v) => [v.length ? v.join(',') : 'NONE'],
 };
 
+/**
+ * The nf_tables backend keeps `! --sport 0:N` as "port > N" and prints it
+ * back as `--sport N+1:65535` without the `!`; `! --sport 0:65535` would
+ * match nothing, but iptables-nft drops it and the rule then matches every
+ * port, so it is refused.
+ */
+function finishPorts(
+  draft: Record<string, unknown>,
+  _family: Family,
+  field: string,
+  inverted: Set<string>,
+): void {
+  for (const key of ['sport', 'dport']) {
+    const v = draft[key];
+    if (typeof v !== 'string' || !inverted.has(key) || !v.startsWith('0:')) continue;
+    const hi = Number(v.slice(2));
+    if (hi === 65535)
+      throw invalid(`${field}.${key}`, `${field}.${key}: ! 0:65535 matches no packet; leave the rule out`);
+    inverted.delete(key);
+    draft[key] = hi + 1 === 65535 ? '65535' : `${hi + 1}:65535`;
+  }
+}
+
 export const tcp = defineExtension({
   name: 'tcp',
   summary: 'TCP ports, flags and options (needs protocol tcp)',
@@ -85,6 +110,7 @@ export const tcp = defineExtension({
       },
     },
   },
+  finish: finishPorts,
 });
 
 export const udp = defineExtension({
@@ -95,6 +121,7 @@ export const udp = defineExtension({
     sport: port(['--sport', '--source-port']),
     dport: port(['--dport', '--destination-port']),
   },
+  finish: finishPorts,
 });
 
 /** ICMP and ICMPv6 type names iptables accepts, mapped to the numbers iptables-save prints. */
@@ -328,16 +355,28 @@ export const comment = defineExtension({
   },
 });
 
+/** A mark match value: iptables leaves out a full `/0xffffffff` mask. */
+const matchMark: ValueKind<string> = {
+  ...markMask,
+  normalize(input, ctx) {
+    const v = markMask.normalize(input, ctx);
+    return v.endsWith('/0xffffffff') ? v.slice(0, -'/0xffffffff'.length) : v;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+};
+
 export const mark = defineExtension({
   name: 'mark',
   summary: 'the packet mark (value[/mask])',
-  options: { mark: { flags: ['--mark'], kind: markMask, negatable: true } },
+  options: { mark: { flags: ['--mark'], kind: matchMark, negatable: true } },
 });
 
 export const connmark = defineExtension({
   name: 'connmark',
   summary: 'the connection mark (value[/mask])',
-  options: { mark: { flags: ['--mark'], kind: markMask, negatable: true } },
+  options: { mark: { flags: ['--mark'], kind: matchMark, negatable: true } },
 });
 
 export const iprange = defineExtension({
@@ -367,6 +406,498 @@ export const pkttype = defineExtension({
   },
 });
 
+const U32_MAX = 0xffffffff;
+
+/** Seconds per unit of a packet rate (`5/min` -> 60); the units canonicalRate accepts. */
+const RATE_UNITS: Readonly<Record<string, number>> = {
+  s: 1,
+  sec: 1,
+  second: 1,
+  m: 60,
+  min: 60,
+  minute: 60,
+  h: 3600,
+  hour: 3600,
+  d: 86400,
+  day: 86400,
+};
+function rateUnitSeconds(rateText: string): number {
+  const unit = rateText.split('/')[1];
+  return unit === undefined ? 1 : (RATE_UNITS[unit] ?? 1);
+}
+
+/** hashlimit keeps packet rates in millionths of a second (XT_HASHLIMIT_SCALE_v2). */
+const HASHLIMIT_SCALE = 1_000_000;
+const BYTES_RATE = /^(\d{1,10})(k|m)?b\/s$/;
+const BYTES_SIZE = /^(\d{1,10})(k|m)?b$/;
+const BYTE_UNITS: ReadonlyArray<readonly [string, number]> = [
+  ['m', 1024 * 1024],
+  ['k', 1024],
+];
+const byteFactor = (unit: string | undefined): number =>
+  unit === 'm' ? 1024 * 1024 : unit === 'k' ? 1024 : 1;
+/** The kernel's byte-mode cost: UINT32_MAX / (bytes / 16 + 1) (xt_hashlimit). */
+const bytesToCost = (bytes: number): number => Math.floor(U32_MAX / (Math.floor(bytes / 16) + 1));
+const costToBytes = (cost: number): number => (Math.floor(U32_MAX / cost) - 1) * 16;
+
+/**
+ * A hashlimit rate as given: packets (`10/min`, canonicalised with the
+ * rest of the match in `finish`, because the default htable-expire depends
+ * on the unit that was typed) or bytes (`100kb/s`).
+ */
+const hashlimitRate: ValueKind<string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    const t = typeof input === 'number' ? String(input) : input;
+    if (typeof t === 'string') {
+      const m = BYTES_RATE.exec(t);
+      if (m) {
+        const bytes = Number(m[1]) * byteFactor(m[2]);
+        if (bytes < 1 || bytes > U32_MAX)
+          throw invalid(ctx.field, `${ctx.field} "${t}" must be from 1b/s to 4095mb/s`);
+        return t;
+      }
+    }
+    canonicalRate(t, ctx.field, HASHLIMIT_SCALE);
+    return t as string;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v],
+};
+
+/** Packets (a count) for a packet rate, or bytes (`3kb`, `1mb`, `992b`) for a byte rate. */
+const hashlimitBurst: ValueKind<number | string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    if (typeof input === 'number' || (typeof input === 'string' && /^\d{1,16}$/.test(input))) {
+      return checkUint(input, ctx.field, 1, 1_000_000);
+    }
+    const m = typeof input === 'string' ? BYTES_SIZE.exec(input) : null;
+    if (!m || Number(m[1]) * byteFactor(m[2]) > U32_MAX || Number(m[1]) === 0) {
+      throw invalid(
+        ctx.field,
+        `${ctx.field} must be a packet count from 1 to 1000000, or a byte size like 3kb or 1mb for a byte rate`,
+      );
+    }
+    return input as string;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [String(v)],
+};
+
+const HASHLIMIT_MODES = ['srcip', 'srcport', 'dstip', 'dstport'] as const;
+export type HashlimitMode = (typeof HASHLIMIT_MODES)[number];
+const hashlimitMode: ValueKind<readonly HashlimitMode[]> = {
+  arity: 1,
+  normalize(input, ctx) {
+    const items = typeof input === 'string' ? input.split(/[,|]/) : input;
+    if (!Array.isArray(items) || items.length === 0) {
+      throw invalid(ctx.field, `${ctx.field} must be a list of ${HASHLIMIT_MODES.join(', ')}`);
+    }
+    const set = new Set<HashlimitMode>();
+    for (const item of items) {
+      const word = HASHLIMIT_MODES.find((w) => w === item);
+      if (word === undefined) {
+        throw invalid(
+          ctx.field,
+          `${ctx.field}: "${preview(String(item))}" is not one of ${HASHLIMIT_MODES.join(', ')}`,
+        );
+      }
+      set.add(word);
+    }
+    return HASHLIMIT_MODES.filter((w) => set.has(w));
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v.join(',')],
+};
+
+/** The kernel caps htable-size and htable-max at 1048576 (HASHLIMIT_MAX_SIZE) and prints the cap. */
+const HASHLIMIT_MAX_SIZE = 1_048_576;
+const htableSize: ValueKind<number> = {
+  arity: 1,
+  normalize: (input, ctx) => Math.min(checkUint(input, ctx.field, 0, U32_MAX), HASHLIMIT_MAX_SIZE),
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [String(v)],
+};
+
+/** A prefix length: 0-32 for ipv4, 0-128 for ipv6. */
+const prefixLength: ValueKind<number> = {
+  arity: 1,
+  normalize: (input, ctx) => checkUint(input, ctx.field, 0, ctx.family === 'ipv4' ? 32 : 128),
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [String(v)],
+};
+
+/** A hashlimit table name: it names a /proc file, so `.` and `..` are refused. */
+const hashlimitName: ValueKind<string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    const n = checkName(input, ctx.field, 254);
+    if (n === '.' || n === '..') throw invalid(ctx.field, `${ctx.field} must not be "." or ".."`);
+    return n;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v],
+};
+
+/** Canonical printed byte rate, as libxt_hashlimit's print_bytes writes it. */
+function printBytes(cost: number): string {
+  const r = costToBytes(cost);
+  for (const [unit, thresh] of BYTE_UNITS) {
+    if (r >= thresh && bytesToCost(r - (r % thresh)) === cost) return `${Math.floor(r / thresh)}${unit}b/s`;
+  }
+  return `${r}b/s`;
+}
+function printBurstBytes(bytes: number): string {
+  for (const [unit, thresh] of BYTE_UNITS)
+    if (bytes >= thresh) return `${Math.floor(bytes / thresh)}${unit}b`;
+  return `${bytes}b`;
+}
+
+export const hashlimit = defineExtension({
+  name: 'hashlimit',
+  summary: 'rate limit per hash bucket (source/destination address and port)',
+  options: {
+    upto: { flags: ['--hashlimit-upto', '--hashlimit'], kind: hashlimitRate },
+    above: { flags: ['--hashlimit-above'], kind: hashlimitRate },
+    burst: { flags: ['--hashlimit-burst'], kind: hashlimitBurst },
+    mode: { flags: ['--hashlimit-mode'], kind: hashlimitMode },
+    name: { flags: ['--hashlimit-name'], kind: hashlimitName },
+    htableSize: { flags: ['--hashlimit-htable-size'], kind: htableSize, omitWhen: 0 },
+    htableMax: { flags: ['--hashlimit-htable-max'], kind: htableSize, omitWhen: 0 },
+    htableGcinterval: { flags: ['--hashlimit-htable-gcinterval'], kind: uint(1, U32_MAX), omitWhen: 1000 },
+    htableExpire: { flags: ['--hashlimit-htable-expire'], kind: uint(1, U32_MAX) },
+    srcmask: { flags: ['--hashlimit-srcmask'], kind: prefixLength },
+    dstmask: { flags: ['--hashlimit-dstmask'], kind: prefixLength },
+    /** Match while the rate is below/above the limit, measured over rateInterval seconds. */
+    rateMatch: { flags: ['--hashlimit-rate-match'], kind: flag },
+    rateInterval: { flags: ['--hashlimit-rate-interval'], kind: uint(1, U32_MAX) },
+  },
+  finish(draft, family, field) {
+    if (draft.upto !== undefined && draft.above !== undefined)
+      throw invalid(`${field}.above`, 'hashlimit takes either upto or above, not both');
+    const key = draft.upto !== undefined ? 'upto' : 'above';
+    const given = draft[key];
+    if (typeof given !== 'string')
+      throw invalid(`${field}.upto`, 'hashlimit needs a rate: upto (--hashlimit-upto) or above');
+    if (draft.name === undefined)
+      throw invalid(`${field}.name`, 'hashlimit needs a table name (--hashlimit-name)');
+    const bytes = BYTES_RATE.exec(given);
+    let quantum: number;
+    if (bytes) {
+      const cost = bytesToCost(Number(bytes[1]) * byteFactor(bytes[2]));
+      draft[key] = printBytes(cost);
+      const unit = costToBytes(cost);
+      if (draft.burst !== undefined) {
+        const b = draft.burst;
+        const m = typeof b === 'string' ? BYTES_SIZE.exec(b) : null;
+        const burstBytes = m ? Number(m[1]) * byteFactor(m[2]) : Number(b);
+        if (burstBytes < unit)
+          throw invalid(`${field}.burst`, `${field}.burst cannot be smaller than ${unit}b at this rate`);
+        draft.burst = printBurstBytes(unit * Math.ceil(burstBytes / unit));
+      }
+      quantum = draft.burst === undefined ? 15_000 : 60_000;
+      if (draft.rateMatch) draft.rateInterval ??= 1;
+    } else {
+      const unitSeconds = rateUnitSeconds(given);
+      // With rate-match the kernel keeps the per-second rate and the unit as the interval.
+      const rateText = draft.rateMatch ? `${given.split('/')[0]}/sec` : given;
+      draft[key] = canonicalRate(rateText, `${field}.${key}`, HASHLIMIT_SCALE);
+      if (draft.rateMatch) draft.rateInterval ??= unitSeconds;
+      if (typeof draft.burst === 'string')
+        throw invalid(`${field}.burst`, `${field}.burst in bytes needs a byte rate such as 100kb/s`);
+      draft.burst ??= 5;
+      // iptables defaults htable-expire to the unit the rate was typed in, and prints it
+      // whenever that differs from the unit of the printed rate (60/min -> 1/sec).
+      draft.htableExpire ??= unitSeconds * 1000;
+      quantum = rateUnitSeconds(draft[key] as string) * 1000;
+    }
+    if (draft.htableExpire === quantum) delete draft.htableExpire;
+    // The interval is printed only with rate-match, and only when it is not 1.
+    if (!draft.rateMatch || draft.rateInterval === 1) delete draft.rateInterval;
+    const full = family === 'ipv4' ? 32 : 128;
+    if (draft.srcmask === full) delete draft.srcmask;
+    if (draft.dstmask === full) delete draft.dstmask;
+  },
+});
+
+const MAC = /^[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}$/;
+const macAddress: ValueKind<string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    if (typeof input !== 'string' || !MAC.test(input)) {
+      throw invalid(
+        ctx.field,
+        `${ctx.field} "${preview(String(input))}" must be a MAC address like 02:00:5e:10:00:01`,
+      );
+    }
+    return input
+      .split(':')
+      .map((o) => o.toLowerCase().padStart(2, '0'))
+      .join(':');
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v],
+};
+
+export const mac = defineExtension({
+  name: 'mac',
+  summary: 'source MAC address (PREROUTING, INPUT and FORWARD only)',
+  options: { macSource: { flags: ['--mac-source'], kind: macAddress, negatable: true } },
+  finish(draft, _f, field) {
+    if (draft.macSource === undefined) throw invalid(`${field}.macSource`, 'mac needs --mac-source');
+  },
+});
+
+const ADDRTYPES = [
+  'UNSPEC',
+  'UNICAST',
+  'LOCAL',
+  'BROADCAST',
+  'ANYCAST',
+  'MULTICAST',
+  'BLACKHOLE',
+  'UNREACHABLE',
+  'PROHIBIT',
+  'THROW',
+  'NAT',
+  'XRESOLVE',
+] as const;
+export type AddressType = (typeof ADDRTYPES)[number];
+/** The kernel refuses the other types for ipv6. */
+const ADDRTYPES_V6: readonly AddressType[] = [
+  'UNSPEC',
+  'UNICAST',
+  'LOCAL',
+  'ANYCAST',
+  'MULTICAST',
+  'UNREACHABLE',
+];
+const addrtypeSetAny = wordSet(ADDRTYPES);
+const addressTypes: ValueKind<readonly AddressType[]> = {
+  ...addrtypeSetAny,
+  normalize(input, ctx) {
+    const v = addrtypeSetAny.normalize(input, ctx);
+    const bad = ctx.family === 'ipv6' ? v.find((t) => !ADDRTYPES_V6.includes(t)) : undefined;
+    if (bad !== undefined)
+      throw invalid(
+        ctx.field,
+        `${ctx.field}: ${bad} is not an ipv6 address type (${ADDRTYPES_V6.join(', ')})`,
+      );
+    return v;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+};
+
+export const addrtype = defineExtension({
+  name: 'addrtype',
+  summary: 'address type (LOCAL, UNICAST, BROADCAST, ...) of source or destination',
+  options: {
+    srcType: { flags: ['--src-type'], kind: addressTypes, negatable: true },
+    dstType: { flags: ['--dst-type'], kind: addressTypes, negatable: true },
+    limitIfaceIn: { flags: ['--limit-iface-in'], kind: flag },
+    limitIfaceOut: { flags: ['--limit-iface-out'], kind: flag },
+  },
+  finish(draft, _f, field) {
+    if (draft.srcType === undefined && draft.dstType === undefined)
+      throw invalid(`${field}.srcType`, 'addrtype needs srcType (--src-type) or dstType (--dst-type)');
+    if (draft.limitIfaceIn && draft.limitIfaceOut)
+      throw invalid(`${field}.limitIfaceOut`, 'addrtype takes limitIfaceIn or limitIfaceOut, not both');
+  },
+});
+
+/** An ipset name (IPSET_MAXNAMELEN - 1 characters). */
+const SET_FLAGS = ['src', 'dst'] as const;
+export type SetFlag = (typeof SET_FLAGS)[number];
+const setFlags: ValueKind<readonly SetFlag[]> = {
+  arity: 1,
+  normalize(input, ctx) {
+    const items = typeof input === 'string' ? input.split(',') : input;
+    if (!Array.isArray(items) || items.length === 0 || items.length > 6) {
+      throw invalid(ctx.field, `${ctx.field} must be a list of 1 to 6 of src, dst (like src,dst)`);
+    }
+    return items.map((item: unknown, i) => {
+      const f = SET_FLAGS.find((w) => w === item);
+      if (f === undefined)
+        throw invalid(ctx.field, `${ctx.field}[${i}] "${preview(String(item))}" must be src or dst`);
+      return f;
+    });
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v.join(',')],
+};
+const counter = (negatable: boolean): OptionSpec<number> => ({
+  flags: [],
+  kind: uint(0, Number.MAX_SAFE_INTEGER),
+  negatable,
+});
+
+export const set = defineExtension({
+  name: 'set',
+  summary: 'membership of the packet in an ipset (the set must exist)',
+  options: {
+    matchSet: {
+      flags: ['--match-set', '--set'],
+      kind: pair('name', name(31), 'flags', setFlags),
+      negatable: true,
+    },
+    returnNomatch: { flags: ['--return-nomatch'], kind: flag },
+    /** Only `! --update-counters` (with invert) is printed; plain is the default. */
+    updateCounters: { flags: ['--update-counters'], kind: flag, negatable: true, omitWhen: true },
+    updateSubcounters: { flags: ['--update-subcounters'], kind: flag, negatable: true, omitWhen: true },
+    packetsEq: { ...counter(true), flags: ['--packets-eq'] },
+    packetsLt: { ...counter(false), flags: ['--packets-lt'] },
+    packetsGt: { ...counter(false), flags: ['--packets-gt'] },
+    bytesEq: { ...counter(true), flags: ['--bytes-eq'] },
+    bytesLt: { ...counter(false), flags: ['--bytes-lt'] },
+    bytesGt: { ...counter(false), flags: ['--bytes-gt'] },
+  },
+  finish(draft, _f, field) {
+    if (draft.matchSet === undefined)
+      throw invalid(`${field}.matchSet`, 'set needs matchSet (--match-set NAME src|dst,...)');
+    for (const what of ['packets', 'bytes']) {
+      const given = ['Eq', 'Lt', 'Gt'].filter((op) => draft[`${what}${op}`] !== undefined);
+      if (given.length > 1)
+        throw invalid(`${field}.${what}${given[1]}`, `set takes one of ${what}Eq, ${what}Lt, ${what}Gt`);
+    }
+  },
+});
+
+/** A uid or gid, or a range `a-b` (iptables prints a one-id range as the id). */
+const idRange: ValueKind<string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    const t = typeof input === 'number' ? String(input) : input;
+    const id = '(\\d{1,10}|0x[0-9a-fA-F]{1,8})';
+    const m = typeof t === 'string' ? new RegExp(`^${id}(?:-${id})?$`).exec(t) : null;
+    if (!m) {
+      throw invalid(
+        ctx.field,
+        `${ctx.field} "${preview(String(t))}" must be a numeric id or range like 1000-1999 (names are not looked up)`,
+      );
+    }
+    const lo = checkUint(m[1], ctx.field, 0, U32_MAX - 1);
+    const hi = m[2] === undefined ? lo : checkUint(m[2], ctx.field, 0, U32_MAX - 1);
+    if (lo > hi) throw invalid(ctx.field, `${ctx.field} range "${t}" starts after it ends`);
+    return lo === hi ? String(lo) : `${lo}-${hi}`;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v],
+};
+
+export const owner = defineExtension({
+  name: 'owner',
+  summary: 'socket owner of locally generated packets (OUTPUT and POSTROUTING only)',
+  options: {
+    socketExists: { flags: ['--socket-exists'], kind: flag, negatable: true },
+    uidOwner: { flags: ['--uid-owner'], kind: idRange, negatable: true },
+    gidOwner: { flags: ['--gid-owner'], kind: idRange, negatable: true },
+    supplGroups: { flags: ['--suppl-groups'], kind: flag },
+  },
+  finish(draft, _f, field) {
+    if (draft.socketExists === undefined && draft.uidOwner === undefined && draft.gidOwner === undefined)
+      throw invalid(field, 'owner needs one of uidOwner, gidOwner or socketExists');
+    if (draft.supplGroups && draft.gidOwner === undefined)
+      throw invalid(`${field}.supplGroups`, 'owner: supplGroups needs gidOwner');
+  },
+});
+
+/** `ttl` / `hl` take exactly one of: equal (negatable), greater than, less than. */
+function oneComparison(keys: readonly string[], name: string) {
+  return (draft: Record<string, unknown>, _f: Family, field: string): void => {
+    const given = keys.filter((k) => draft[k] !== undefined);
+    if (given.length !== 1) {
+      throw invalid(
+        given.length > 1 ? `${field}.${given[1]}` : field,
+        `${name} takes exactly one of ${keys.join(', ')}`,
+      );
+    }
+  };
+}
+
+export const ttl = defineExtension({
+  name: 'ttl',
+  summary: 'IPv4 time to live equal to, above or below a value',
+  families: ['ipv4'],
+  options: {
+    ttlEq: { flags: ['--ttl-eq'], kind: uint(0, 255), negatable: true },
+    ttlGt: { flags: ['--ttl-gt'], kind: uint(0, 255) },
+    ttlLt: { flags: ['--ttl-lt'], kind: uint(0, 255) },
+  },
+  finish: oneComparison(['ttlEq', 'ttlGt', 'ttlLt'], 'ttl'),
+});
+
+export const hl = defineExtension({
+  name: 'hl',
+  summary: 'IPv6 hop limit equal to, above or below a value',
+  families: ['ipv6'],
+  options: {
+    hlEq: { flags: ['--hl-eq'], kind: uint(0, 255), negatable: true },
+    hlGt: { flags: ['--hl-gt'], kind: uint(0, 255) },
+    hlLt: { flags: ['--hl-lt'], kind: uint(0, 255) },
+  },
+  finish: oneComparison(['hlEq', 'hlGt', 'hlLt'], 'hl'),
+});
+
+/** A bridge port name: at most 15 characters (IFNAMSIZ - 1) including a final `+`. */
+const bridgePort: ValueKind<string> = {
+  arity: 1,
+  normalize(input, ctx) {
+    if (
+      typeof input !== 'string' ||
+      !/^[A-Za-z0-9_.:-]{0,15}\+?$/.test(input) ||
+      input.length === 0 ||
+      input.length > 15
+    ) {
+      throw invalid(
+        ctx.field,
+        `${ctx.field} "${preview(String(input))}" must be an interface name of at most 15 letters, digits, _ . : - (a final + matches a prefix)`,
+      );
+    }
+    return input;
+  },
+  parse(args, ctx) {
+    return this.normalize(args[0], ctx);
+  },
+  format: (v) => [v],
+};
+
+export const physdev = defineExtension({
+  name: 'physdev',
+  summary: 'bridge ports a bridged packet came in on or goes out of',
+  options: {
+    physdevIsIn: { flags: ['--physdev-is-in'], kind: flag, negatable: true },
+    physdevIn: { flags: ['--physdev-in'], kind: bridgePort, negatable: true },
+    physdevIsOut: { flags: ['--physdev-is-out'], kind: flag, negatable: true },
+    physdevOut: { flags: ['--physdev-out'], kind: bridgePort, negatable: true },
+    physdevIsBridged: { flags: ['--physdev-is-bridged'], kind: flag, negatable: true },
+  },
+  finish(draft, _f, field) {
+    if (Object.values(draft).every((v) => v === undefined))
+      throw invalid(field, 'physdev needs at least one of its options');
+  },
+});
+
 export const MATCHES = [
   tcp,
   udp,
@@ -383,6 +914,14 @@ export const MATCHES = [
   iprange,
   length,
   pkttype,
+  hashlimit,
+  mac,
+  addrtype,
+  set,
+  owner,
+  ttl,
+  hl,
+  physdev,
 ] as const;
 
 export type TcpMatch = { readonly module: 'tcp' } & ExtensionValues<typeof tcp.options>;
@@ -400,6 +939,14 @@ export type ConnmarkMatch = { readonly module: 'connmark' } & ExtensionValues<ty
 export type IprangeMatch = { readonly module: 'iprange' } & ExtensionValues<typeof iprange.options>;
 export type LengthMatch = { readonly module: 'length' } & ExtensionValues<typeof length.options>;
 export type PkttypeMatch = { readonly module: 'pkttype' } & ExtensionValues<typeof pkttype.options>;
+export type HashlimitMatch = { readonly module: 'hashlimit' } & ExtensionValues<typeof hashlimit.options>;
+export type MacMatch = { readonly module: 'mac' } & ExtensionValues<typeof mac.options>;
+export type AddrtypeMatch = { readonly module: 'addrtype' } & ExtensionValues<typeof addrtype.options>;
+export type SetMatch = { readonly module: 'set' } & ExtensionValues<typeof set.options>;
+export type OwnerMatch = { readonly module: 'owner' } & ExtensionValues<typeof owner.options>;
+export type TtlMatch = { readonly module: 'ttl' } & ExtensionValues<typeof ttl.options>;
+export type HlMatch = { readonly module: 'hl' } & ExtensionValues<typeof hl.options>;
+export type PhysdevMatch = { readonly module: 'physdev' } & ExtensionValues<typeof physdev.options>;
 
 export type TypedMatch =
   | TcpMatch
@@ -416,4 +963,12 @@ export type TypedMatch =
   | ConnmarkMatch
   | IprangeMatch
   | LengthMatch
-  | PkttypeMatch;
+  | PkttypeMatch
+  | HashlimitMatch
+  | MacMatch
+  | AddrtypeMatch
+  | SetMatch
+  | OwnerMatch
+  | TtlMatch
+  | HlMatch
+  | PhysdevMatch;
