@@ -115,7 +115,7 @@ export interface RuleHandles {
   delete(
     family: Family,
     refs: readonly HandleRef[],
-    options?: { signal?: AbortSignal; timeoutMs?: number },
+    options?: { signal?: AbortSignal; timeoutMs?: number; onSpawn?: (pid: number) => void },
   ): Promise<RestoreResult>;
 }
 
