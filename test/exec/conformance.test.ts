@@ -121,6 +121,18 @@ const cases: Case[] = [
       nf(filter('-X OUTPUT'), err('not_found', 2)),
     ],
   },
+  {
+    name: '-X of every chain removes empty ACCEPT built-in chains too',
+    steps: [
+      nf(filter('-F OUTPUT', '-P INPUT DROP'), 'ok'),
+      nf(filter('-X'), 'ok'),
+      nf(filter('-X OUTPUT'), err('not_found', 2)),
+    ],
+  },
+  {
+    name: '-X of a built-in chain: -P in the same block is not seen',
+    steps: [BASE, nf(filter('-F INPUT', '-P INPUT ACCEPT', '-X INPUT'), err('failed', 4))],
+  },
   // --- rules
   { name: '-A to a missing chain', steps: [BASE, nf(filter('-A NOPE -j ACCEPT'), err('not_found', 2))] },
   {
