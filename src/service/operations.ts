@@ -1,0 +1,68 @@
+/**
+ * The operations the service performs, as plain data. Transports decode a
+ * request into one of these; transactions are lists of them. Rules arrive as
+ * typed JSON or as an iptables spec string and are validated by the service
+ * (domain/rule.ts, iptables/rule-parser.ts), so both transports share one
+ * grammar and one set of errors.
+ */
+import type { Family, TableName } from '../domain/family.js';
+import type { Policy } from '../domain/model.js';
+
+/** A rule as a client sends it: typed JSON (see domain/model.ts) or `{ spec: "-p tcp --dport 22 -j ACCEPT" }`. */
+export type RuleInput = { readonly spec: string } | Readonly<Record<string, unknown>>;
+
+/** Which rule of a chain: by stable id, by 1-based position, or by its content. */
+export type RuleRef = { readonly id: string } | { readonly position: number } | { readonly rule: RuleInput };
+
+export interface ChainAddress {
+  readonly family: Family;
+  readonly table: TableName;
+  readonly chain: string;
+}
+
+export type Operation =
+  | ({ readonly op: 'append'; readonly rule: RuleInput } & ChainAddress)
+  | ({ readonly op: 'insert'; readonly position: number; readonly rule: RuleInput } & ChainAddress)
+  | ({ readonly op: 'replace'; readonly target: RuleRef; readonly rule: RuleInput } & ChainAddress)
+  | ({ readonly op: 'delete'; readonly target: RuleRef } & ChainAddress)
+  /** Adds the rule only if an identical rule is not already in the chain (idempotent). Appends unless `position` is given. */
+  | ({ readonly op: 'ensure'; readonly rule: RuleInput; readonly position?: number } & ChainAddress)
+  | ({ readonly op: 'createChain' } & ChainAddress)
+  /** Refused while the chain has rules or is referenced, unless `force` (flush it and delete the rules that jump to it). */
+  | ({ readonly op: 'deleteChain'; readonly force?: boolean } & ChainAddress)
+  | ({ readonly op: 'flushChain' } & ChainAddress)
+  | ({ readonly op: 'renameChain'; readonly newName: string } & ChainAddress)
+  | ({ readonly op: 'setPolicy'; readonly policy: Policy } & ChainAddress)
+  | {
+      readonly op: 'zeroCounters';
+      readonly family: Family;
+      readonly table: TableName;
+      readonly chain?: string;
+    }
+  /** Declarative: make the chain hold exactly these rules (creating it if needed). */
+  | ({ readonly op: 'replaceChain'; readonly rules: readonly RuleInput[] } & ChainAddress)
+  /** Declarative: make the table hold exactly these chains (policies for built-ins) and rules. */
+  | {
+      readonly op: 'replaceTable';
+      readonly family: Family;
+      readonly table: TableName;
+      readonly chains: readonly {
+        readonly name: string;
+        readonly policy?: Policy;
+        readonly rules: readonly RuleInput[];
+      }[];
+    }
+  /** Back to the baseline: every chain empty with ACCEPT policies, or the configured baseline ruleset. */
+  | { readonly op: 'reset'; readonly family?: Family; readonly table?: TableName };
+
+export type OperationName = Operation['op'];
+
+export interface ApplyOptions {
+  /** Fail with `failed_precondition`, changing nothing, unless the ruleset is still at this revision. */
+  readonly expectedRevision?: number;
+  /** Plan only: return the restore text and the resulting diff without touching the kernel. */
+  readonly dryRun?: boolean;
+  /** Who asked (for events and logs), e.g. `rest`, `grpc`. */
+  readonly origin?: string;
+  readonly signal?: AbortSignal;
+}
