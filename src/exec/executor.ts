@@ -267,7 +267,7 @@ export const STDERR_PATTERNS: readonly StderrPattern[] = [
   {
     kind: 'not_found',
     pattern:
-      /No chain\/target\/match by that name|does not exist|doesn't exist|Couldn't load target|Couldn't find target|does a matching rule exist|Index of deletion too big|_(?:DEL|DELETE|REPLACE|FLUSH)\w* failed \(No such file or directory\)/,
+      /No chain\/target\/match by that name|does not exist|doesn't exist|Couldn't load target|Couldn't find target|does a matching rule exist|Index of (?:deletion|replacement) too big|_(?:DEL|DELETE|REPLACE|FLUSH|RENAME)\w* failed \(No such file or directory\)/,
     hint: 'a chain, rule or target it refers to does not exist: re-read the ruleset and retry',
   },
   // (nft) "line 2: CHAIN_DEL failed (Device or resource busy): chain FOO" (chain still referenced,

@@ -148,7 +148,7 @@ const cases: Case[] = [
     steps: [
       BASE,
       nf(filter('-R INPUT 2 -j EMPTY'), 'ok'),
-      nf(filter('-R BAR 3 -j ACCEPT'), err('failed', 2)),
+      nf(filter('-R BAR 3 -j ACCEPT'), err('not_found', 2)),
     ],
   },
   { name: '-D N past the end', steps: [BASE, nf(filter('-D INPUT 3'), err('not_found', 2))] },
@@ -231,7 +231,7 @@ const cases: Case[] = [
   },
   {
     name: '-E of a chain created in the same batch (kernel: not found)',
-    steps: [BASE, nf(filter('-N NEW', '-E NEW NEWER'), err('failed', 3))],
+    steps: [BASE, nf(filter('-N NEW', '-E NEW NEWER'), err('not_found', 3))],
   },
   // --- all or nothing, line numbers
   {

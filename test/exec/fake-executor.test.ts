@@ -380,10 +380,10 @@ const errors: ErrorCase[] = [
     kind: 'failed',
     line: 3,
   },
-  { what: '-E of a chain created in the batch', text: filter('-N A', '-E A B'), kind: 'failed', line: 3 },
+  { what: '-E of a chain created in the batch', text: filter('-N A', '-E A B'), kind: 'not_found', line: 3 },
   { what: 'a loop reachable from INPUT', text: filter('-A FOO -j FOO'), kind: 'failed', line: 2 },
   { what: 'a jump to a built-in chain', text: filter('-A FOO -j INPUT'), kind: 'failed', line: 2 },
-  { what: '-R past the end', text: filter('-R FOO 2 -j DROP'), kind: 'failed', line: 2 },
+  { what: '-R past the end', text: filter('-R FOO 2 -j DROP'), kind: 'not_found', line: 2 },
   {
     what: 'a later command error wins over a kernel error',
     text: filter('-X FOO', '-A NOPE'),

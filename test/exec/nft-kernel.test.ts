@@ -1,0 +1,409 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Family, TableName } from '../../src/domain/family.js';
+import { ChildProcessExecutor } from '../../src/exec/child-process-executor.js';
+import { ExecError, type Generation, type HandleRef } from '../../src/exec/executor.js';
+import { NftRuleHandles } from '../../src/exec/nft-handles.js';
+import { isFeedLost, NftChangeFeed } from '../../src/exec/nft-monitor.js';
+import { describeKernel, useNetns } from '../helpers/kernel.js';
+
+const TAKE_MS = 10_000;
+
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Resolves with the first external generation matching `match`, or rejects after `ms`. */
+function nextExternal(
+  feed: NftChangeFeed,
+  match: (g: Generation) => boolean,
+  ms = TAKE_MS,
+): Promise<Generation> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching external generation within ${ms} ms`));
+    }, ms);
+    const off = feed.onExternal((g) => {
+      if (!match(g)) return;
+      clearTimeout(timer);
+      off();
+      resolve(g);
+    });
+  });
+}
+
+describeKernel('nf_tables change feed and rule handles', () => {
+  const ns = useNetns('pnft');
+  let feed: NftChangeFeed;
+  let exec: ChildProcessExecutor;
+  let handles: NftRuleHandles;
+  const external: Generation[] = [];
+
+  beforeAll(async () => {
+    exec = new ChildProcessExecutor({ netns: ns().name });
+    handles = new NftRuleHandles({ netns: ns().name });
+    feed = new NftChangeFeed({ netns: ns().name });
+    const t0 = performance.now();
+    await feed.start();
+    console.log(`[nft] monitor live after ${(performance.now() - t0).toFixed(0)} ms`);
+    feed.onExternal((g) => external.push(g));
+  });
+
+  afterAll(async () => {
+    await feed?.close();
+  });
+
+  /** Restores `text` as ours and takes its generations (one per table with changes). */
+  async function ownRestore(family: Family, text: string, tables: number): Promise<readonly Generation[]> {
+    let pid: number | undefined;
+    const result = await exec.restore(family, text, {
+      noflush: true,
+      onSpawn: (p) => {
+        pid = p;
+        feed.claim(p);
+      },
+    });
+    expect(result.pid).toBe(pid);
+    return feed.takeOwn(pid!, tables, TAKE_MS);
+  }
+
+  async function saveBody(family: Family, table: TableName): Promise<string[]> {
+    const text = await exec.save(family, { table });
+    return text.split('\n').filter((l) => l.startsWith('-A '));
+  }
+
+  it('sees our own restore: one generation per table, rule handles in input order, nothing external', async () => {
+    const before = external.length;
+    const gens = await ownRestore(
+      'ipv4',
+      [
+        '*filter',
+        ':OWN - [0:0]',
+        '-A INPUT -s 192.0.2.1/32 -j ACCEPT',
+        '-A INPUT -s 192.0.2.2/32 -j ACCEPT',
+        '-A OWN -s 192.0.2.3/32 -j DROP',
+        '-A INPUT -j OWN',
+        'COMMIT',
+        '*nat',
+        '-A PREROUTING -s 192.0.2.4/32 -j ACCEPT',
+        'COMMIT',
+        '',
+      ].join('\n'),
+      2,
+    );
+    expect(gens).toHaveLength(2);
+    const [filterGen, natGen] = gens as [Generation, Generation];
+    expect(filterGen.command).toBe('iptables-restor');
+    expect(filterGen.families).toEqual(['ipv4']);
+    expect(filterGen.rules.map((r) => [r.op, r.table, r.chain])).toEqual([
+      ['add', 'filter', 'INPUT'],
+      ['add', 'filter', 'INPUT'],
+      ['add', 'filter', 'OWN'],
+      ['add', 'filter', 'INPUT'],
+    ]);
+    expect(natGen.rules.map((r) => [r.op, r.table, r.chain])).toEqual([['add', 'nat', 'PREROUTING']]);
+    expect(natGen.otherEvents).toBeGreaterThan(0); // table and chain creation
+    expect(natGen.id).toBeGreaterThan(filterGen.id);
+
+    // handles listed by `list` are the ones the feed reported, in chain order
+    const listed = await handles.list('ipv4', 'filter');
+    const h = filterGen.rules.map((r) => r.handle);
+    expect(listed.get('INPUT')).toEqual([h[0], h[1], h[3]]);
+    expect(listed.get('OWN')).toEqual([h[2]]);
+    expect((await handles.list('ipv4', 'nat')).get('PREROUTING')).toEqual([natGen.rules[0]?.handle]);
+    expect(feed.claimCount).toBe(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(external.slice(before).filter((g) => g.command === 'iptables-restor')).toEqual([]);
+  });
+
+  it('delivers an external `iptables -I INPUT 1` to onExternal, not to takeOwn', async () => {
+    const seen = nextExternal(feed, (g) => g.command === 'iptables');
+    const run = await ns().exec(['iptables', '-I', 'INPUT', '1', '-s', '192.0.2.100', '-j', 'DROP']);
+    expect(run.code).toBe(0);
+    const g = await seen;
+    expect(g.pid).toBeGreaterThan(0);
+    expect(g.rules).toEqual([
+      {
+        op: 'add',
+        family: 'ipv4',
+        table: 'filter',
+        chain: 'INPUT',
+        handle: expect.any(Number),
+        placement: 'start',
+      },
+    ]);
+    expect((await handles.list('ipv4', 'filter')).get('INPUT')?.[0]).toBe(g.rules[0]?.handle);
+    // the pid was never claimed: a takeOwn for it now finds nothing
+    await expect(feed.takeOwn(g.pid!, 1, 50)).resolves.toEqual([]);
+  });
+
+  it('lists an empty map for a table that does not exist', async () => {
+    expect((await handles.list('ipv4', 'raw')).size).toBe(0);
+    expect((await handles.list('ipv6', 'filter')).size).toBe(0);
+  });
+
+  it('deletes exactly the rules by handle after another process shifted their positions', async () => {
+    const gens = await ownRestore(
+      'ipv4',
+      [
+        '*filter',
+        ':SHIFT - [0:0]',
+        '-A SHIFT -s 198.51.100.1/32 -j ACCEPT',
+        '-A SHIFT -s 198.51.100.2/32 -j ACCEPT',
+        '-A SHIFT -s 198.51.100.3/32 -j ACCEPT',
+        'COMMIT',
+        '',
+      ].join('\n'),
+      1,
+    );
+    const [a, , c] = gens[0]!.rules.map((r) => r.handle);
+    for (const ip of ['198.51.100.9', '198.51.100.8']) {
+      const seen = nextExternal(feed, (g) => g.rules.some((r) => r.chain === 'SHIFT'));
+      expect((await ns().exec(['iptables', '-I', 'SHIFT', '1', '-s', ip, '-j', 'DROP'])).code).toBe(0);
+      await seen;
+    }
+    const refs: HandleRef[] = [
+      { table: 'filter', chain: 'SHIFT', handle: a! },
+      { table: 'filter', chain: 'SHIFT', handle: c! },
+    ];
+    const res = await handles.delete('ipv4', refs);
+    expect(res.pid).toBeGreaterThan(0);
+    expect((await saveBody('ipv4', 'filter')).filter((l) => l.startsWith('-A SHIFT'))).toEqual([
+      '-A SHIFT -s 198.51.100.8/32 -j DROP',
+      '-A SHIFT -s 198.51.100.9/32 -j DROP',
+      '-A SHIFT -s 198.51.100.2/32 -j ACCEPT',
+    ]);
+  });
+
+  it('fails a delete naming a missing handle with not_found and the ref index, changing nothing', async () => {
+    const listed = await handles.list('ipv4', 'filter');
+    const shift = listed.get('SHIFT')!;
+    expect(shift.length).toBe(3);
+    const before = await saveBody('ipv4', 'filter');
+    const cases: { refs: HandleRef[]; line: number }[] = [
+      {
+        refs: [
+          { table: 'filter', chain: 'SHIFT', handle: shift[0]! },
+          { table: 'filter', chain: 'SHIFT', handle: 999_999 },
+          { table: 'filter', chain: 'SHIFT', handle: shift[1]! },
+        ],
+        line: 2,
+      },
+      {
+        refs: [
+          { table: 'filter', chain: 'SHIFT', handle: shift[0]! },
+          { table: 'filter', chain: 'SHIFT', handle: shift[1]! },
+          { table: 'filter', chain: 'NOCHAIN', handle: shift[2]! },
+        ],
+        line: 3,
+      },
+      {
+        // the right handle in the wrong chain
+        refs: [{ table: 'filter', chain: 'INPUT', handle: shift[2]! }],
+        line: 1,
+      },
+      {
+        // a table that does not exist in this namespace
+        refs: [
+          { table: 'filter', chain: 'SHIFT', handle: shift[0]! },
+          { table: 'raw', chain: 'PREROUTING', handle: 1 },
+        ],
+        line: 2,
+      },
+      {
+        // the same handle twice: the second one is missing by then
+        refs: [
+          { table: 'filter', chain: 'SHIFT', handle: shift[0]! },
+          { table: 'filter', chain: 'SHIFT', handle: shift[0]! },
+        ],
+        line: 2,
+      },
+    ];
+    for (const { refs, line } of cases) {
+      const err = await handles.delete('ipv4', refs).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ExecError);
+      expect((err as ExecError).kind).toBe('not_found');
+      expect((err as ExecError).line).toBe(line);
+      expect((err as ExecError).message).toMatch(/does not exist/);
+    }
+    expect(await saveBody('ipv4', 'filter')).toEqual(before);
+  });
+
+  it('deletes rules in chains nft cannot name in its text syntax (keywords, leading digits, +)', async () => {
+    const chains = ['log', 'counter', '9abc', 'a+b'];
+    const gens = await ownRestore(
+      'ipv4',
+      [
+        '*filter',
+        ...chains.map((c) => `:${c} - [0:0]`),
+        ...chains.flatMap((c) => [`-A ${c} -s 192.0.2.50/32`, `-A ${c} -s 192.0.2.51/32`]),
+        'COMMIT',
+        '',
+      ].join('\n'),
+      1,
+    );
+    const rules = gens[0]!.rules;
+    expect(rules.map((r) => r.chain)).toEqual(chains.flatMap((c) => [c, c]));
+    const listed = await handles.list('ipv4', 'filter');
+    for (const c of chains)
+      expect(listed.get(c)).toEqual(rules.filter((r) => r.chain === c).map((r) => r.handle));
+
+    // a missing handle among them: attributed by re-listing
+    const missing = await handles
+      .delete('ipv4', [
+        { table: 'filter', chain: 'log', handle: rules[0]!.handle },
+        { table: 'filter', chain: '9abc', handle: 999_999 },
+      ])
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(missing).toMatchObject({ kind: 'not_found', line: 2 });
+
+    await handles.delete(
+      'ipv4',
+      rules.filter((_, i) => i % 2 === 0).map((r) => ({ table: 'filter', chain: r.chain, handle: r.handle })),
+    );
+    const after = await saveBody('ipv4', 'filter');
+    for (const c of chains) {
+      expect(after.filter((l) => l.startsWith(`-A ${c} `))).toEqual([`-A ${c} -s 192.0.2.51/32`]);
+    }
+  });
+
+  it('works for ipv6 too', async () => {
+    const gens = await ownRestore(
+      'ipv6',
+      [
+        '*filter',
+        '-A INPUT -s 2001:db8::1/128 -j ACCEPT',
+        '-A INPUT -s 2001:db8::2/128 -j ACCEPT',
+        '-A INPUT -s 2001:db8::3/128 -j ACCEPT',
+        'COMMIT',
+        '',
+      ].join('\n'),
+      1,
+    );
+    const g = gens[0]!;
+    expect(g.families).toEqual(['ipv6']);
+    expect(g.rules.every((r) => r.family === 'ipv6' && r.op === 'add')).toBe(true);
+    const h = g.rules.map((r) => r.handle);
+    expect((await handles.list('ipv6', 'filter')).get('INPUT')).toEqual(h);
+
+    const seen = nextExternal(feed, (x) => x.command === 'ip6tables');
+    expect((await ns().exec(['ip6tables', '-I', 'INPUT', '2', '-s', '2001:db8::9', '-j', 'DROP'])).code).toBe(
+      0,
+    );
+    const ext = await seen;
+    expect(ext.rules[0]).toMatchObject({ op: 'add', family: 'ipv6', placement: { after: h[0] } });
+
+    const err = await handles
+      .delete('ipv6', [
+        { table: 'filter', chain: 'INPUT', handle: h[1]! },
+        { table: 'filter', chain: 'INPUT', handle: 999_999 },
+      ])
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toMatchObject({ kind: 'not_found', line: 2 });
+    await handles.delete('ipv6', [
+      { table: 'filter', chain: 'INPUT', handle: h[0]! },
+      { table: 'filter', chain: 'INPUT', handle: h[2]! },
+    ]);
+    expect(await saveBody('ipv6', 'filter')).toEqual([
+      '-A INPUT -s 2001:db8::9/128 -j DROP',
+      '-A INPUT -s 2001:db8::2/128 -j ACCEPT',
+    ]);
+  });
+
+  it('reports its own deletes as generations of the delete pid (claimable like a restore)', async () => {
+    const listed = await handles.list('ipv4', 'filter');
+    const target = listed.get('SHIFT')![0]!;
+    let claimed: number | undefined;
+    // delete() has no onSpawn: learn the pid from the result and take it (it arrives as external
+    // if the monitor is faster than the claim; both outcomes are checked).
+    const ext = nextExternal(
+      feed,
+      (g) => g.rules.some((r) => r.op === 'delete' && r.handle === target),
+      2000,
+    ).catch(() => undefined);
+    const res = await handles.delete('ipv4', [{ table: 'filter', chain: 'SHIFT', handle: target }]);
+    claimed = res.pid;
+    const own = await feed.takeOwn(claimed!, 1, 200);
+    const fromExternal = own.length === 0 ? await ext : undefined;
+    const g = own[0] ?? fromExternal;
+    expect(g?.pid).toBe(claimed);
+    expect(g?.command).toBe('nft');
+    expect(g?.rules).toEqual([
+      { op: 'delete', family: 'ipv4', table: 'filter', chain: 'SHIFT', handle: target },
+    ]);
+  });
+
+  it('measures: feed and list on a 10k-rule chain, deleting 256 handles in one transaction', async () => {
+    const N = 10_000;
+    const lines = ['*filter', ':BIG - [0:0]'];
+    for (let i = 0; i < N; i++) lines.push(`-A BIG -s 10.${(i >> 8) & 255}.${i & 255}.1/32 -j ACCEPT`);
+    lines.push('COMMIT', '');
+    let t = performance.now();
+    let pid: number | undefined;
+    await exec.restore('ipv4', lines.join('\n'), {
+      noflush: true,
+      onSpawn: (p) => {
+        pid = p;
+        feed.claim(p);
+      },
+    });
+    const restoreMs = performance.now() - t;
+    const gens = await feed.takeOwn(pid!, 1, 60_000);
+    const feedMs = performance.now() - t;
+    expect(gens[0]!.rules).toHaveLength(N);
+
+    t = performance.now();
+    const listed = await handles.list('ipv4', 'filter');
+    const listMs = performance.now() - t;
+    const big = listed.get('BIG')!;
+    expect(big).toEqual(gens[0]!.rules.map((r) => r.handle));
+
+    const victims = big.filter((_, i) => i % 39 === 0).slice(0, 256);
+    expect(victims).toHaveLength(256);
+    t = performance.now();
+    await handles.delete(
+      'ipv4',
+      victims.map((handle) => ({ table: 'filter', chain: 'BIG', handle })),
+    );
+    const deleteMs = performance.now() - t;
+    const remaining = (await handles.list('ipv4', 'filter')).get('BIG')!;
+    const gone = new Set(victims);
+    expect(remaining).toEqual(big.filter((h) => !gone.has(h)));
+    console.log(
+      `[nft] restore of ${N} rules: ${restoreMs.toFixed(0)} ms, their handles from the feed after ${feedMs.toFixed(0)} ms; list table with ${N} rules: ${listMs.toFixed(0)} ms; delete 256 handles: ${deleteMs.toFixed(0)} ms`,
+    );
+  }, 120_000);
+
+  it('reports a dead monitor as FEED_LOST, and close() leaves no process behind', async () => {
+    const other = new NftChangeFeed({ netns: ns().name });
+    await other.start();
+    const pid = other.pid!;
+    expect(processGone(pid)).toBe(false);
+    const lost = new Promise<Generation>((resolve) => other.onExternal((g) => isFeedLost(g) && resolve(g)));
+    const waiting = other.takeOwn(1, 1, 60_000);
+    process.kill(pid, 'SIGKILL'); // the monitor this test started
+    expect(isFeedLost(await lost)).toBe(true);
+    await expect(waiting).resolves.toEqual([]);
+    expect(other.lost).toBeInstanceOf(ExecError);
+    await other.close();
+
+    const mine = feed.pid!;
+    await feed.close();
+    expect(feed.pid).toBeUndefined();
+    expect(processGone(mine)).toBe(true);
+  });
+});
