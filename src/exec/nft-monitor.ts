@@ -1,0 +1,662 @@
+/**
+ * The nf_tables change feed: a long-running `nft -a monitor` whose output is parsed into
+ * generations (one per committed kernel transaction), each attributed to the process that
+ * committed it. The service uses it to learn the handles of the rules its own restores added
+ * (claim the restore's pid from `onSpawn`, then `takeOwn`) and to notice anyone else's change
+ * (`onExternal`), so that it can keep its model without re-reading the whole ruleset.
+ *
+ * What `nft -a monitor` (v1.0.6) prints, one event a line, the events of a commit before its
+ * generation line:
+ *
+ *   add rule ip filter INPUT ip saddr 192.0.2.2 counter packets 0 bytes 0 accept # handle 3
+ *   insert rule ip filter INPUT handle 17 ip saddr 192.0.2.24 counter packets 0 bytes 0 # handle 20
+ *   delete rule ip filter INPUT handle 2
+ *   create chain ip filter FOO # handle 5
+ *   # new generation 5 by process 16520 (iptables)
+ *
+ * `handle P` before the rule text is the rule right before the new one (for add *and* insert,
+ * verified by experiment); without it an `add` was appended and an `insert` went to the head.
+ * A replace (`iptables -R`, `nft replace rule`) is `delete rule ... handle N` followed by an
+ * `add` that keeps handle N, in place. The rule's own handle is the LAST `# handle N` of the
+ * line (a quoted comment or log prefix may contain `# handle`).
+ *
+ * Loss of the feed is reported in band: listeners get a {@link FEED_LOST} generation (see
+ * {@link isFeedLost}) when the monitor dies or says it dropped events; the model must then
+ * be treated as unknown and re-read.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Family } from '../domain/family.js';
+import { type ChangeFeed, ExecError, type Generation, type RuleChange } from './executor.js';
+import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
+
+/** Where the kernel put an added rule. */
+export type Placement =
+  /** Right after the rule with this handle. */
+  | { readonly after: number }
+  /** Appended at the end of the chain. */
+  | 'end'
+  /** At the head of the chain. */
+  | 'start';
+
+/** A rule change with what the monitor says beyond the port's {@link RuleChange}. */
+export interface MonitorRuleChange extends RuleChange {
+  /** For `add`: where the rule went. Absent for `delete`. */
+  readonly placement?: Placement;
+  /** For `add`: true when it replaced, in place, the rule deleted earlier in the same commit with the same handle. */
+  readonly replaced?: boolean;
+}
+
+/** One line of `nft -a monitor` output, parsed. */
+export type MonitorLine =
+  | {
+      readonly kind: 'rule';
+      readonly op: 'add';
+      readonly family: Family;
+      readonly table: string;
+      readonly chain: string;
+      readonly handle: number;
+      /** Handle printed before the rule text: the rule right before the new one. */
+      readonly after: number | undefined;
+      /** `insert rule` (no `after`: at the head) rather than `add rule` (no `after`: appended). */
+      readonly insert: boolean;
+    }
+  | {
+      readonly kind: 'rule';
+      readonly op: 'delete';
+      readonly family: Family;
+      readonly table: string;
+      readonly chain: string;
+      readonly handle: number;
+    }
+  | { readonly kind: 'generation'; readonly id: number; readonly pid?: number; readonly command?: string }
+  /** Any other event: tables, chains (incl. policies), sets, elements, rules of other families. */
+  | { readonly kind: 'other'; readonly family: Family | undefined }
+  /** `# ERROR: ...`: the monitor lost events (ENOBUFS) or its socket failed. */
+  | { readonly kind: 'lost'; readonly text: string }
+  /** Blank lines and informational comments. */
+  | { readonly kind: 'ignored' };
+
+const FAMILY_WORDS: Readonly<Record<string, Family>> = { ip: 'ipv4', ip6: 'ipv6' };
+/** An nft name as printed: bare, or double-quoted (newer nft versions quote odd names). */
+const NAME = String.raw`(?:"[^"]*"|[^\s"]+)`;
+const RULE_ADD = new RegExp(
+  String.raw`^(add|insert) rule (\S+) (${NAME}) (${NAME})(?: handle (\d+)(?=\s|$))?(?:\s.*)?\s# handle (\d+)\s*$`,
+);
+const RULE_DELETE = new RegExp(String.raw`^delete rule (\S+) (${NAME}) (${NAME}) handle (\d+)\s*$`);
+const GENERATION = /^# new generation (\d+)(?: by process (\d+) \((.*)\))?\s*$/;
+const EVENT = /^(?:add|insert|delete|create|replace|update|destroy|flush|reset|rename) \S+(?: (\S+))?/;
+
+function unquote(name: string): string {
+  return name.length >= 2 && name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1) : name;
+}
+
+function toInt(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** Parses one line of `nft -a monitor` output. Pure. */
+export function parseMonitorLine(line: string): MonitorLine {
+  const text = line.replace(/\r$/, '');
+  if (text.trim() === '') return { kind: 'ignored' };
+  if (text.startsWith('#')) {
+    const g = GENERATION.exec(text);
+    if (g !== null) {
+      const id = toInt(g[1]);
+      if (id !== undefined) {
+        const pid = toInt(g[2]);
+        return {
+          kind: 'generation',
+          id,
+          ...(pid === undefined ? {} : { pid }),
+          ...(g[3] === undefined ? {} : { command: g[3] }),
+        };
+      }
+    }
+    if (text.startsWith('# ERROR')) return { kind: 'lost', text };
+    return { kind: 'ignored' };
+  }
+  const add = RULE_ADD.exec(text);
+  if (add !== null) {
+    const family = FAMILY_WORDS[add[2] ?? ''];
+    const handle = toInt(add[6]);
+    if (family !== undefined && handle !== undefined) {
+      return {
+        kind: 'rule',
+        op: 'add',
+        family,
+        table: unquote(add[3] ?? ''),
+        chain: unquote(add[4] ?? ''),
+        handle,
+        after: toInt(add[5]),
+        insert: add[1] === 'insert',
+      };
+    }
+  }
+  const del = RULE_DELETE.exec(text);
+  if (del !== null) {
+    const family = FAMILY_WORDS[del[1] ?? ''];
+    const handle = toInt(del[4]);
+    if (family !== undefined && handle !== undefined) {
+      return {
+        kind: 'rule',
+        op: 'delete',
+        family,
+        table: unquote(del[2] ?? ''),
+        chain: unquote(del[3] ?? ''),
+        handle,
+      };
+    }
+  }
+  const event = EVENT.exec(text);
+  return { kind: 'other', family: event === null ? undefined : FAMILY_WORDS[event[1] ?? ''] };
+}
+
+/**
+ * Groups monitor lines into generations. Pure: push lines, get a {@link Generation} back
+ * when a generation line closes a commit, or `'lost'` when events were lost (the partial
+ * commit is discarded).
+ */
+export class GenerationAssembler {
+  #rules: MonitorRuleChange[] = [];
+  #other = 0;
+  #families = new Set<Family>();
+  #deleted = new Set<string>();
+
+  push(line: string): Generation | 'lost' | undefined {
+    const parsed = parseMonitorLine(line);
+    switch (parsed.kind) {
+      case 'ignored':
+        return undefined;
+      case 'lost':
+        this.#reset();
+        return 'lost';
+      case 'other':
+        this.#other += 1;
+        if (parsed.family !== undefined) this.#families.add(parsed.family);
+        return undefined;
+      case 'rule': {
+        this.#families.add(parsed.family);
+        const base = {
+          family: parsed.family,
+          table: parsed.table,
+          chain: parsed.chain,
+          handle: parsed.handle,
+        };
+        const key = `${parsed.family} ${parsed.table} ${parsed.chain} ${parsed.handle}`;
+        if (parsed.op === 'delete') {
+          this.#deleted.add(key);
+          this.#rules.push(Object.freeze({ op: 'delete', ...base }));
+          return undefined;
+        }
+        const replaced = this.#deleted.has(key);
+        const placement: Placement =
+          parsed.after !== undefined
+            ? Object.freeze({ after: parsed.after })
+            : parsed.insert || replaced
+              ? 'start'
+              : 'end';
+        this.#rules.push(
+          Object.freeze({ op: 'add', ...base, placement, ...(replaced ? { replaced: true } : {}) }),
+        );
+        return undefined;
+      }
+      case 'generation': {
+        const generation: Generation = Object.freeze({
+          id: parsed.id,
+          pid: parsed.pid,
+          command: parsed.command,
+          rules: Object.freeze(this.#rules),
+          otherEvents: this.#other,
+          families: Object.freeze([...this.#families].sort()),
+        });
+        this.#reset();
+        return generation;
+      }
+    }
+  }
+
+  #reset(): void {
+    this.#rules = [];
+    this.#other = 0;
+    this.#families = new Set();
+    this.#deleted = new Set();
+  }
+}
+
+/**
+ * The synthetic generation delivered to `onExternal` listeners when the feed can no longer be
+ * trusted (the monitor died, or said it lost events): id -1, no pid, `otherEvents` -1, both
+ * families. Whatever the model holds must be re-read.
+ */
+export const FEED_LOST: Generation = Object.freeze({
+  id: -1,
+  pid: undefined,
+  command: undefined,
+  rules: Object.freeze([]),
+  otherEvents: -1,
+  families: Object.freeze(['ipv4', 'ipv6'] as const),
+});
+
+/** True for the {@link FEED_LOST} signal (any generation with negative `otherEvents`). */
+export function isFeedLost(generation: Generation): boolean {
+  return generation.otherEvents < 0;
+}
+
+export interface NftChangeFeedOptions {
+  /** Watch this named network namespace (`ip netns exec NAME nft ...`). @default undefined (own namespace) */
+  netns?: string;
+  /** The nft program. @default 'nft' */
+  nft?: string;
+  /** The iproute2 program used for `ip netns exec`. @default 'ip' */
+  ip?: string;
+  /** Milliseconds `start()` waits for the monitor to prove it is listening. @default 10000 */
+  startTimeoutMs?: number;
+  /**
+   * Most pids claimed at once. Past it the oldest claim without a waiting `takeOwn` is dropped
+   * and the generations it held are delivered to `onExternal` (nobody took them).
+   * @default 1024
+   */
+  maxClaims?: number;
+  /** Most generations held for one claimed pid before its claim is dropped the same way. @default 1024 */
+  maxGenerationsPerClaim?: number;
+  /** Milliseconds a claim lives without a waiting `takeOwn` before it is dropped the same way. @default 60000 */
+  claimTtlMs?: number;
+}
+
+interface Waiter {
+  count: number;
+  resolve: (generations: readonly Generation[]) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Claim {
+  generations: Generation[];
+  at: number;
+  waiter?: Waiter;
+}
+
+type State = 'idle' | 'starting' | 'live' | 'lost' | 'closed';
+
+/** Longest monitor line kept; a longer one (never seen in practice) is cut, its handle lost. */
+const MAX_LINE_CHARS = 1024 * 1024;
+const MAX_STDERR_CHARS = 16 * 1024;
+
+/**
+ * {@link ChangeFeed} over `nft -a monitor`.
+ *
+ * - `start()` spawns the monitor, then commits a marker transaction (add and delete of a
+ *   private, empty `inet` table named `portcullis_sync_<random>`) until the monitor prints it:
+ *   the monitor is then provably subscribed, and every later commit will be seen. The marker
+ *   generations are never delivered. (Other watchers of the namespace do see them.)
+ * - Generations of a claimed pid are held for `takeOwn`; a claim ends when `takeOwn` settles
+ *   (or by `release`, or when dropped by the bounds, see the options).
+ * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
+ *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
+ */
+export class NftChangeFeed implements ChangeFeed {
+  readonly netns: string | undefined;
+  readonly #nft: string;
+  readonly #ip: string;
+  readonly #startTimeoutMs: number;
+  readonly #maxClaims: number;
+  readonly #maxPerClaim: number;
+  readonly #claimTtlMs: number;
+  readonly #marker = `portcullis_sync_${randomBytes(6).toString('hex')}`;
+  readonly #assembler = new GenerationAssembler();
+  readonly #claims = new Map<number, Claim>();
+  readonly #listeners = new Set<(generation: Generation) => void>();
+  #state: State = 'idle';
+  #child: ChildProcessWithoutNullStreams | undefined;
+  #exited: Promise<void> | undefined;
+  #partial = '';
+  #stderr = '';
+  #pendingIsMarker = false;
+  #markerSeen: (() => void) | undefined;
+  #lost: ExecError | undefined;
+
+  constructor(options: NftChangeFeedOptions = {}) {
+    this.netns = checkNetns(options.netns);
+    this.#nft = checkProgram('nft', options.nft ?? 'nft');
+    this.#ip = checkProgram('ip', options.ip ?? 'ip');
+    this.#startTimeoutMs = checkInteger('startTimeoutMs', options.startTimeoutMs ?? 10_000, 1, 3_600_000);
+    this.#maxClaims = checkInteger('maxClaims', options.maxClaims ?? 1024, 1, 1_000_000);
+    this.#maxPerClaim = checkInteger(
+      'maxGenerationsPerClaim',
+      options.maxGenerationsPerClaim ?? 1024,
+      1,
+      1_000_000,
+    );
+    this.#claimTtlMs = checkInteger('claimTtlMs', options.claimTtlMs ?? 60_000, 1, 24 * 3_600_000);
+  }
+
+  /** Why the feed stopped being trustworthy, once it has (undefined while live). */
+  get lost(): ExecError | undefined {
+    return this.#lost;
+  }
+
+  /** Process id of the monitor, while it runs. */
+  get pid(): number | undefined {
+    const child = this.#child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null
+      ? child.pid
+      : undefined;
+  }
+
+  /** Number of pids currently claimed (for tests and metrics). */
+  get claimCount(): number {
+    return this.#claims.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`NftChangeFeed.start(): already ${this.#state}`);
+    this.#state = 'starting';
+    const argv = netnsArgv(this.#ip, this.netns, this.#nft, ['-a', 'monitor']);
+    const [command, ...args] = argv as [string, ...string[]];
+    const child = spawn(command, args, {
+      shell: false,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    });
+    this.#child = child;
+    child.stdin.end();
+    this.#exited = new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => this.#onData(chunk));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      if (this.#stderr.length < MAX_STDERR_CHARS) this.#stderr += chunk.slice(0, MAX_STDERR_CHARS);
+    });
+    const died = new Promise<never>((_, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const missing = err.code === 'ENOENT';
+        reject(
+          this.#fail(
+            new ExecError({
+              kind: missing ? 'binary_missing' : 'failed',
+              message: missing
+                ? `${command} was not found: install the Debian package ${command === this.#ip ? 'iproute2' : 'nftables'}`
+                : `${command} could not be started: ${err.message}`,
+              argv,
+              cause: err,
+            }),
+          ),
+        );
+      };
+      child.once('error', onError);
+      child.once('exit', (code, signal) => {
+        // stdout may still hold lines: flush them first, then report.
+        const report = (): void => {
+          this.#flushPartial();
+          const stderr = this.#stderr.trim();
+          reject(
+            this.#fail(
+              new ExecError({
+                kind: /Operation not permitted|Permission denied/.test(stderr)
+                  ? 'permission_denied'
+                  : /exec of "[^"]*" failed: No such file/.test(stderr)
+                    ? 'binary_missing'
+                    : 'failed',
+                message: `nft monitor${this.#where()} exited (${signal ?? `code ${String(code)}`})${stderr === '' ? '' : `: ${stderr.slice(0, 500)}`}`,
+                argv,
+                exitCode: code,
+                stderr,
+              }),
+            ),
+          );
+        };
+        if (child.stdout.readableEnded) report();
+        else child.stdout.once('close', report);
+      });
+    });
+    died.catch(() => {});
+
+    try {
+      await Promise.race([this.#sync(), died]);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    if (this.#state === 'starting') this.#state = 'live';
+  }
+
+  claim(pid: number): void {
+    checkInteger('pid', pid, 1, Number.MAX_SAFE_INTEGER);
+    this.#sweep();
+    const existing = this.#claims.get(pid);
+    if (existing !== undefined) {
+      existing.at = Date.now();
+      return;
+    }
+    this.#claims.set(pid, { generations: [], at: Date.now() });
+    if (this.#claims.size > this.#maxClaims) {
+      for (const [oldPid, claim] of this.#claims) {
+        if (claim.waiter === undefined) {
+          this.#drop(oldPid, claim);
+          break;
+        }
+      }
+    }
+  }
+
+  takeOwn(pid: number, count: number, timeoutMs: number): Promise<readonly Generation[]> {
+    checkInteger('pid', pid, 1, Number.MAX_SAFE_INTEGER);
+    checkInteger('count', count, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('timeoutMs', timeoutMs, 0, 24 * 3_600_000);
+    this.claim(pid);
+    const claim = this.#claims.get(pid)!;
+    if (claim.waiter !== undefined) {
+      return Promise.reject(
+        new Error(`NftChangeFeed.takeOwn(${pid}): a takeOwn for this pid is already waiting`),
+      );
+    }
+    if (claim.generations.length >= count || this.#state === 'lost' || this.#state === 'closed') {
+      this.#claims.delete(pid);
+      return Promise.resolve(Object.freeze([...claim.generations]));
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#settle(pid), timeoutMs);
+      claim.waiter = { count, resolve, timer };
+    });
+  }
+
+  /** Forgets `pid` (e.g. after its restore failed) and returns the generations held for it. */
+  release(pid: number): readonly Generation[] {
+    const claim = this.#claims.get(pid);
+    if (claim === undefined) return [];
+    if (claim.waiter !== undefined) {
+      const held = claim.generations;
+      this.#settle(pid);
+      return held;
+    }
+    this.#claims.delete(pid);
+    return Object.freeze([...claim.generations]);
+  }
+
+  onExternal(listener: (generation: Generation) => void): () => void {
+    const wrapped = (g: Generation): void => listener(g);
+    this.#listeners.add(wrapped);
+    return () => {
+      this.#listeners.delete(wrapped);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    for (const pid of [...this.#claims.keys()]) this.#settle(pid);
+    const child = this.#child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await this.#exited;
+      clearTimeout(hard);
+    } else {
+      await this.#exited;
+    }
+    this.#listeners.clear();
+  }
+
+  #where(): string {
+    return this.netns === undefined ? '' : ` in network namespace "${this.netns}"`;
+  }
+
+  /** Commits marker transactions until the monitor prints one. */
+  async #sync(): Promise<void> {
+    const seen = new Promise<void>((resolve) => {
+      this.#markerSeen = resolve;
+    });
+    const deadline = Date.now() + this.#startTimeoutMs;
+    const input = `add table inet ${this.#marker}\ndelete table inet ${this.#marker}\n`;
+    let wait = 50;
+    let attempts = 0;
+    while (Date.now() < deadline) {
+      if (this.#state !== 'starting') return;
+      attempts += 1;
+      await runProcess({
+        argv: netnsArgv(this.#ip, this.netns, this.#nft, ['-f', '-']),
+        program: this.#nft,
+        where: this.#where(),
+        input,
+        signal: undefined,
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        maxOutputBytes: 1024 * 1024,
+        spawnError: (err) =>
+          new ExecError({
+            kind: err.code === 'ENOENT' ? 'binary_missing' : 'failed',
+            message: `${this.#nft} could not be started for the monitor's marker commit: ${err.message}`,
+            argv: [this.#nft, '-f', '-'],
+            cause: err,
+          }),
+        exitError: (code, stderr) =>
+          new ExecError({
+            kind: /Operation not permitted|Permission denied/.test(stderr) ? 'permission_denied' : 'failed',
+            message: `the monitor's marker commit (nft -f -${this.#where()}) failed: ${stderr.trim().slice(0, 500)}`,
+            argv: [this.#nft, '-f', '-'],
+            exitCode: code,
+            stderr,
+          }),
+      });
+      const timer = new Promise<'late'>((resolve) => {
+        setTimeout(() => resolve('late'), Math.min(wait, Math.max(1, deadline - Date.now()))).unref();
+      });
+      if ((await Promise.race([seen.then(() => 'seen' as const), timer])) === 'seen') return;
+      wait = Math.min(wait * 2, 1000);
+    }
+    throw new ExecError({
+      kind: 'timeout',
+      message: `nft monitor${this.#where()} did not report ${attempts} marker commit(s) within ${this.#startTimeoutMs} ms: raise startTimeoutMs`,
+      argv: netnsArgv(this.#ip, this.netns, this.#nft, ['-a', 'monitor']),
+    });
+  }
+
+  #onData(chunk: string): void {
+    const text = this.#partial + chunk;
+    const lines = text.split('\n');
+    this.#partial = lines.pop() ?? '';
+    if (this.#partial.length > MAX_LINE_CHARS) this.#partial = this.#partial.slice(0, MAX_LINE_CHARS);
+    for (const line of lines) this.#onLine(line);
+  }
+
+  #flushPartial(): void {
+    if (this.#partial !== '') {
+      const line = this.#partial;
+      this.#partial = '';
+      this.#onLine(line);
+    }
+  }
+
+  #onLine(line: string): void {
+    if (line.startsWith(`add table inet ${this.#marker}`)) this.#pendingIsMarker = true;
+    const result = this.#assembler.push(line);
+    if (result === undefined) return;
+    if (result === 'lost') {
+      this.#pendingIsMarker = false;
+      this.#lost ??= new ExecError({
+        kind: 'failed',
+        message: `nft monitor${this.#where()} reported "${line.trim().slice(0, 200)}": changes may have been missed`,
+        argv: [],
+      });
+      this.#emit(FEED_LOST);
+      return;
+    }
+    const isMarker = this.#pendingIsMarker;
+    this.#pendingIsMarker = false;
+    // Only a commit of exactly our marker (add and delete of the private table) is swallowed:
+    // a commit that also changed anything else is delivered like any other.
+    if (isMarker && result.rules.length === 0 && result.otherEvents === 2) {
+      this.#markerSeen?.();
+      return;
+    }
+    this.#onGeneration(result);
+  }
+
+  #onGeneration(generation: Generation): void {
+    this.#sweep();
+    const pid = generation.pid;
+    const claim = pid === undefined ? undefined : this.#claims.get(pid);
+    if (pid === undefined || claim === undefined) {
+      this.#emit(generation);
+      return;
+    }
+    claim.generations.push(generation);
+    claim.at = Date.now();
+    if (claim.waiter !== undefined) {
+      if (claim.generations.length >= claim.waiter.count) this.#settle(pid);
+    } else if (claim.generations.length > this.#maxPerClaim) {
+      this.#drop(pid, claim);
+    }
+  }
+
+  /** Resolves the waiting takeOwn of `pid` (if any) with what was seen, and forgets the claim. */
+  #settle(pid: number): void {
+    const claim = this.#claims.get(pid);
+    if (claim === undefined) return;
+    this.#claims.delete(pid);
+    if (claim.waiter !== undefined) {
+      clearTimeout(claim.waiter.timer);
+      claim.waiter.resolve(Object.freeze([...claim.generations]));
+    }
+  }
+
+  /** Drops an untaken claim: nobody will account for its generations, so they are external. */
+  #drop(pid: number, claim: Claim): void {
+    this.#claims.delete(pid);
+    for (const g of claim.generations) this.#emit(g);
+  }
+
+  #sweep(): void {
+    const oldest = Date.now() - this.#claimTtlMs;
+    for (const [pid, claim] of this.#claims) {
+      if (claim.waiter === undefined && claim.at < oldest) this.#drop(pid, claim);
+    }
+  }
+
+  #fail(error: ExecError): ExecError {
+    if (this.#state === 'closed') return error;
+    const wasLive = this.#state === 'live' || this.#state === 'starting';
+    this.#state = 'lost';
+    this.#lost ??= error;
+    for (const pid of [...this.#claims.keys()]) {
+      const claim = this.#claims.get(pid);
+      if (claim?.waiter !== undefined) this.#settle(pid);
+    }
+    if (wasLive) this.#emit(FEED_LOST);
+    return error;
+  }
+
+  #emit(generation: Generation): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(generation);
+      } catch {
+        // A listener's failure is its own; the feed keeps delivering to the others.
+      }
+    }
+  }
+}
