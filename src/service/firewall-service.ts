@@ -430,6 +430,15 @@ export class FirewallService {
         field: 'expectedRevision',
       });
     }
+    ops.forEach((op, i) => {
+      const family = (op as { family?: unknown } | null)?.family;
+      if (isFamily(family) && !this.families.includes(family)) {
+        const field = ops.length > 1 ? `operations[${i}].family` : 'family';
+        throw new DomainError('invalid_argument', `family ${family} is not managed by this service`, {
+          field,
+        });
+      }
+    });
     if (options.dryRun) return this.dryRun(ops, options);
     const result = await this.queue.enqueue({ kind: 'apply', ops, options }, options.signal);
     return result as ApplyResult;
@@ -724,7 +733,8 @@ export class FirewallService {
   private async compensate(tables: readonly { family: Family; table: TableName }[]): Promise<void> {
     for (const { family, table } of tables) {
       const t = this.state.get(family)?.tables.get(table);
-      const text = writeTable(t ? toTable(t) : toTable({ name: table, chains: toEmpty(table) }));
+      // A table the model lacks did not exist: a full restore of an empty block deletes it.
+      const text = t ? writeTable(toTable(t)) : `*${table}\nCOMMIT\n`;
       try {
         await this.executor.restore(family, text, { onSpawn: (pid) => this.feed?.claim(pid) });
       } catch {
@@ -842,11 +852,20 @@ function renderRestore(lines: readonly { command: Command; owner: number }[]): R
   for (const [table, list] of byTable) {
     out.push(`*${table}`);
     owners.push(undefined);
-    for (const l of list) {
+    list.forEach((l, k) => {
       out.push(renderTokens(l.command.tokens));
       owners.push(l.owner);
       if (l.command.adds) adds.push({ table, chain: l.command.adds.chain, entry: l.command.adds.entry });
-    }
+      // iptables does not see a rename until COMMIT (later commands of the block still see the
+      // old name): commands after -E go into a new block of the same table.
+      if (l.command.tokens[0]?.text === '-E' && k < list.length - 1) {
+        out.push('COMMIT');
+        owners.push(undefined);
+        tables.push({ table, commitLine: out.length });
+        out.push(`*${table}`);
+        owners.push(undefined);
+      }
+    });
     out.push('COMMIT');
     owners.push(undefined);
     tables.push({ table, commitLine: out.length });

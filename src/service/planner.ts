@@ -211,13 +211,13 @@ export class Planner {
   }
 
   /** The chain, or not_found naming it. */
-  private existing(family: Family, table: TableName, chain: string): ChainState {
+  private existing(family: Family, table: TableName, chain: string, field = ''): ChainState {
     const c =
       this.draft.chain(family, table, chain) ??
       (BUILTIN_CHAINS[table].includes(chain) ? this.materialize(family, table, chain) : undefined);
     if (!c)
       throw new DomainError('not_found', `chain ${chain} does not exist in table ${table} (${family})`, {
-        field: 'chain',
+        field: this.f(field, 'chain'),
       });
     return c;
   }
@@ -335,7 +335,16 @@ export class Planner {
         );
       return i;
     }
-    if ('position' in ref) return checkPosition(ref.position, chain.entries.length, `${field}.position`) - 1;
+    if ('position' in ref) {
+      const position = checkPosition(ref.position, Number.POSITIVE_INFINITY, `${field}.position`);
+      if (position > chain.entries.length)
+        throw new DomainError(
+          'not_found',
+          `no rule at position ${position} in chain ${chain.name} (it has ${chain.entries.length})`,
+          { field: `${field}.position` },
+        );
+      return position - 1;
+    }
     if ('rule' in ref) {
       const text = ruleText(toRule(ref.rule, family, `${field}.rule`));
       const i = chain.entries.findIndex((e) => e.text === text);
@@ -356,7 +365,7 @@ export class Planner {
       case 'insert':
       case 'ensure': {
         this.address(op, field);
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         const rule = toRule(op.rule, op.family, this.f(field, 'rule'));
         this.checkJump(op.family, op.table, rule, field);
         const position =
@@ -387,7 +396,7 @@ export class Planner {
       }
       case 'replace': {
         this.address(op, field);
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         const index = this.resolve(chain, op.target, op.family, this.f(field, 'target'));
         const rule = toRule(op.rule, op.family, this.f(field, 'rule'));
         this.checkJump(op.family, op.table, rule, field);
@@ -429,7 +438,7 @@ export class Planner {
       }
       case 'delete': {
         this.address(op, field);
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         const index = this.resolve(chain, op.target, op.family, this.f(field, 'target'));
         const deleted = this.removeRule(plan, op.family, op.table, chain, index);
         plan.outcomes.push({ op: op.op, deleted });
@@ -467,7 +476,7 @@ export class Planner {
         if (BUILTIN_CHAINS[op.table].includes(op.chain)) {
           throw invalid(this.f(field, 'chain'), `${op.chain} is a built-in chain and cannot be deleted`);
         }
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         const table = this.draft.table(op.family, op.table) as ReadonlyMap<string, ChainState>;
         const refs = referencesTo({ name: op.table, chains: table }, op.chain).filter(
           (r) => r.chain !== op.chain,
@@ -506,7 +515,7 @@ export class Planner {
       }
       case 'flushChain': {
         this.address(op, field);
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         this.draft.setChain(
           op.family,
           op.table,
@@ -523,7 +532,7 @@ export class Planner {
         if (BUILTIN_CHAINS[op.table].includes(op.chain))
           throw invalid(this.f(field, 'chain'), `${op.chain} is a built-in chain and cannot be renamed`);
         const newName = checkUserChainName(op.newName, this.f(field, 'newName'));
-        this.existing(op.family, op.table, op.chain);
+        this.existing(op.family, op.table, op.chain, field);
         if (this.draft.chain(op.family, op.table, newName) || BUILTIN_CHAINS[op.table].includes(newName)) {
           throw new DomainError(
             'already_exists',
@@ -577,7 +586,7 @@ export class Planner {
         }
         if (op.policy !== 'ACCEPT' && op.policy !== 'DROP')
           throw invalid(this.f(field, 'policy'), `${this.f(field, 'policy')} must be ACCEPT or DROP`);
-        const chain = this.existing(op.family, op.table, op.chain);
+        const chain = this.existing(op.family, op.table, op.chain, field);
         this.draft.setChain(op.family, op.table, { ...chain, policy: op.policy });
         plan.commands.push({ family: op.family, table: op.table, tokens: tok('-P', op.chain, op.policy) });
         plan.changes.push({
@@ -592,7 +601,7 @@ export class Planner {
       }
       case 'zeroCounters': {
         this.address(op, field);
-        if (op.chain !== undefined) this.existing(op.family, op.table, op.chain);
+        if (op.chain !== undefined) this.existing(op.family, op.table, op.chain, field);
         else if (!this.draft.table(op.family, op.table)) {
           throw new DomainError('not_found', `table ${op.table} (${op.family}) is not in use`, {
             field: this.f(field, 'table'),
@@ -630,7 +639,13 @@ export class Planner {
         const rules = op.rules.map((r, i) => toRule(r, op.family, this.f(field, `rules[${i}]`)));
         for (const [i, r] of rules.entries())
           this.checkJump(op.family, op.table, r, this.f(field, `rules[${i}]`));
-        this.replaceRules(plan, op.family, op.table, this.existing(op.family, op.table, op.chain), rules);
+        this.replaceRules(
+          plan,
+          op.family,
+          op.table,
+          this.existing(op.family, op.table, op.chain, field),
+          rules,
+        );
         plan.outcomes.push({ op: op.op });
         return;
       }
@@ -694,7 +709,11 @@ export class Planner {
     }
     const deleteCount = old.length - prefix - suffix;
     if (deleteCount === 0 && texts.length - prefix - suffix === 0) return;
-    if (deleteCount > this.rebuildThreshold) {
+    // A delete by spec removes the first identical rule: if a rule to remove has a copy in the
+    // prefix, that copy would go instead, so rebuild.
+    const kept = new Set(old.slice(0, prefix).map((e) => e.text));
+    const shadowed = old.slice(prefix, prefix + deleteCount).some((e) => kept.has(e.text));
+    if (deleteCount > this.rebuildThreshold || shadowed) {
       // Cheaper to rebuild than to delete many rules one by one.
       plan.commands.push({ family, table, tokens: tok('-F', chain.name) });
       plan.changes.push({ type: 'chain.flushed', family, table, chain: chain.name });

@@ -49,7 +49,7 @@ export interface ChainState {
 
 export interface TableState {
   readonly name: TableName;
-  /** Chains in display order: built-ins first (iptables' order), then user chains. */
+  /** Chains in display order: built-ins first (iptables' order), then user chains by name. */
   readonly chains: ReadonlyMap<string, ChainState>;
 }
 
@@ -278,7 +278,9 @@ function orderChains(table: TableName, chains: Map<string, ChainState>): Map<str
     const c = chains.get(b);
     if (c) out.set(b, c);
   }
-  for (const [k, v] of chains) if (!out.has(k)) out.set(k, v);
+  // User chains by name, as iptables-save prints them (nf_tables and legacy alike).
+  const users = [...chains.keys()].filter((k) => !out.has(k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const k of users) out.set(k, chains.get(k) as ChainState);
   return out;
 }
 
