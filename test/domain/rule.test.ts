@@ -120,8 +120,9 @@ describe('normalizeRule: refusals name the field', () => {
     ['ipv4', { invert: 'source' }, 'rule.invert', 'must be a list'],
     ['ipv4', { invert: ['sauce'] }, 'rule.invert', 'is not one of'],
     ['ipv4', { invert: ['source'] }, 'rule.invert', 'not set'],
-    // A negated "any" is not "any": iptables keeps `! -s 0.0.0.0/0`? No, it cannot be set.
+    // "Not any" never matches; the kernel refuses `! -s 0.0.0.0/0` and `! -p all` as well.
     ['ipv4', { source: '0.0.0.0/0', invert: ['source'] }, 'rule.invert', 'not set'],
+    ['ipv4', { protocol: 'all', invert: ['protocol'] }, 'rule.invert', 'not set'],
     ['ipv4', { matches: {} }, 'rule.matches', 'must be a list'],
     [
       'ipv4',
