@@ -94,6 +94,8 @@ export interface ChangeFeed {
   onExternal(listener: (generation: Generation) => void): () => void;
   /** Marks `pid` as ours before its commits can arrive, so they are not reported as external. */
   claim(pid: number): void;
+  /** Ends the claim on `pid` (after a failed call); its generations seen so far are dropped. */
+  release(pid: number): void;
   close(): Promise<void>;
 }
 

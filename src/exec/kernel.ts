@@ -37,10 +37,19 @@ export async function openKernel(options: OpenKernelOptions = {}): Promise<Kerne
   const netns = options.netns === undefined ? {} : { netns: options.netns };
   if (options.useNft === false) return { executor, backend, degraded: 'nft use disabled by configuration' };
   if (backend.backend !== 'nf_tables') {
-    return { executor, backend, degraded: 'the legacy iptables backend has no change feed: external changes are polled' };
+    return {
+      executor,
+      backend,
+      degraded: 'the legacy iptables backend has no change feed: external changes are polled',
+    };
   }
   if (!nftAvailable()) {
-    return { executor, backend, degraded: 'nft is not installed (Debian package nftables): deletes go by spec, external changes are polled' };
+    return {
+      executor,
+      backend,
+      degraded:
+        'nft is not installed (Debian package nftables): deletes go by spec, external changes are polled',
+    };
   }
   return { executor, backend, feed: new NftChangeFeed(netns), handles: new NftRuleHandles(netns) };
 }

@@ -189,7 +189,7 @@ export class NftRuleHandles implements RuleHandles {
   async delete(
     family: Family,
     refs: readonly HandleRef[],
-    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+    options: { signal?: AbortSignal; timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
   ): Promise<RestoreResult> {
     if (!isFamily(family)) throw invalid(`family must be ipv4 or ipv6, got ${JSON.stringify(family)}`);
     refs.forEach((ref, i) => {
@@ -264,7 +264,7 @@ export class NftRuleHandles implements RuleHandles {
 
   #nftRun(
     args: readonly string[],
-    options: { input?: string; signal?: AbortSignal; timeoutMs?: number },
+    options: { input?: string; signal?: AbortSignal; timeoutMs?: number; onSpawn?: (pid: number) => void },
   ): Promise<{ stdout: string; pid: number | undefined }> {
     const argv = netnsArgv(this.#ip, this.netns, this.#nft, args);
     const where = this.#where();
@@ -279,6 +279,7 @@ export class NftRuleHandles implements RuleHandles {
       input: options.input,
       signal: options.signal,
       timeoutMs,
+      onSpawn: options.onSpawn,
       maxOutputBytes: this.maxOutputBytes,
       spawnError: (err) => {
         const missing = err.code === 'ENOENT';

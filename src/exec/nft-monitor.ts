@@ -252,7 +252,7 @@ export interface NftChangeFeedOptions {
   nft?: string;
   /** The iproute2 program used for `ip netns exec`. @default 'ip' */
   ip?: string;
-  /** Milliseconds `start()` waits for the monitor to prove it is listening. @default 10000 */
+  /** Milliseconds `start()` waits for the monitor to prove it is listening (it reads the whole ruleset first: seconds at 50k rules). @default 120000 */
   startTimeoutMs?: number;
   /**
    * Most pids claimed at once. Past it the oldest claim without a waiting `takeOwn` is dropped
@@ -321,7 +321,7 @@ export class NftChangeFeed implements ChangeFeed {
     this.netns = checkNetns(options.netns);
     this.#nft = checkProgram('nft', options.nft ?? 'nft');
     this.#ip = checkProgram('ip', options.ip ?? 'ip');
-    this.#startTimeoutMs = checkInteger('startTimeoutMs', options.startTimeoutMs ?? 10_000, 1, 3_600_000);
+    this.#startTimeoutMs = checkInteger('startTimeoutMs', options.startTimeoutMs ?? 120_000, 1, 3_600_000);
     this.#maxClaims = checkInteger('maxClaims', options.maxClaims ?? 1024, 1, 1_000_000);
     this.#maxPerClaim = checkInteger(
       'maxGenerationsPerClaim',

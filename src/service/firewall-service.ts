@@ -652,16 +652,22 @@ export class FirewallService {
       );
       const rendered = renderRestore(lines);
       if (!rendered.text) continue;
+      let spawned: number | undefined;
       try {
         const result = await this.executor.restore(family, rendered.text, {
           noflush: true,
-          onSpawn: (pid) => this.feed?.claim(pid),
+          onSpawn: (pid) => {
+            spawned = pid;
+            this.feed?.claim(pid);
+          },
         });
         committed.push(...rendered.tables.map((t) => ({ family, table: t.table })));
         if (this.useHandles() && result.pid !== undefined) {
-          await this.learnHandles(family, result.pid, rendered);
+          // The kernel accepted the change: failing to learn handles only makes later deletes slower.
+          await this.learnHandles(family, result.pid, rendered).catch(() => undefined);
         }
       } catch (error) {
+        if (spawned !== undefined) this.feed?.release(spawned);
         if (!(error instanceof ExecError)) {
           await this.compensate(committed);
           return { culprit: undefined, error: DomainError.from(error) };
@@ -683,17 +689,25 @@ export class FirewallService {
   /** Learns the handles of the rules a restore added, from the commits the feed saw. */
   private async learnHandles(family: Family, pid: number, rendered: RenderedRestore): Promise<void> {
     const feed = this.feed as ChangeFeed;
-    const generations = await feed.takeOwn(pid, rendered.tables.length, this.feedTimeoutMs);
+    // Every table with a command other than -Z commits a generation (-Z on an empty chain may not).
+    const count = rendered.tables.filter((t) => t.changes).length;
+    // The monitor prints each event separately: allow for its lag on big batches.
+    const generations = await feed.takeOwn(
+      pid,
+      count,
+      Math.ceil(this.feedTimeoutMs + rendered.adds.length / 10),
+    );
     const adds = generations.flatMap((g) => g.rules.filter((r) => r.op === 'add'));
-    const expected = rendered.adds;
-    if (adds.length !== expected.length) return; // handles stay unknown: deletes of these rules go by spec
+    const wanted = rendered.adds;
+    if (adds.length !== wanted.length) return; // handles stay unknown: deletes of these rules go by spec
     for (let k = 0; k < adds.length; k++) {
       const a = adds[k] as Generation['rules'][number];
-      const e = expected[k] as { table: TableName; chain: string; entry: RuleEntry };
+      const e = wanted[k] as { table: TableName; chain: string; entry: RuleEntry };
       if (a.table !== e.table || a.chain !== e.chain || a.family !== family) return;
     }
-    for (let k = 0; k < adds.length; k++)
-      settleHandle((expected[k] as { entry: RuleEntry }).entry, (adds[k] as { handle: number }).handle);
+    for (let k = 0; k < adds.length; k++) {
+      settleHandle((wanted[k] as { entry: RuleEntry }).entry, (adds[k] as { handle: number }).handle);
+    }
   }
 
   /** Deletes by nf_tables handle: one transaction for the run (one family). */
@@ -702,16 +716,23 @@ export class FirewallService {
   ): Promise<{ culprit: number | undefined; error: DomainError } | undefined> {
     const refs = run.map((r) => r.plan.handleDelete as NonNullable<JobPlan['handleDelete']>);
     const family = refs[0]?.family as Family;
+    let spawned: number | undefined;
     try {
       const result = await (this.handles as RuleHandles).delete(
         family,
         refs.map((r) => ({ table: r.table, chain: r.chain, handle: r.handle })),
-        { onSpawn: (pid) => this.feed?.claim(pid) },
+        {
+          onSpawn: (pid) => {
+            spawned = pid;
+            this.feed?.claim(pid);
+          },
+        },
       );
       if (result.pid !== undefined)
         await (this.feed as ChangeFeed).takeOwn(result.pid, 1, this.feedTimeoutMs);
       return undefined;
     } catch (error) {
+      if (spawned !== undefined) this.feed?.release(spawned);
       if (!(error instanceof ExecError)) return { culprit: undefined, error: DomainError.from(error) };
       const culprit = error.line === undefined ? undefined : run[error.line - 1]?.index;
       if (error.kind === 'not_found') {
@@ -736,7 +757,8 @@ export class FirewallService {
       // A table the model lacks did not exist: a full restore of an empty block deletes it.
       const text = t ? writeTable(toTable(t)) : `*${table}\nCOMMIT\n`;
       try {
-        await this.executor.restore(family, text, { onSpawn: (pid) => this.feed?.claim(pid) });
+        // Its commit is reported as external, so the model is re-read afterwards.
+        await this.executor.restore(family, text);
       } catch {
         // The kernel and the model now disagree: re-read it.
         this.requestReload('resync');
@@ -829,7 +851,7 @@ interface RenderedRestore {
   readonly text: string;
   /** owners[line - 1] = job index that owns that input line (undefined for headers and COMMIT). */
   readonly owners: readonly (number | undefined)[];
-  readonly tables: readonly { table: TableName; commitLine: number }[];
+  readonly tables: readonly { table: TableName; commitLine: number; changes: boolean }[];
   /** Rules added, in the order the kernel will report them. */
   readonly adds: readonly { table: TableName; chain: string; entry: RuleEntry }[];
 }
@@ -847,7 +869,7 @@ function renderRestore(lines: readonly { command: Command; owner: number }[]): R
   }
   const out: string[] = [];
   const owners: (number | undefined)[] = [];
-  const tables: { table: TableName; commitLine: number }[] = [];
+  const tables: { table: TableName; commitLine: number; changes: boolean }[] = [];
   const adds: { table: TableName; chain: string; entry: RuleEntry }[] = [];
   for (const [table, list] of byTable) {
     out.push(`*${table}`);
@@ -861,14 +883,22 @@ function renderRestore(lines: readonly { command: Command; owner: number }[]): R
       if (l.command.tokens[0]?.text === '-E' && k < list.length - 1) {
         out.push('COMMIT');
         owners.push(undefined);
-        tables.push({ table, commitLine: out.length });
+        tables.push({
+          table,
+          commitLine: out.length,
+          changes: list.some((l) => l.command.tokens[0]?.text !== '-Z'),
+        });
         out.push(`*${table}`);
         owners.push(undefined);
       }
     });
     out.push('COMMIT');
     owners.push(undefined);
-    tables.push({ table, commitLine: out.length });
+    tables.push({
+      table,
+      commitLine: out.length,
+      changes: list.some((l) => l.command.tokens[0]?.text !== '-Z'),
+    });
   }
   return { text: out.length ? `${out.join('\n')}\n` : '', owners, tables, adds };
 }

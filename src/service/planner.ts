@@ -253,8 +253,7 @@ export class Planner {
     index: number,
   ): RuleEntry {
     const text = ruleText(rule);
-    let occurrence = 0;
-    for (let i = 0; i < index; i++) if (chain.entries[i]?.text === text) occurrence++;
+    const occurrence = this.draft.occurrencesBefore(family, table, chain.name, text, index);
     return freshEntry(rule, text, ruleId(family, table, chain.name, text, occurrence));
   }
 
@@ -268,9 +267,7 @@ export class Planner {
   ): RuleEntry {
     const index = position === undefined ? chain.entries.length : position - 1;
     const entry = this.newEntry(family, table, chain, rule, index);
-    const entries = [...chain.entries];
-    entries.splice(index, 0, entry);
-    this.draft.setChain(family, table, { ...chain, entries }, [entry.text]);
+    this.draft.insertEntry(family, table, chain.name, index, entry);
     const tokens =
       position === undefined
         ? [...tok('-A', chain.name), ...ruleTokens(rule)]
@@ -302,9 +299,7 @@ export class Planner {
     const wanted = chain.entries[index] as RuleEntry;
     const byHandle = this.handleMode && wanted.handle !== undefined;
     const gone = byHandle ? index : chain.entries.findIndex((e) => e.text === wanted.text);
-    const removed = chain.entries[gone] as RuleEntry;
-    const entries = chain.entries.filter((_, i) => i !== gone);
-    this.draft.setChain(family, table, { ...chain, entries }, [removed.text]);
+    const removed = this.draft.removeEntry(family, table, chain.name, gone);
     if (byHandle && wanted.handle !== undefined) {
       plan.handleDelete = { family, table, chain: chain.name, handle: wanted.handle };
     }
@@ -400,11 +395,8 @@ export class Planner {
         const index = this.resolve(chain, op.target, op.family, this.f(field, 'target'));
         const rule = toRule(op.rule, op.family, this.f(field, 'rule'));
         this.checkJump(op.family, op.table, rule, field);
-        const old = chain.entries[index] as RuleEntry;
-        const entries = [...chain.entries];
         const entry = this.newEntry(op.family, op.table, chain, rule, index);
-        entries[index] = entry;
-        this.draft.setChain(op.family, op.table, { ...chain, entries }, [old.text, entry.text]);
+        const old = this.draft.replaceEntry(op.family, op.table, chain.name, index, entry);
         plan.commands.push({
           family: op.family,
           table: op.table,

@@ -150,29 +150,41 @@ export function referencesTo(table: TableState, chain: string): { chain: string;
 
 /**
  * A copy-on-write view of the state of every family, on which a batch is
- * planned. Chains are copied when first changed; the rest is shared.
+ * planned. A chain's rule array is copied once, the first time the batch
+ * changes it, and then edited in place (so a batch of 256 appends to a
+ * 50k-rule chain copies it once, not 256 times). Every edit is recorded in an
+ * undo log, so a job whose planning fails half way is rolled back exactly.
  */
 export class Draft {
   private readonly families = new Map<Family, Map<TableName, Map<string, ChainState>>>();
-  /** Tables created by this draft (absent from the base). */
-  private readonly created = new Set<string>();
   /** Chains whose ids need recomputing for these texts. */
   private readonly touched = new Map<string, Set<string>>();
+  /** Rule arrays this draft owns (copied from the base) and may edit in place. */
+  private readonly owned = new WeakSet<readonly RuleEntry[]>();
+  /** text -> count, per owned array, built on first use. */
+  private readonly counts = new WeakMap<readonly RuleEntry[], Map<string, number>>();
+  private readonly undo: (() => void)[] = [];
 
   constructor(private readonly base: ReadonlyMap<Family, FamilyState>) {}
 
-  private tableMap(family: Family, table: TableName): Map<string, ChainState> | undefined {
+  private familyMap(family: Family): Map<TableName, Map<string, ChainState>> {
     let fam = this.families.get(family);
     if (!fam) {
       fam = new Map();
       this.families.set(family, fam);
     }
+    return fam;
+  }
+
+  private tableMap(family: Family, table: TableName): Map<string, ChainState> | undefined {
+    const fam = this.familyMap(family);
     let t = fam.get(table);
     if (!t) {
       const baseTable = this.base.get(family)?.tables.get(table);
       if (!baseTable) return undefined;
       t = new Map(baseTable.chains);
       fam.set(table, t);
+      this.undo.push(() => fam.delete(table));
     }
     return t;
   }
@@ -182,8 +194,9 @@ export class Draft {
     const t = this.tableMap(family, table);
     if (t || !create) return t;
     const fresh = new Map(emptyTable(table).chains);
-    this.families.get(family)?.set(table, fresh);
-    this.created.add(`${family}/${table}`);
+    const fam = this.familyMap(family);
+    fam.set(table, fresh);
+    this.undo.push(() => fam.delete(table));
     return fresh;
   }
 
@@ -191,70 +204,137 @@ export class Draft {
     return this.tableMap(family, table)?.get(chain);
   }
 
+  private touch(family: Family, table: TableName, chain: string, texts: Iterable<string>): void {
+    const key = `${family}/${table}/${chain}`;
+    let set = this.touched.get(key);
+    if (!set) {
+      set = new Set();
+      this.touched.set(key, set);
+    }
+    for (const x of texts) set.add(x);
+  }
+
+  /** Replaces a chain's state (new chain, flush, policy). */
   setChain(family: Family, table: TableName, state: ChainState, textsTouched?: Iterable<string>): void {
     const t = this.table(family, table, true) as Map<string, ChainState>;
+    const before = t.get(state.name);
     t.set(state.name, state);
-    if (textsTouched) {
-      const key = `${family}/${table}/${state.name}`;
-      let set = this.touched.get(key);
-      if (!set) {
-        set = new Set();
-        this.touched.set(key, set);
-      }
-      for (const x of textsTouched) set.add(x);
+    this.undo.push(() => (before ? t.set(state.name, before) : t.delete(state.name)));
+    if (textsTouched) this.touch(family, table, state.name, textsTouched);
+  }
+
+  /** The chain's rule array, owned by this draft (copied on first use). */
+  private ownedEntries(family: Family, table: TableName, chain: string): RuleEntry[] {
+    const c = this.chain(family, table, chain);
+    if (!c) throw new Error(`draft: chain ${chain} missing`);
+    if (this.owned.has(c.entries)) return c.entries as RuleEntry[];
+    const copy = [...c.entries];
+    this.owned.add(copy);
+    this.setChain(family, table, { ...c, entries: copy });
+    return copy;
+  }
+
+  private countsOf(entries: readonly RuleEntry[]): Map<string, number> {
+    let m = this.counts.get(entries);
+    if (!m) {
+      m = new Map();
+      for (const e of entries) m.set(e.text, (m.get(e.text) ?? 0) + 1);
+      this.counts.set(entries, m);
     }
+    return m;
+  }
+
+  private count(entries: readonly RuleEntry[], text: string, delta: number): void {
+    const m = this.counts.get(entries);
+    if (m) m.set(text, (m.get(text) ?? 0) + delta);
+  }
+
+  /** How many rules with this text stand before `index` (all of them when index is the end). */
+  occurrencesBefore(family: Family, table: TableName, chain: string, text: string, index: number): number {
+    const entries = this.ownedEntries(family, table, chain);
+    if (index >= entries.length) return this.countsOf(entries).get(text) ?? 0;
+    let n = 0;
+    for (let i = 0; i < index; i++) if (entries[i]?.text === text) n++;
+    return n;
+  }
+
+  insertEntry(family: Family, table: TableName, chain: string, index: number, entry: RuleEntry): void {
+    const entries = this.ownedEntries(family, table, chain);
+    if (index >= entries.length) entries.push(entry);
+    else entries.splice(index, 0, entry);
+    this.count(entries, entry.text, 1);
+    this.undo.push(() => {
+      entries.splice(index, 1);
+      this.count(entries, entry.text, -1);
+    });
+    this.touch(family, table, chain, [entry.text]);
+  }
+
+  removeEntry(family: Family, table: TableName, chain: string, index: number): RuleEntry {
+    const entries = this.ownedEntries(family, table, chain);
+    const [removed] = entries.splice(index, 1) as [RuleEntry];
+    this.count(entries, removed.text, -1);
+    this.undo.push(() => {
+      entries.splice(index, 0, removed);
+      this.count(entries, removed.text, 1);
+    });
+    this.touch(family, table, chain, [removed.text]);
+    return removed;
+  }
+
+  replaceEntry(family: Family, table: TableName, chain: string, index: number, entry: RuleEntry): RuleEntry {
+    const entries = this.ownedEntries(family, table, chain);
+    const old = entries[index] as RuleEntry;
+    entries[index] = entry;
+    this.count(entries, old.text, -1);
+    this.count(entries, entry.text, 1);
+    this.undo.push(() => {
+      entries[index] = old;
+      this.count(entries, entry.text, -1);
+      this.count(entries, old.text, 1);
+    });
+    this.touch(family, table, chain, [old.text, entry.text]);
+    return old;
   }
 
   deleteChain(family: Family, table: TableName, chain: string): void {
-    (this.tableMap(family, table) as Map<string, ChainState> | undefined)?.delete(chain);
+    const t = this.tableMap(family, table);
+    const before = t?.get(chain);
+    if (!t || !before) return;
+    t.delete(chain);
+    this.undo.push(() => t.set(chain, before));
   }
 
-  /** Renames a chain in place, keeping its position in the order. */
+  /** Renames a chain (display order is by name for user chains, see orderChains). */
   renameChain(family: Family, table: TableName, from: string, to: string): void {
     const t = this.tableMap(family, table) as Map<string, ChainState>;
-    const entries = [...t.entries()].map(([k, v]): [string, ChainState] =>
-      k === from ? [to, { ...v, name: to }] : [k, v],
-    );
-    t.clear();
-    for (const [k, v] of entries) t.set(k, v);
+    const c = t.get(from) as ChainState;
+    t.delete(from);
+    t.set(to, { ...c, name: to });
+    this.undo.push(() => {
+      t.delete(to);
+      t.set(from, c);
+    });
   }
 
-  /** Replaces a whole table (declarative replace, reset). */
-  setTable(family: Family, table: TableName, chains: readonly ChainState[]): void {
-    let fam = this.families.get(family);
-    if (!fam) {
-      fam = new Map();
-      this.families.set(family, fam);
-    }
-    fam.set(table, new Map(chains.map((c) => [c.name, c])));
-  }
-
-  /** A snapshot to return to if planning a job fails half way. */
+  /** A mark to return to if planning a job fails half way: call the returned function to roll back. */
   checkpoint(): () => void {
-    const families = new Map(
-      [...this.families].map(([f, tables]) => [f, new Map([...tables].map(([t, c]) => [t, new Map(c)]))]),
-    );
-    const created = new Set(this.created);
-    const touched = new Map([...this.touched].map(([k, v]) => [k, new Set(v)]));
+    const mark = this.undo.length;
     return () => {
-      this.families.clear();
-      for (const [k, v] of families) this.families.set(k, v);
-      this.created.clear();
-      for (const k of created) this.created.add(k);
-      this.touched.clear();
-      for (const [k, v] of touched) this.touched.set(k, v);
+      while (this.undo.length > mark) (this.undo.pop() as () => void)();
     };
   }
 
   /** Whether anything was changed. */
   get isEmpty(): boolean {
-    return this.families.size === 0;
+    return this.undo.length === 0;
   }
 
   /** The new state: copies of changed tables with ids recomputed where occurrences moved. */
   commit(): Map<Family, FamilyState> {
     const out = new Map(this.base);
     for (const [family, tables] of this.families) {
+      if (tables.size === 0) continue;
       const baseFamily = this.base.get(family);
       const newTables = new Map(baseFamily?.tables ?? []);
       for (const [name, chains] of tables) {
