@@ -546,7 +546,10 @@ export class NftChangeFeed implements ChangeFeed {
         setTimeout(() => resolve('late'), Math.min(wait, Math.max(1, deadline - Date.now()))).unref();
       });
       if ((await Promise.race([seen.then(() => 'seen' as const), timer])) === 'seen') return;
-      wait = Math.min(wait * 2, 1000);
+      // nft monitor first reads the whole ruleset and starts that read over whenever a commit
+      // lands meanwhile (seconds at 50k rules): markers sent too often would keep it from ever
+      // finishing, so the gap between markers grows until one read can complete.
+      wait = Math.min(wait * 2, 30_000);
     }
     throw new ExecError({
       kind: 'timeout',

@@ -317,11 +317,11 @@ export class Planner {
     return v;
   }
 
-  private resolve(chain: ChainState, ref: RuleRef, family: Family, field: string): number {
+  private resolve(chain: ChainState, ref: RuleRef, family: Family, table: TableName, field: string): number {
     if (typeof ref !== 'object' || ref === null)
       throw invalid(field, `${field} must be { id }, { position } or { rule }`);
     if ('id' in ref) {
-      const i = chain.entries.findIndex((e) => e.id === ref.id);
+      const i = typeof ref.id === 'string' ? this.draft.indexOfId(family, table, chain.name, ref.id) : -1;
       if (i === -1)
         throw new DomainError(
           'not_found',
@@ -392,7 +392,7 @@ export class Planner {
       case 'replace': {
         this.address(op, field);
         const chain = this.existing(op.family, op.table, op.chain, field);
-        const index = this.resolve(chain, op.target, op.family, this.f(field, 'target'));
+        const index = this.resolve(chain, op.target, op.family, op.table, this.f(field, 'target'));
         const rule = toRule(op.rule, op.family, this.f(field, 'rule'));
         this.checkJump(op.family, op.table, rule, field);
         const entry = this.newEntry(op.family, op.table, chain, rule, index);
@@ -431,7 +431,7 @@ export class Planner {
       case 'delete': {
         this.address(op, field);
         const chain = this.existing(op.family, op.table, op.chain, field);
-        const index = this.resolve(chain, op.target, op.family, this.f(field, 'target'));
+        const index = this.resolve(chain, op.target, op.family, op.table, this.f(field, 'target'));
         const deleted = this.removeRule(plan, op.family, op.table, chain, index);
         plan.outcomes.push({ op: op.op, deleted });
         return;

@@ -148,6 +148,18 @@ export function referencesTo(table: TableState, chain: string): { chain: string;
   return refs;
 }
 
+const idIndexes = new WeakMap<readonly RuleEntry[], Map<string, RuleEntry>>();
+
+/** id -> entry for a committed chain's rules (built once per rule array). */
+export function idIndex(entries: readonly RuleEntry[]): ReadonlyMap<string, RuleEntry> {
+  let m = idIndexes.get(entries);
+  if (!m) {
+    m = new Map(entries.map((e) => [e.id, e]));
+    idIndexes.set(entries, m);
+  }
+  return m;
+}
+
 /**
  * A copy-on-write view of the state of every family, on which a batch is
  * planned. A chain's rule array is copied once, the first time the batch
@@ -247,6 +259,22 @@ export class Draft {
   private count(entries: readonly RuleEntry[], text: string, delta: number): void {
     const m = this.counts.get(entries);
     if (m) m.set(text, (m.get(text) ?? 0) + delta);
+  }
+
+  /**
+   * Position (0-based) of the rule with this id in the draft's chain, or -1. Ids are those
+   * of the committed state (what clients saw); rules added in this batch are found by scan.
+   */
+  indexOfId(family: Family, table: TableName, chain: string, id: string): number {
+    const current = this.chain(family, table, chain)?.entries;
+    if (!current) return -1;
+    const base = this.base.get(family)?.tables.get(table)?.chains.get(chain)?.entries;
+    const known = base ? idIndex(base).get(id) : undefined;
+    if (known) {
+      const i = current.indexOf(known);
+      if (i !== -1) return i;
+    }
+    return current.findIndex((e) => e.id === id);
   }
 
   /** How many rules with this text stand before `index` (all of them when index is the end). */
