@@ -214,7 +214,6 @@ export class FirewallService {
   private started = false;
   private closing = false;
   private reloadQueued = false;
-  private externalSeen = 0;
   private lastExternal: string | undefined;
   private unsubscribeFeed: (() => void) | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -791,18 +790,45 @@ export class FirewallService {
   // ---------------------------------------------------------------- kernel reads
 
   private async readKernel(family: Family): Promise<FamilyState> {
+    if (!this.useHandles()) return stateFromRuleset(parseSave(await this.executor.save(family), family));
+    // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
+    // may commit in between — e.g. one restore inserting a rule and deleting another, which keeps
+    // the count and shifts every handle by one: a delete by handle would then remove the wrong
+    // rule. So the handles are listed before and after the save, and a chain's handles are kept
+    // only when both listings agree and match its rule count: handles are never reused, so any
+    // rule added or removed in between would show. Chains that never agree go without handles
+    // (their deletes go by spec). Waiting for the feed to report the commit is not enough: it
+    // may report it only after the listing.
+    const tables = new Set<TableName>(this.state.get(family)?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
-      const seen = this.externalSeen;
+      const before = await this.listHandles(family, tables);
       const ruleset = parseSave(await this.executor.save(family), family);
-      let handles: Map<TableName, ReadonlyMap<string, readonly number[]>> | undefined;
-      if (this.useHandles()) {
-        handles = new Map();
-        for (const t of ruleset.tables)
-          handles.set(t.name, await (this.handles as RuleHandles).list(family, t.name));
+      const after = await this.listHandles(family, new Set(ruleset.tables.map((t) => t.name)));
+      const verified = new Map<TableName, Map<string, readonly number[]>>();
+      let complete = true;
+      for (const t of ruleset.tables) {
+        const chains = new Map<string, readonly number[]>();
+        verified.set(t.name, chains);
+        for (const c of t.chains) {
+          const a = before.get(t.name)?.get(c.name);
+          const b = after.get(t.name)?.get(c.name);
+          if (a && b && a.length === c.rules.length && b.length === a.length && a.every((h, i) => h === b[i]))
+            chains.set(c.name, b);
+          else complete = false;
+        }
+        tables.add(t.name);
       }
-      // Save and handle listing must see the same generation; retry if someone committed between them.
-      if (this.externalSeen === seen || attempt >= 3) return stateFromRuleset(ruleset, handles);
+      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified);
     }
+  }
+
+  private async listHandles(
+    family: Family,
+    tables: ReadonlySet<TableName>,
+  ): Promise<Map<TableName, ReadonlyMap<string, readonly number[]>>> {
+    const out = new Map<TableName, ReadonlyMap<string, readonly number[]>>();
+    for (const t of tables) out.set(t, await (this.handles as RuleHandles).list(family, t));
+    return out;
   }
 
   private async reloadFamilies(
@@ -833,7 +859,6 @@ export class FirewallService {
   }
 
   private onExternal(_generation: Generation): void {
-    this.externalSeen++;
     this.requestReload('external');
   }
 
