@@ -42,7 +42,9 @@ function run(argv: string[]): Promise<number> {
     const t0 = performance.now();
     const c = spawn('ip', ['netns', 'exec', NS, ...argv], { stdio: 'ignore' });
     c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+    c.on('close', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${argv.join(' ')} exited ${code}`)),
+    );
   });
 }
 
@@ -52,7 +54,8 @@ const median = (xs: number[]) => {
 };
 
 /** A distinct address/port pair per index, inside the documentation range. */
-const ban = (i: number) => `-s 198.51.100.${i % 256}/32 -p tcp -m tcp --dport ${Math.floor(i / 256) + 1} -j DROP`;
+const ban = (i: number) =>
+  `-s 198.51.100.${i % 256}/32 -p tcp -m tcp --dport ${Math.floor(i / 256) + 1} -j DROP`;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it creates a network namespace)');
@@ -67,14 +70,19 @@ async function main(): Promise<void> {
     lines.push('COMMIT', '');
     let t0 = performance.now();
     inNs(['iptables-restore'], lines.join('\n'));
-    console.log(`preloaded ${RULES} rules in INPUT + 100 in BENCH100 in ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(
+      `preloaded ${RULES} rules in INPUT + 100 in BENCH100 in ${(performance.now() - t0).toFixed(0)} ms`,
+    );
 
     // Baselines: one process per change, as a script calling iptables would do.
     const appendMs: number[] = [];
-    for (let i = 0; i < 10; i++) appendMs.push(await run(['iptables', '-A', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']));
+    for (let i = 0; i < 10; i++)
+      appendMs.push(await run(['iptables', '-A', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']));
     const deleteMs: number[] = [];
-    for (let i = 0; i < 3; i++) deleteMs.push(await run(['iptables', '-D', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']));
-    for (let i = 3; i < 10; i++) await run(['iptables', '-D', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']);
+    for (let i = 0; i < 3; i++)
+      deleteMs.push(await run(['iptables', '-D', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']));
+    for (let i = 3; i < 10; i++)
+      await run(['iptables', '-D', 'INPUT', '-s', `192.0.2.${200 + i}/32`, '-j', 'DROP']);
     const baseAppendRate = 1000 / median(appendMs);
     const baseDeleteRate = 1000 / median(deleteMs);
     const saveMs: number[] = [];
@@ -107,7 +115,13 @@ async function main(): Promise<void> {
         for (let k = 0; k < PER_CALLER; k++) {
           const n = c * PER_CALLER + k;
           const r = await service?.apply([
-            { op: 'append', family: 'ipv4', table: 'filter', chain: 'INPUT', rule: { spec: `-s 192.0.2.${n % 200}/32 -p udp --dport ${1000 + n} -j DROP` } },
+            {
+              op: 'append',
+              family: 'ipv4',
+              table: 'filter',
+              chain: 'INPUT',
+              rule: { spec: `-s 192.0.2.${n % 200}/32 -p udp --dport ${1000 + n} -j DROP` },
+            },
           ]);
           const id = r?.results[0]?.rule?.id;
           if (id) ids.push(id);
@@ -124,7 +138,15 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: CALLERS }, async (_, c) => {
         for (let k = c; k < ids.length; k += CALLERS) {
-          await service?.apply([{ op: 'delete', family: 'ipv4', table: 'filter', chain: 'INPUT', target: { id: ids[k] as string } }]);
+          await service?.apply([
+            {
+              op: 'delete',
+              family: 'ipv4',
+              table: 'filter',
+              chain: 'INPUT',
+              target: { id: ids[k] as string },
+            },
+          ]);
           deleted++;
         }
       }),
@@ -150,24 +172,56 @@ async function main(): Promise<void> {
     }
 
     // Is the kernel still equal to the model?
-    const kernelRules = inNs(['iptables-save', '-t', 'filter']).stdout.split('\n').filter((l) => l.startsWith('-A INPUT')).length;
+    const kernelRules = inNs(['iptables-save', '-t', 'filter'])
+      .stdout.split('\n')
+      .filter((l) => l.startsWith('-A INPUT')).length;
     const modelRules = service.listChains('ipv4', 'filter').chains.find((c) => c.name === 'INPUT')?.rules;
 
     rows.push(
-      ['appends, 256 concurrent callers', `${appendRate.toFixed(0)}/s (${ids.length} in ${appendSec.toFixed(2)} s, ${appendBatches} batches)`, `iptables -A per append: ${baseAppendRate.toFixed(1)}/s (${median(appendMs).toFixed(1)} ms each)`, `>= 3000/s and >= 50x: ${(appendRate / baseAppendRate).toFixed(0)}x`],
-      ['deletes by id, 256 concurrent callers', `${deleteRate.toFixed(0)}/s (${deleted} in ${deleteSec.toFixed(2)} s)`, `iptables -D <spec>: ${baseDeleteRate.toFixed(2)}/s (${median(deleteMs).toFixed(0)} ms each)`, `>= 300/s: ${(deleteRate / baseDeleteRate).toFixed(0)}x`],
-      ['read 100-rule chain (median of 200)', `${median(smallMs).toFixed(3)} ms`, `iptables-save -t filter: ${median(saveMs).toFixed(0)} ms`, '< 5 ms'],
-      ['read whole table (median of 9)', `${median(tableMs).toFixed(1)} ms (${median(tableJsonMs).toFixed(1)} ms with JSON)`, `iptables-save -t filter: ${median(saveMs).toFixed(0)} ms`, '< 300 ms'],
+      [
+        'appends, 256 concurrent callers',
+        `${appendRate.toFixed(0)}/s (${ids.length} in ${appendSec.toFixed(2)} s, ${appendBatches} batches)`,
+        `iptables -A per append: ${baseAppendRate.toFixed(1)}/s (${median(appendMs).toFixed(1)} ms each)`,
+        `>= 3000/s and >= 50x: ${(appendRate / baseAppendRate).toFixed(0)}x`,
+      ],
+      [
+        'deletes by id, 256 concurrent callers',
+        `${deleteRate.toFixed(0)}/s (${deleted} in ${deleteSec.toFixed(2)} s)`,
+        `iptables -D <spec>: ${baseDeleteRate.toFixed(2)}/s (${median(deleteMs).toFixed(0)} ms each)`,
+        `>= 300/s: ${(deleteRate / baseDeleteRate).toFixed(0)}x`,
+      ],
+      [
+        'read 100-rule chain (median of 200)',
+        `${median(smallMs).toFixed(3)} ms`,
+        `iptables-save -t filter: ${median(saveMs).toFixed(0)} ms`,
+        '< 5 ms',
+      ],
+      [
+        'read whole table (median of 9)',
+        `${median(tableMs).toFixed(1)} ms (${median(tableJsonMs).toFixed(1)} ms with JSON)`,
+        `iptables-save -t filter: ${median(saveMs).toFixed(0)} ms`,
+        '< 300 ms',
+      ],
       ['resident memory, rules loaded', `${rss.toFixed(0)} MB`, '', '< 250 MB'],
       ['service start (read kernel + handles)', `${startMs.toFixed(0)} ms`, '', ''],
-      ['model == kernel after the run', `${modelRules} == ${kernelRules}: ${modelRules === kernelRules}`, '', ''],
+      [
+        'model == kernel after the run',
+        `${modelRules} == ${kernelRules}: ${modelRules === kernelRules}`,
+        '',
+        '',
+      ],
     );
   } finally {
     await service?.close();
     sh(['ip', 'netns', 'del', NS]);
   }
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]?.length ?? 0), 8));
-  const header: [string, string, string, string] = ['measure', `portcullis (${RULES} rules in INPUT)`, 'baseline, same run', 'target'];
+  const header: [string, string, string, string] = [
+    'measure',
+    `portcullis (${RULES} rules in INPUT)`,
+    'baseline, same run',
+    'target',
+  ];
   for (const r of [header, ...rows]) console.log(r.map((x, i) => x.padEnd(widths[i] ?? 0)).join(' | '));
 }
 

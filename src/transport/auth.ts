@@ -27,15 +27,23 @@ export function hashToken(token: string): string {
 }
 
 export class Authenticator {
-  private readonly entries: readonly { readonly name: string; readonly hash: Buffer; readonly scope: Scope }[];
+  private readonly entries: readonly {
+    readonly name: string;
+    readonly hash: Buffer;
+    readonly scope: Scope;
+  }[];
 
   constructor(tokens: readonly TokenEntry[]) {
     this.entries = tokens.map((t, i) => {
-      if (!t || typeof t.name !== 'string' || t.name === '') throw new TypeError(`tokens[${i}].name must be a non-empty string`);
+      if (!t || typeof t.name !== 'string' || t.name === '')
+        throw new TypeError(`tokens[${i}].name must be a non-empty string`);
       if (typeof t.sha256 !== 'string' || !HASH.test(t.sha256)) {
-        throw new TypeError(`tokens[${i}].sha256 must be 64 lowercase hex digits (the SHA-256 of the token, e.g. from \`printf %s TOKEN | sha256sum\`)`);
+        throw new TypeError(
+          `tokens[${i}].sha256 must be 64 lowercase hex digits (the SHA-256 of the token, e.g. from \`printf %s TOKEN | sha256sum\`)`,
+        );
       }
-      if (t.scope !== 'read' && t.scope !== 'write') throw new TypeError(`tokens[${i}].scope must be "read" or "write"`);
+      if (t.scope !== 'read' && t.scope !== 'write')
+        throw new TypeError(`tokens[${i}].scope must be "read" or "write"`);
       return { name: t.name, hash: Buffer.from(t.sha256, 'hex'), scope: t.scope };
     });
   }
@@ -49,7 +57,9 @@ export class Authenticator {
     if (authorization === undefined || authorization.trim() === '') return { ok: false, reason: 'missing' };
     const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!m) return { ok: false, reason: 'invalid' };
-    const digest = createHash('sha256').update(m[1] as string, 'utf8').digest();
+    const digest = createHash('sha256')
+      .update(m[1] as string, 'utf8')
+      .digest();
     let found: { name: string; scope: Scope } | undefined;
     // Compare against every entry (no early exit) so timing does not tell which matched.
     for (const e of this.entries) {

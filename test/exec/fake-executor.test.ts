@@ -143,7 +143,7 @@ describe('parseRestore', () => {
 
   it('tells jumps from targets with isChain', () => {
     const ruleOf = (blocks: ReturnType<typeof parseRestore>) =>
-      (blocks[0]?.commands[0] as { rule: Rule }).rule;
+      (blocks[0]!.commands[0] as { rule: Rule }).rule;
     expect(ruleOf(parseRestore(filter('-A INPUT -j XYZ'), 'ipv4')).target).toEqual({ jump: 'XYZ' });
     expect(
       ruleOf(parseRestore(filter('-A INPUT -j XYZ'), 'ipv4', { isChain: (n) => n !== 'XYZ' })).target,
