@@ -23,7 +23,12 @@ describe('rule ids', () => {
   it('give identical rules distinct ids by occurrence, and do not depend on position', () => {
     const ids = ruleIds('ipv4', 'filter', 'INPUT', ['-j ACCEPT', '-j DROP', '-j ACCEPT']);
     expect(new Set(ids).size).toBe(3);
-    const shifted = ruleIds('ipv4', 'filter', 'INPUT', ['-p tcp -j RETURN', '-j ACCEPT', '-j DROP', '-j ACCEPT']);
+    const shifted = ruleIds('ipv4', 'filter', 'INPUT', [
+      '-p tcp -j RETURN',
+      '-j ACCEPT',
+      '-j DROP',
+      '-j ACCEPT',
+    ]);
     expect(shifted.slice(1)).toEqual(ids);
   });
 });
