@@ -324,22 +324,23 @@ describeKernel('nf_tables change feed and rule handles', () => {
     ]);
   });
 
-  it('reports its own deletes as generations of the delete pid (claimable like a restore)', async () => {
+  it('reports its own deletes as generations of the delete pid, claimed through onSpawn', async () => {
     const listed = await handles.list('ipv4', 'filter');
     const target = listed.get('SHIFT')![0]!;
     let claimed: number | undefined;
-    // delete() has no onSpawn: learn the pid from the result and take it (it arrives as external
-    // if the monitor is faster than the claim; both outcomes are checked).
-    const ext = nextExternal(
-      feed,
-      (g) => g.rules.some((r) => r.op === 'delete' && r.handle === target),
-      2000,
-    ).catch(() => undefined);
-    const res = await handles.delete('ipv4', [{ table: 'filter', chain: 'SHIFT', handle: target }]);
-    claimed = res.pid;
-    const own = await feed.takeOwn(claimed!, 1, 200);
-    const fromExternal = own.length === 0 ? await ext : undefined;
-    const g = own[0] ?? fromExternal;
+    const external: Generation[] = [];
+    const off = feed.onExternal((g) => external.push(g));
+    const res = await handles.delete('ipv4', [{ table: 'filter', chain: 'SHIFT', handle: target }], {
+      onSpawn: (pid) => {
+        claimed = pid;
+        feed.claim(pid);
+      },
+    });
+    expect(res.pid).toBe(claimed);
+    const own = await feed.takeOwn(claimed!, 1, 5000);
+    off();
+    expect(external.filter((g) => g.pid === claimed)).toEqual([]);
+    const g = own[0];
     expect(g?.pid).toBe(claimed);
     expect(g?.command).toBe('nft');
     expect(g?.rules).toEqual([
@@ -350,7 +351,8 @@ describeKernel('nf_tables change feed and rule handles', () => {
   it('measures: feed and list on a 10k-rule chain, deleting 256 handles in one transaction', async () => {
     const N = 10_000;
     const lines = ['*filter', ':BIG - [0:0]'];
-    for (let i = 0; i < N; i++) lines.push(`-A BIG -s 10.${(i >> 8) & 255}.${i & 255}.1/32 -j ACCEPT`);
+    for (let i = 0; i < N; i++)
+      lines.push(`-A BIG -s 198.51.100.${i & 255}/32 -p tcp -m tcp --dport ${(i >> 8) + 1} -j ACCEPT`);
     lines.push('COMMIT', '');
     let t = performance.now();
     let pid: number | undefined;
