@@ -1,0 +1,766 @@
+/**
+ * Configuration: defaults < config file (JSON or YAML) < PORTCULLIS_* environment
+ * variables < command-line flags. Every option is declared once in {@link OPTIONS}
+ * (flag, environment variable, file key, default, help text, parser), so `--help`,
+ * parsing and error messages cannot drift apart.
+ *
+ * Every problem is reported as one {@link ConfigError} whose message is one sentence
+ * naming the option and where the bad value came from; the entry point prints it and
+ * exits with code 2 before anything is started. Token hashes are never echoed back.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Family } from './domain/family.js';
+import type { Ruleset } from './domain/model.js';
+import { parseSave } from './iptables/save-parser.js';
+import type { Scope, TokenEntry } from './transport/auth.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Paths of iptables-save files that `reset` returns to, per family. */
+export type BaselinePaths = Partial<Record<Family, string>>;
+
+export interface Config {
+  /** Named network namespace to manage instead of the host's own; undefined = the host. */
+  readonly netns: string | undefined;
+  readonly families: readonly Family[];
+  readonly restHost: string;
+  readonly restPort: number;
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  /** Unix socket path for local root tooling; undefined = disabled. */
+  readonly socket: string | undefined;
+  readonly tokens: readonly TokenEntry[];
+  readonly baseline: BaselinePaths;
+  readonly pollIntervalMs: number;
+  readonly queue: { readonly maxDepth: number; readonly jobDeadlineMs: number };
+  readonly maxBodyBytes: number;
+  readonly logLevel: LogLevel;
+  readonly allowRemote: boolean;
+}
+
+/** Where a value came from, for messages. */
+export type Source =
+  | { readonly kind: 'default' }
+  | { readonly kind: 'file'; readonly path: string; readonly key: string }
+  | { readonly kind: 'env'; readonly name: string }
+  | { readonly kind: 'flag'; readonly name: string };
+
+export function describeSource(source: Source): string {
+  switch (source.kind) {
+    case 'default':
+      return 'the default';
+    case 'file':
+      return `config file ${source.path} (key ${source.key})`;
+    case 'env':
+      return `environment variable ${source.name}`;
+    case 'flag':
+      return `flag ${source.name}`;
+  }
+}
+
+/** A configuration problem: one sentence naming the option and the source. Exit code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Key = keyof Config | 'queue.maxDepth' | 'queue.jobDeadlineMs';
+
+interface OptionSpec {
+  readonly key: Exclude<Key, 'queue'>;
+  readonly flag: string;
+  readonly env: string;
+  /** Placeholder for the value in `--help`; undefined for a switch (no value). */
+  readonly metavar?: string;
+  /** The default as shown in `--help`. */
+  readonly shownDefault: string;
+  readonly help: string;
+  /** When false, the option cannot be given as a flag (secrets-adjacent or list-shaped). */
+  readonly hasFlag?: false;
+  /**
+   * Turns a raw value into the typed one. Strings come from flags and the environment;
+   * a config file may give any JSON/YAML value. `where` completes "Invalid X from WHERE".
+   */
+  readonly parse: (value: unknown, ctx: ParseContext) => unknown;
+  readonly defaultValue: unknown;
+}
+
+interface ParseContext {
+  readonly source: Source;
+  /** Directory relative paths are resolved against. */
+  readonly baseDir: string;
+}
+
+const NETNS_NAME = /^(?![.-])[A-Za-z0-9_.-]{1,64}$/;
+const TOKEN_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+const SHA256 = /^[0-9a-fA-F]{64}$/;
+/** Longest Unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
+const MAX_SOCKET_PATH = 107;
+
+function fail(key: string, ctx: ParseContext, expected: string, got?: unknown): never {
+  const shown = got === undefined ? '' : `, got ${show(got)}`;
+  throw new ConfigError(`Invalid ${key} from ${describeSource(ctx.source)}: ${expected}${shown}.`);
+}
+
+function show(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function integer(key: string, min: number, max: number) {
+  return (value: unknown, ctx: ParseContext): number => {
+    let n: number = Number.NaN;
+    if (typeof value === 'number') n = value;
+    else if (typeof value === 'string' && /^\s*\d+\s*$/.test(value)) n = Number(value.trim());
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      fail(key, ctx, `expected a whole number from ${min} to ${max}`, value);
+    }
+    return n;
+  };
+}
+
+function str(key: string, ctx: ParseContext, value: unknown): string {
+  if (typeof value !== 'string') fail(key, ctx, 'expected a string', value);
+  return value;
+}
+
+function host(key: string) {
+  return (value: unknown, ctx: ParseContext): string => {
+    const h = str(key, ctx, value).trim();
+    if (h !== 'localhost' && isIP(h) === 0) {
+      fail(key, ctx, 'expected an IP address (such as 127.0.0.1, ::1 or 0.0.0.0) or localhost', value);
+    }
+    return h;
+  };
+}
+
+function families(value: unknown, ctx: ParseContext): Family[] {
+  const list =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : value;
+  if (!Array.isArray(list) || list.length === 0)
+    fail('families', ctx, 'expected ipv4, ipv6 or ipv4,ipv6', value);
+  const out: Family[] = [];
+  for (const f of list) {
+    if (f !== 'ipv4' && f !== 'ipv6') fail('families', ctx, 'expected ipv4, ipv6 or ipv4,ipv6', value);
+    if (out.includes(f)) fail('families', ctx, `expected each family once, but ${f} is repeated`);
+    out.push(f);
+  }
+  return out;
+}
+
+function socketPath(value: unknown, ctx: ParseContext): string | undefined {
+  const p = str('socket', ctx, value);
+  if (p === '') return undefined;
+  if (p.includes('\0')) fail('socket', ctx, 'expected a path without NUL bytes');
+  if (!isAbsolute(p) && ctx.source.kind !== 'file') {
+    fail('socket', ctx, "expected an absolute path (or '' to disable the socket)", value);
+  }
+  const full = resolve(ctx.baseDir, p);
+  if (Buffer.byteLength(full) > MAX_SOCKET_PATH) {
+    fail('socket', ctx, `expected a path of at most ${MAX_SOCKET_PATH} bytes (a Linux limit)`, value);
+  }
+  return full;
+}
+
+function parseScope(key: string, ctx: ParseContext, value: unknown): Scope {
+  if (value !== 'read' && value !== 'write') fail(key, ctx, 'expected read or write', value);
+  return value;
+}
+
+function tokenEntry(
+  index: number,
+  name: unknown,
+  scope: unknown,
+  sha: unknown,
+  ctx: ParseContext,
+): TokenEntry {
+  const at = `tokens[${index}]`;
+  if (typeof name !== 'string' || !TOKEN_NAME.test(name)) {
+    fail(`${at}.name`, ctx, 'expected 1-64 characters of A-Z a-z 0-9 _ . @ -', name);
+  }
+  const s = parseScope(`${at}.scope`, ctx, scope);
+  // Never echo this value: an operator may have pasted the token itself instead of its hash.
+  if (typeof sha !== 'string' || !SHA256.test(sha)) {
+    fail(
+      `${at}.sha256`,
+      ctx,
+      'expected 64 hex digits, the SHA-256 of the token (printf %s "$TOKEN" | sha256sum); the value is not shown',
+    );
+  }
+  return { name, scope: s, sha256: sha.toLowerCase() };
+}
+
+function tokens(value: unknown, ctx: ParseContext): TokenEntry[] {
+  let out: TokenEntry[];
+  if (typeof value === 'string' && ctx.source.kind !== 'file') {
+    // PORTCULLIS_TOKENS=name:scope:sha256,name:scope:sha256
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    out = items.map((item, i) => {
+      const parts = item.split(':');
+      if (parts.length !== 3) {
+        fail(
+          `tokens[${i}]`,
+          ctx,
+          'expected name:scope:sha256 (comma-separated for several); the value is not shown',
+        );
+      }
+      return tokenEntry(i, parts[0], parts[1], parts[2], ctx);
+    });
+  } else if (Array.isArray(value)) {
+    out = value.map((item: unknown, i) => {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        fail(`tokens[${i}]`, ctx, 'expected a mapping with name, sha256 and scope');
+      }
+      const rec = item as Record<string, unknown>;
+      const extra = Object.keys(rec).find((k) => k !== 'name' && k !== 'sha256' && k !== 'scope');
+      if (extra !== undefined) {
+        fail(
+          `tokens[${i}]`,
+          ctx,
+          `expected only the keys name, sha256 and scope, not ${JSON.stringify(extra)}`,
+        );
+      }
+      return tokenEntry(i, rec.name, rec.scope, rec.sha256, ctx);
+    });
+  } else {
+    fail('tokens', ctx, 'expected a list of { name, sha256, scope }');
+  }
+  const seen = new Set<string>();
+  for (const t of out) {
+    if (seen.has(t.name))
+      fail('tokens', ctx, `expected unique names, but ${JSON.stringify(t.name)} is repeated`);
+    seen.add(t.name);
+  }
+  return out;
+}
+
+function baseline(value: unknown, ctx: ParseContext): BaselinePaths {
+  const path = (key: string, p: unknown): string => {
+    if (typeof p !== 'string' || p === '' || p.includes('\0')) fail(key, ctx, 'expected a file path', p);
+    return resolve(ctx.baseDir, p);
+  };
+  if (typeof value === 'string') {
+    if (value === '') return {};
+    // "PATH" for every managed family, or "ipv4=PATH,ipv6=PATH".
+    if (!/^ipv[46]=/.test(value)) return { ipv4: path('baseline', value), ipv6: path('baseline', value) };
+    const out: BaselinePaths = {};
+    for (const part of value.split(',')) {
+      const m = /^(ipv4|ipv6)=(.*)$/.exec(part.trim());
+      if (!m) fail('baseline', ctx, 'expected PATH or ipv4=PATH,ipv6=PATH', value);
+      const family = m[1] as Family;
+      if (out[family] !== undefined) fail('baseline', ctx, `expected ${family} once`, value);
+      out[family] = path(`baseline.${family}`, m[2]);
+    }
+    return out;
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const out: BaselinePaths = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (k !== 'ipv4' && k !== 'ipv6')
+        fail('baseline', ctx, `expected the keys ipv4 and ipv6, not ${JSON.stringify(k)}`);
+      out[k] = path(`baseline.${k}`, v);
+    }
+    return out;
+  }
+  fail('baseline', ctx, 'expected a path, or a mapping { ipv4: PATH, ipv6: PATH }', value);
+}
+
+function bool(key: string) {
+  return (value: unknown, ctx: ParseContext): boolean => {
+    if (typeof value === 'boolean') return value;
+    if (typeof value === 'string') {
+      const v = value.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    }
+    return fail(key, ctx, 'expected true or false (or 1/0, yes/no)', value);
+  };
+}
+
+/** Every option, in `--help` order. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'netns',
+    flag: '--netns',
+    env: 'PORTCULLIS_NETNS',
+    metavar: 'NAME',
+    shownDefault: 'unset (the host)',
+    help: 'Manage the firewall of this named network namespace (create it with `ip netns add NAME`) instead of the host: for trying Portcullis safely and for tests.',
+    defaultValue: undefined,
+    parse: (v, ctx) => {
+      const s = str('netns', ctx, v);
+      if (s === '') return undefined;
+      if (!NETNS_NAME.test(s))
+        fail('netns', ctx, "expected 1-64 characters of A-Z a-z 0-9 _ . - not starting with '.' or '-'", v);
+      return s;
+    },
+  },
+  {
+    key: 'families',
+    flag: '--families',
+    env: 'PORTCULLIS_FAMILIES',
+    metavar: 'LIST',
+    shownDefault: 'ipv4,ipv6',
+    help: 'Address families to manage, comma-separated.',
+    defaultValue: ['ipv4', 'ipv6'],
+    parse: families,
+  },
+  {
+    key: 'restHost',
+    flag: '--rest-host',
+    env: 'PORTCULLIS_REST_HOST',
+    metavar: 'ADDR',
+    shownDefault: '127.0.0.1',
+    help: 'Address the REST API listens on; a non-loopback address needs --allow-remote.',
+    defaultValue: '127.0.0.1',
+    parse: host('restHost'),
+  },
+  {
+    key: 'restPort',
+    flag: '--rest-port',
+    env: 'PORTCULLIS_REST_PORT',
+    metavar: 'PORT',
+    shownDefault: '8080',
+    help: 'TCP port of the REST API; 0 picks a free port (the chosen one is logged).',
+    defaultValue: 8080,
+    parse: integer('restPort', 0, 65535),
+  },
+  {
+    key: 'grpcHost',
+    flag: '--grpc-host',
+    env: 'PORTCULLIS_GRPC_HOST',
+    metavar: 'ADDR',
+    shownDefault: '127.0.0.1',
+    help: 'Address the gRPC API listens on; a non-loopback address needs --allow-remote.',
+    defaultValue: '127.0.0.1',
+    parse: host('grpcHost'),
+  },
+  {
+    key: 'grpcPort',
+    flag: '--grpc-port',
+    env: 'PORTCULLIS_GRPC_PORT',
+    metavar: 'PORT',
+    shownDefault: '50051',
+    help: 'TCP port of the gRPC API; 0 picks a free port (the chosen one is logged).',
+    defaultValue: 50051,
+    parse: integer('grpcPort', 0, 65535),
+  },
+  {
+    key: 'socket',
+    flag: '--socket',
+    env: 'PORTCULLIS_SOCKET',
+    metavar: 'PATH',
+    shownDefault: '/run/portcullis/portcullis.sock',
+    help: "Unix socket serving the REST API without tokens to local root (mode 0600; its directory is created with 0700); '' disables it.",
+    defaultValue: '/run/portcullis/portcullis.sock',
+    parse: socketPath,
+  },
+  {
+    key: 'tokens',
+    flag: '--tokens',
+    env: 'PORTCULLIS_TOKENS',
+    hasFlag: false,
+    metavar: 'LIST',
+    shownDefault: 'none (every TCP request is refused with 401)',
+    help: 'Bearer tokens for TCP requests, as SHA-256 hashes with a scope (read or write): in the config file a list of { name, sha256, scope }, in the environment name:scope:sha256,... (replacing the file\'s list). Hash a token with: printf %s "$TOKEN" | sha256sum.',
+    defaultValue: [],
+    parse: tokens,
+  },
+  {
+    key: 'baseline',
+    flag: '--baseline',
+    env: 'PORTCULLIS_BASELINE',
+    metavar: 'PATH',
+    shownDefault: 'unset (reset empties every table, policies ACCEPT)',
+    help: 'iptables-save file that reset returns to, for every family, or ipv4=PATH,ipv6=PATH (in the file also { ipv4: PATH, ipv6: PATH }).',
+    defaultValue: {},
+    parse: baseline,
+  },
+  {
+    key: 'pollIntervalMs',
+    flag: '--poll-interval-ms',
+    env: 'PORTCULLIS_POLL_INTERVAL_MS',
+    metavar: 'MS',
+    shownDefault: '5000',
+    help: 'Without the nf_tables change feed: how often to compare the kernel with the model, in milliseconds; 0 disables.',
+    defaultValue: 5000,
+    parse: integer('pollIntervalMs', 0, 86_400_000),
+  },
+  {
+    key: 'queue.maxDepth',
+    flag: '--queue-max-depth',
+    env: 'PORTCULLIS_QUEUE_MAX_DEPTH',
+    metavar: 'N',
+    shownDefault: '10000',
+    help: 'Most changes that may wait at once; more are refused (429 / RESOURCE_EXHAUSTED).',
+    defaultValue: 10000,
+    parse: integer('queue.maxDepth', 1, 10_000_000),
+  },
+  {
+    key: 'queue.jobDeadlineMs',
+    flag: '--queue-job-deadline-ms',
+    env: 'PORTCULLIS_QUEUE_JOB_DEADLINE_MS',
+    metavar: 'MS',
+    shownDefault: '30000',
+    help: 'Most milliseconds a change may wait in the queue before it is refused.',
+    defaultValue: 30000,
+    parse: integer('queue.jobDeadlineMs', 1, 86_400_000),
+  },
+  {
+    key: 'maxBodyBytes',
+    flag: '--max-body-bytes',
+    env: 'PORTCULLIS_MAX_BODY_BYTES',
+    metavar: 'BYTES',
+    shownDefault: '1048576',
+    help: 'Largest REST request body (and gRPC message) accepted, in bytes; larger ones get 413 / RESOURCE_EXHAUSTED.',
+    defaultValue: 1_048_576,
+    parse: integer('maxBodyBytes', 1024, 1_073_741_824),
+  },
+  {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'PORTCULLIS_LOG_LEVEL',
+    metavar: 'LEVEL',
+    shownDefault: 'info',
+    help: 'Least severe log level written to stderr: debug, info, warn or error.',
+    defaultValue: 'info',
+    parse: (v, ctx) => {
+      const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
+      if (!LOG_LEVELS.includes(s as LogLevel))
+        fail('logLevel', ctx, 'expected debug, info, warn or error', v);
+      return s;
+    },
+  },
+  {
+    key: 'allowRemote',
+    flag: '--allow-remote',
+    env: 'PORTCULLIS_ALLOW_REMOTE',
+    shownDefault: 'false',
+    help: 'Allow --rest-host / --grpc-host to be a non-loopback address (such as 0.0.0.0): the API is then reachable from the network, guarded only by tokens.',
+    defaultValue: false,
+    parse: bool('allowRemote'),
+  },
+];
+
+/** The flag choosing the config file, and its environment variable. */
+export const CONFIG_FLAG = '--config';
+export const CONFIG_ENV = 'PORTCULLIS_CONFIG';
+/** PORTCULLIS_* variables that are not options but are known (tests, CI). */
+const OTHER_KNOWN_ENV = new Set([CONFIG_ENV, 'PORTCULLIS_REQUIRE_KERNEL']);
+
+export function helpText(program = 'portcullis'): string {
+  const lines = [
+    `Usage: ${program} [options]`,
+    '',
+    "Manages a Linux host's iptables firewall through a REST API and a gRPC API, applying every change",
+    'atomically with iptables-restore. Needs root (CAP_NET_ADMIN) and the iptables package.',
+    '',
+    'Precedence, lowest to highest: defaults, the config file, environment variables, flags.',
+    '',
+    'Options:',
+    `  ${CONFIG_FLAG} FILE`,
+    `      Config file, JSON or YAML, with the option names below as keys (queue options under`,
+    `      queue: { maxDepth, jobDeadlineMs }); relative paths in it are relative to the file.`,
+    `      Default: none. Env: ${CONFIG_ENV}.`,
+  ];
+  for (const o of OPTIONS) {
+    const flag =
+      o.hasFlag === false
+        ? `${o.key} (config file or ${o.env} only, no flag)`
+        : o.metavar
+          ? `${o.flag} ${o.metavar}`
+          : o.flag;
+    lines.push(`  ${flag}`);
+    for (const l of wrap(o.help, 92)) lines.push(`      ${l}`);
+    lines.push(`      Default: ${o.shownDefault}. Env: ${o.env}. File key: ${o.key}.`);
+  }
+  lines.push(
+    '  -h, --help',
+    '      Print this help and exit.',
+    '',
+    'Exit status: 0 after a clean shutdown (SIGINT or SIGTERM), 2 for a configuration error,',
+    '1 when start-up or running fails (not root, iptables missing, a port in use, ...).',
+    '',
+  );
+  return lines.join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') out.push(line);
+  return out;
+}
+
+export interface LoadInput {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Directory relative flag/env paths resolve against. @default process.cwd() */
+  readonly cwd?: string;
+}
+
+export type LoadResult =
+  | { readonly help: true }
+  | {
+      readonly help: false;
+      readonly config: Config;
+      /** Where each option's value came from. */
+      readonly sources: Readonly<Record<string, Source>>;
+      /** Things worth a log line (unknown PORTCULLIS_* variables, ...). */
+      readonly warnings: readonly string[];
+    };
+
+interface Raw {
+  readonly value: unknown;
+  readonly source: Source;
+  readonly baseDir: string;
+}
+
+function parseFlags(argv: readonly string[]): { help: boolean; config?: string; values: Map<string, Raw> } {
+  const byFlag = new Map(OPTIONS.filter((o) => o.hasFlag !== false).map((o) => [o.flag, o]));
+  const values = new Map<string, Raw>();
+  let config: string | undefined;
+  let help = false;
+  const knownFlag = (a: string) => a === CONFIG_FLAG || byFlag.has(a.split('=')[0] ?? '') || a === '--help';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      throw new ConfigError(
+        `Unexpected argument ${JSON.stringify(arg)}: options are given as --name VALUE (see --help).`,
+      );
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const spec = byFlag.get(name);
+    if (name !== CONFIG_FLAG && !spec) {
+      const hint = name === '--tokens' ? ' (tokens are set in the config file or PORTCULLIS_TOKENS)' : '';
+      throw new ConfigError(`Unknown flag ${name}${hint}: see --help for the options.`);
+    }
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (spec && spec.metavar === undefined) value = 'true';
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && knownFlag(next))) {
+        throw new ConfigError(`Flag ${name} needs a value (${name} ${spec?.metavar ?? 'FILE'}).`);
+      }
+      value = next;
+      i++;
+    }
+    if (name === CONFIG_FLAG) config = value;
+    else values.set((spec as OptionSpec).key, { value, source: { kind: 'flag', name }, baseDir: '' });
+  }
+  return { help, ...(config === undefined ? {} : { config }), values };
+}
+
+function readConfigFile(path: string, from: Source): Map<string, Raw> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
+    throw new ConfigError(`Config file ${path} (from ${describeSource(from)}) cannot be read: ${why}.`);
+  }
+  let doc: unknown;
+  try {
+    doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0];
+    throw new ConfigError(
+      `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${first}.`,
+    );
+  }
+  if (doc === null || doc === undefined) return new Map();
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`Config file ${path} must hold a mapping of option names to values.`);
+  }
+  const keys = new Set<string>(OPTIONS.map((o) => o.key));
+  const baseDir = dirname(path);
+  const out = new Map<string, Raw>();
+  const add = (key: string, value: unknown) => {
+    if (!keys.has(key)) {
+      const known = OPTIONS.map((o) => o.key.replace(/^queue\./, '')).join(', ');
+      throw new ConfigError(
+        `Config file ${path} has an unknown key ${JSON.stringify(key)}: the keys are ${known} (queue keys under queue).`,
+      );
+    }
+    out.set(key, { value, source: { kind: 'file', path, key }, baseDir });
+  };
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (k === 'queue') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        throw new ConfigError(`Config file ${path} key queue must be a mapping { maxDepth, jobDeadlineMs }.`);
+      }
+      for (const [qk, qv] of Object.entries(v)) add(`queue.${qk}`, qv);
+    } else add(k, v);
+  }
+  return out;
+}
+
+function isLoopback(h: string): boolean {
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/** Loads, merges and validates the configuration. Throws {@link ConfigError}. */
+export function loadConfig(input: LoadInput): LoadResult {
+  const cwd = input.cwd ?? process.cwd();
+  const flags = parseFlags(input.argv);
+  if (flags.help) return { help: true };
+  const warnings: string[] = [];
+
+  // Config file: the flag wins over the environment variable.
+  let file = new Map<string, Raw>();
+  const fromFlag = flags.config;
+  const fromEnv = input.env[CONFIG_ENV];
+  if (fromFlag !== undefined || (fromEnv !== undefined && fromEnv !== '')) {
+    const source: Source =
+      fromFlag !== undefined ? { kind: 'flag', name: CONFIG_FLAG } : { kind: 'env', name: CONFIG_ENV };
+    const p = (fromFlag ?? fromEnv) as string;
+    if (p === '') throw new ConfigError(`Flag ${CONFIG_FLAG} needs a file path.`);
+    file = readConfigFile(resolve(cwd, p), source);
+  }
+
+  const envKnown = new Set<string>([...OPTIONS.map((o) => o.env), ...OTHER_KNOWN_ENV]);
+  for (const name of Object.keys(input.env)) {
+    if (name.startsWith('PORTCULLIS_') && !envKnown.has(name)) {
+      warnings.push(`unknown environment variable ${name} is ignored (see --help)`);
+    }
+  }
+
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, Source> = {};
+  for (const o of OPTIONS) {
+    const envValue = input.env[o.env];
+    const raw: Raw | undefined =
+      flags.values.get(o.key) ??
+      (envValue !== undefined
+        ? { value: envValue, source: { kind: 'env', name: o.env }, baseDir: cwd }
+        : undefined) ??
+      file.get(o.key);
+    if (raw === undefined) {
+      values[o.key] = o.defaultValue;
+      sources[o.key] = { kind: 'default' };
+      continue;
+    }
+    values[o.key] = o.parse(raw.value, {
+      source: raw.source,
+      baseDir: raw.baseDir === '' ? cwd : raw.baseDir,
+    });
+    sources[o.key] = raw.source;
+  }
+
+  const config: Config = {
+    netns: values.netns as string | undefined,
+    families: values.families as Family[],
+    restHost: values.restHost as string,
+    restPort: values.restPort as number,
+    grpcHost: values.grpcHost as string,
+    grpcPort: values.grpcPort as number,
+    socket: values.socket as string | undefined,
+    tokens: values.tokens as TokenEntry[],
+    baseline: values.baseline as BaselinePaths,
+    pollIntervalMs: values.pollIntervalMs as number,
+    queue: {
+      maxDepth: values['queue.maxDepth'] as number,
+      jobDeadlineMs: values['queue.jobDeadlineMs'] as number,
+    },
+    maxBodyBytes: values.maxBodyBytes as number,
+    logLevel: values.logLevel as LogLevel,
+    allowRemote: values.allowRemote as boolean,
+  };
+
+  // Cross-option checks.
+  if (!config.allowRemote) {
+    for (const key of ['restHost', 'grpcHost'] as const) {
+      const h = config[key];
+      if (!isLoopback(h)) {
+        const src = sources[key] as Source;
+        throw new ConfigError(
+          `Refusing ${key} ${h} from ${describeSource(src)}: it is not a loopback address, so the firewall API would be reachable from the network; add --allow-remote (or PORTCULLIS_ALLOW_REMOTE=1, or allowRemote: true in the config file) to allow it.`,
+        );
+      }
+    }
+  }
+  if (config.restPort !== 0 && config.restPort === config.grpcPort && config.restHost === config.grpcHost) {
+    throw new ConfigError(
+      `Invalid grpcPort from ${describeSource(sources.grpcPort as Source)}: it is the same as restPort (${config.restPort}) on the same host; choose another port.`,
+    );
+  }
+  for (const f of Object.keys(config.baseline) as Family[]) {
+    const src = sources.baseline as Source;
+    if (!config.families.includes(f)) {
+      if (src.kind === 'default') continue;
+      // A single PATH names every family; only an explicit per-family entry is an error.
+      const both = config.baseline.ipv4 !== undefined && config.baseline.ipv4 === config.baseline.ipv6;
+      if (both) continue;
+      throw new ConfigError(
+        `Invalid baseline from ${describeSource(src)}: it names ${f}, which is not in families (${config.families.join(',')}).`,
+      );
+    }
+  }
+  const baselineTrimmed: BaselinePaths = {};
+  for (const f of config.families) {
+    const p = config.baseline[f];
+    if (p !== undefined) baselineTrimmed[f] = p;
+  }
+  return { help: false, config: { ...config, baseline: baselineTrimmed }, sources, warnings };
+}
+
+/**
+ * Reads and parses the baseline files (one iptables-save text per family). Throws
+ * {@link ConfigError} naming the file, the family and the source.
+ */
+export function loadBaseline(
+  config: Config,
+  sources: Readonly<Record<string, Source>>,
+): Map<Family, Ruleset> {
+  const out = new Map<Family, Ruleset>();
+  const src = describeSource(sources.baseline ?? { kind: 'default' });
+  for (const family of config.families) {
+    const path = config.baseline[family];
+    if (path === undefined) continue;
+    let text: string;
+    try {
+      if (!statSync(path).isFile())
+        throw Object.assign(new Error('not a file'), { code: 'not a regular file' });
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
+      throw new ConfigError(`Invalid baseline from ${src}: file ${path} cannot be read: ${why}.`);
+    }
+    try {
+      out.set(family, parseSave(text, family));
+    } catch (err) {
+      const msg = String((err as Error).message).replace(/\.$/, '');
+      throw new ConfigError(
+        `Invalid baseline from ${src}: ${path} is not a valid ${family} iptables-save file (${msg}); give one file per family with ipv4=PATH,ipv6=PATH if needed.`,
+      );
+    }
+  }
+  return out;
+}
