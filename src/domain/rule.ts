@@ -7,6 +7,7 @@ import { DomainError, invalid } from './errors.js';
 import type { AnyExtension } from './extensions/define.js';
 import { normalizeExtension } from './extensions/define.js';
 import { MATCH_SPECS, TARGET_SPECS } from './extensions/index.js';
+import { mergeRepeatedMatches } from './extensions/matches.js';
 import type { Family } from './family.js';
 import type { Match, Rule, RuleField, Target } from './model.js';
 import { RULE_FIELDS } from './model.js';
@@ -160,14 +161,19 @@ function checkProtocolNeeds(
 /**
  * Assembles a frozen canonical rule in field order. `-i +` / `-o +` (any
  * interface) is left out unless negated, as iptables-save leaves it out.
+ * Repeated tcp/udp matches are merged as the kernel merges them
+ * (mergeRepeatedMatches); `lenient` (kernel output) leaves a conflict unmerged
+ * instead of refusing it.
  */
 export function buildRule(
   fields: Partial<Record<RuleField, string | true>>,
   inverted: ReadonlySet<RuleField>,
-  matches: readonly Match[],
+  matchList: readonly Match[],
   target: Target | undefined,
   field: string,
+  lenient = false,
 ): Rule {
+  const matches = mergeRepeatedMatches(matchList, field, lenient);
   const out: Record<string, unknown> = {};
   const invert: RuleField[] = [];
   for (const key of RULE_FIELDS) {
@@ -181,7 +187,8 @@ export function buildRule(
     out[key] = v;
     if (inverted.has(key)) invert.push(key);
   }
-  checkProtocolNeeds(fields.protocol as string | undefined, inverted.has('protocol'), matches, target, field);
+  // Before merging changes the positions, so an error names the match as given.
+  checkProtocolNeeds(fields.protocol as string | undefined, inverted.has('protocol'), matchList, target, field);
   if (invert.length) out.invert = Object.freeze(invert);
   out.matches = Object.freeze([...matches]);
   if (target) out.target = target;

@@ -102,7 +102,10 @@ const COMMANDS: Readonly<Record<string, string>> = {
 function isBoundary(token: string | undefined): boolean {
   return (
     token !== undefined &&
-    (token in RULE_OPTIONS || MATCH_FLAGS.has(token) || JUMP_FLAGS.has(token) || GOTO_FLAGS.has(token))
+    (Object.hasOwn(RULE_OPTIONS, token) ||
+      MATCH_FLAGS.has(token) ||
+      JUMP_FLAGS.has(token) ||
+      GOTO_FLAGS.has(token))
   );
 }
 
@@ -157,14 +160,15 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
       if (token === '' || token === '!')
         throw invalid(field, '"!" must be followed by the option it negates');
     }
-    const command = COMMANDS[token];
+    // Own keys only: a token such as `constructor` or `toString` is no command.
+    const command = Object.hasOwn(COMMANDS, token) ? COMMANDS[token] : undefined;
     if (command !== undefined) {
       throw invalid(
         field,
         `${token} (${command}) is a command or global option, not part of a rule spec; give only the rule's match and target options`,
       );
     }
-    const ruleField = RULE_OPTIONS[token];
+    const ruleField = Object.hasOwn(RULE_OPTIONS, token) ? RULE_OPTIONS[token] : undefined;
     if (ruleField !== undefined) {
       if (seen.has(ruleField)) throw invalid(`${field}.${ruleField}`, `${token} given twice`);
       seen.add(ruleField);
@@ -254,7 +258,7 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
 
   const builtMatches = matches.map((m) => buildMatch(m, family, options.mode));
   const builtTarget = target ? buildTarget(target, targetKind ?? 'jump', family, options) : undefined;
-  return buildRule(fields, inverted, builtMatches, builtTarget, field);
+  return buildRule(fields, inverted, builtMatches, builtTarget, field, options.mode === 'save');
 }
 
 function findOwner(

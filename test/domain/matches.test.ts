@@ -8,7 +8,7 @@ import { DomainError } from '../../src/domain/errors.js';
 import { MATCHES } from '../../src/domain/extensions/matches.js';
 import type { Family } from '../../src/domain/family.js';
 import { normalizeRule } from '../../src/domain/rule.js';
-import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
+import { parseRuleArgs, parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 
 function refusal(fn: () => unknown): DomainError {
@@ -72,6 +72,27 @@ const jsonCases: JsonCase[] = [
     `${M}.tcpFlags.x`,
   ],
   ['tcp option 256', 'ipv4', { module: 'tcp', tcpOption: 256 }, `${M}.tcpOption`],
+  // iptables: Bad TCP option "0"
+  ['tcp option 0', 'ipv4', { module: 'tcp', tcpOption: 0 }, `${M}.tcpOption`],
+  // An empty mask tests no flag: these match nothing or everything, and nf_tables drops them.
+  [
+    'tcp flags empty mask, comp SYN',
+    'ipv4',
+    { module: 'tcp', tcpFlags: { mask: 'NONE', comp: 'SYN' } },
+    `${M}.tcpFlags`,
+  ],
+  [
+    'tcp flags ! NONE NONE',
+    'ipv6',
+    { module: 'tcp', tcpFlags: { mask: [], comp: [] }, invert: ['tcpFlags'] },
+    `${M}.tcpFlags`,
+  ],
+  [
+    'tcp flags ! NONE SYN',
+    'ipv4',
+    { module: 'tcp', dport: 22, tcpFlags: { mask: [], comp: ['SYN'] }, invert: ['tcpFlags'] },
+    `${M}.tcpFlags`,
+  ],
   ['udp port 65536', 'ipv6', { module: 'udp', sport: '65536' }, `${M}.sport`],
   ['udp invert unknown', 'ipv4', { module: 'udp', dport: 53, invert: ['bogus'] }, `${M}.invert`],
   ['udp invert unset option', 'ipv4', { module: 'udp', dport: 53, invert: ['sport'] }, `${M}.invert`],
@@ -83,6 +104,8 @@ const jsonCases: JsonCase[] = [
   ['icmp6 on ipv4', 'ipv4', { module: 'icmp6', icmpv6Type: 128 }, M],
   ['icmp6 any is ipv4 only', 'ipv6', { module: 'icmp6', icmpv6Type: 'any' }, `${M}.icmpv6Type`],
   ['icmp6 long name', 'ipv6', { module: 'icmp6', icmpv6Type: LONG }, `${M}.icmpv6Type`],
+  ['icmp without type', 'ipv4', { module: 'icmp' }, `${M}.icmpType`],
+  ['icmp6 without type', 'ipv6', { module: 'icmp6' }, `${M}.icmpv6Type`],
   // multiport
   [
     'multiport 16 ports',
@@ -98,11 +121,16 @@ const jsonCases: JsonCase[] = [
   ],
   ['multiport empty', 'ipv4', { module: 'multiport', sports: [] }, `${M}.sports`],
   ['multiport bad item', 'ipv4', { module: 'multiport', dports: [22, 70000] }, `${M}.dports[1]`],
+  ['multiport without ports', 'ipv4', { module: 'multiport' }, M],
+  ['multiport sports and dports', 'ipv4', { module: 'multiport', sports: [1], dports: [2] }, `${M}.dports`],
+  ['multiport dports and ports', 'ipv6', { module: 'multiport', dports: [1], ports: [2] }, `${M}.ports`],
   ['multiport quote', 'ipv4', { module: 'multiport', dports: '22,"80' }, `${M}.dports[1]`],
   // state / conntrack
   ['state unknown word', 'ipv4', { module: 'state', state: ['NEW', 'OLD'] }, `${M}.state`],
   ['state SNAT is conntrack-only', 'ipv4', { module: 'state', state: 'SNAT' }, `${M}.state`],
   ['state empty', 'ipv4', { module: 'state', state: '' }, `${M}.state`],
+  ['state without state', 'ipv4', { module: 'state' }, `${M}.state`],
+  ['conntrack without options', 'ipv6', { module: 'conntrack' }, M],
   ['conntrack protocol name', 'ipv4', { module: 'conntrack', ctproto: 'tcpp' }, `${M}.ctproto`],
   [
     'conntrack address of other family',
@@ -168,6 +196,9 @@ const jsonCases: JsonCase[] = [
   ['mark two masks', 'ipv4', { module: 'mark', mark: '1/2/3' }, `${M}.mark`],
   ['mark negative', 'ipv4', { module: 'mark', mark: -1 }, `${M}.mark`],
   ['connmark text', 'ipv6', { module: 'connmark', mark: 'blue' }, `${M}.mark`],
+  ['mark without mark', 'ipv4', { module: 'mark' }, `${M}.mark`],
+  ['connmark without mark', 'ipv4', { module: 'connmark' }, `${M}.mark`],
+  ['iprange without ranges', 'ipv4', { module: 'iprange' }, M],
   // iprange
   ['iprange without dash', 'ipv4', { module: 'iprange', srcRange: '192.0.2.1' }, `${M}.srcRange`],
   ['iprange other family', 'ipv6', { module: 'iprange', dstRange: '192.0.2.1-192.0.2.9' }, `${M}.dstRange`],
@@ -181,6 +212,8 @@ const jsonCases: JsonCase[] = [
   ['length 65536', 'ipv4', { module: 'length', length: 65536 }, `${M}.length`],
   ['length reversed', 'ipv4', { module: 'length', length: '200:100' }, `${M}.length`],
   ['pkttype word', 'ipv4', { module: 'pkttype', pktType: 'anycast' }, `${M}.pktType`],
+  ['length without length', 'ipv6', { module: 'length' }, `${M}.length`],
+  ['pkttype without type', 'ipv4', { module: 'pkttype' }, `${M}.pktType`],
   // hashlimit
   ['hashlimit without rate', 'ipv4', { module: 'hashlimit', name: 'h' }, `${M}.upto`],
   [
@@ -468,6 +501,30 @@ const specCases: SpecCase[] = [
   ['-m physdev', 'ipv4', S],
   ['-m physdev --physdev-in 0123456789abcdef', 'ipv4', `${S}.physdevIn`],
   ['-m physdev ! --physdev-in', 'ipv4', 'spec'],
+  ['-p tcp --tcp-option 0', 'ipv4', `${S}.tcpOption`],
+  ['-p tcp --tcp-flags NONE SYN', 'ipv4', `${S}.tcpFlags`],
+  ['-p tcp ! --tcp-flags NONE NONE', 'ipv6', `${S}.tcpFlags`],
+  // iptables refuses these matches without their options ("option --state must be specified").
+  ['-m state', 'ipv4', `${S}.state`],
+  ['-m conntrack', 'ipv4', S],
+  ['-p tcp -m multiport', 'ipv4', S],
+  ['-p udp -m multiport --sports 1 --ports 2', 'ipv6', `${S}.ports`],
+  ['-m iprange', 'ipv4', S],
+  ['-m mark', 'ipv4', `${S}.mark`],
+  ['-m connmark', 'ipv6', `${S}.mark`],
+  ['-m length', 'ipv4', `${S}.length`],
+  ['-m pkttype', 'ipv4', `${S}.pktType`],
+  ['-p icmp -m icmp', 'ipv4', `${S}.icmpType`],
+  ['-p ipv6-icmp -m icmp6', 'ipv6', `${S}.icmpv6Type`],
+  ['-m hashlimit', 'ipv4', `${S}.upto`],
+  ['-m recent', 'ipv4', S],
+  ['-m set', 'ipv4', `${S}.matchSet`],
+  ['-m addrtype', 'ipv4', `${S}.srcType`],
+  ['-m owner', 'ipv4', S],
+  ['-m ttl', 'ipv4', S],
+  ['-m hl', 'ipv6', S],
+  ['-m mac', 'ipv4', `${S}.macSource`],
+  ['-m comment', 'ipv4', `${S}.comment`],
 ];
 
 describe('spec strings: hostile and invalid match options', () => {
@@ -528,5 +585,283 @@ describe('typed JSON and spec strings agree', () => {
     // The canonical model is a fixed point: its own text and its own JSON give it back.
     expect(parseRuleSpec(ruleText(fromSpec), family)).toEqual(fromSpec);
     expect(normalizeRule(JSON.parse(JSON.stringify(fromSpec)), family)).toEqual(fromSpec);
+  });
+});
+
+/**
+ * Keys every plain object inherits: a name table that is a plain object must
+ * never take them for names (`rejectWith: 'constructor'` once wrote
+ * `function Object() { [native code] }` into restore text).
+ */
+const HOSTILE_KEYS = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'] as const;
+
+// [label, family, protocol, typed match for a hostile word, spec string for it, field]
+type NameTableCase = readonly [
+  string,
+  Family,
+  string | undefined,
+  (w: string) => Readonly<Record<string, unknown>>,
+  (w: string) => string,
+  string,
+];
+const nameTableCases: NameTableCase[] = [
+  [
+    'icmp type name',
+    'ipv4',
+    'icmp',
+    (w) => ({ module: 'icmp', icmpType: w }),
+    (w) => `-p icmp --icmp-type ${w}`,
+    'icmpType',
+  ],
+  [
+    'icmp6 type name',
+    'ipv6',
+    'ipv6-icmp',
+    (w) => ({ module: 'icmp6', icmpv6Type: w }),
+    (w) => `-p ipv6-icmp --icmpv6-type ${w}`,
+    'icmpv6Type',
+  ],
+  [
+    'tcp flag name',
+    'ipv4',
+    'tcp',
+    (w) => ({ module: 'tcp', tcpFlags: { mask: w, comp: 'SYN' } }),
+    (w) => `-p tcp --tcp-flags ${w} SYN`,
+    'tcpFlags.mask',
+  ],
+  [
+    'state word',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'state', state: w }),
+    (w) => `-m state --state ${w}`,
+    'state',
+  ],
+  [
+    'conntrack state',
+    'ipv6',
+    undefined,
+    (w) => ({ module: 'conntrack', ctstate: [w] }),
+    (w) => `-m conntrack --ctstate NEW,${w}`,
+    'ctstate',
+  ],
+  [
+    'conntrack status',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'conntrack', ctstatus: w }),
+    (w) => `-m conntrack --ctstatus ${w}`,
+    'ctstatus',
+  ],
+  [
+    'conntrack direction',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'conntrack', ctdir: w }),
+    (w) => `-m conntrack --ctdir ${w}`,
+    'ctdir',
+  ],
+  [
+    'conntrack protocol name',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'conntrack', ctproto: w }),
+    (w) => `-m conntrack --ctproto ${w}`,
+    'ctproto',
+  ],
+  [
+    'recent action',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'recent', action: w }),
+    (w) => `-m recent --${w}`,
+    'action',
+  ],
+  [
+    'limit rate unit',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'limit', limit: `1/${w}` }),
+    (w) => `-m limit --limit 1/${w}`,
+    'limit',
+  ],
+  [
+    'pkttype word',
+    'ipv6',
+    undefined,
+    (w) => ({ module: 'pkttype', pktType: w }),
+    (w) => `-m pkttype --pkt-type ${w}`,
+    'pktType',
+  ],
+  [
+    'hashlimit rate unit',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'hashlimit', upto: `1/${w}`, name: 'h' }),
+    (w) => `-m hashlimit --hashlimit-upto 1/${w} --hashlimit-name h`,
+    'upto',
+  ],
+  [
+    'hashlimit mode',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'hashlimit', upto: '1/sec', name: 'h', mode: w }),
+    (w) => `-m hashlimit --hashlimit-upto 1/sec --hashlimit-name h --hashlimit-mode ${w}`,
+    'mode',
+  ],
+  [
+    'addrtype type',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'addrtype', srcType: w }),
+    (w) => `-m addrtype --src-type ${w}`,
+    'srcType',
+  ],
+  [
+    'set flag',
+    'ipv4',
+    undefined,
+    (w) => ({ module: 'set', matchSet: { name: 's', flags: w } }),
+    (w) => `-m set --match-set s ${w}`,
+    'matchSet.flags',
+  ],
+];
+
+describe('name tables take own keys only (constructor, __proto__, toString, ...)', () => {
+  const all = nameTableCases.flatMap(([label, family, protocol, json, spec, key]) =>
+    HOSTILE_KEYS.map((w) => [`${label}: ${w}`, family, protocol, json(w), spec(w), key] as const),
+  );
+  it.each(all)('%s', (_label, family, protocol, match, spec, key) => {
+    const rule = { ...(protocol ? { protocol } : {}), matches: [match] };
+    expect(refusal(() => normalizeRule(rule, family)).field).toBe(`${M}.${key}`);
+    // recent's action is set by its flag: `--constructor` is no option of recent at all.
+    const e = refusal(() => parseRuleSpec(spec, family));
+    expect(e.field).toBe(key === 'action' ? S : `${S}.${key}`);
+    expect(e.message).not.toMatch(/native code|\[object/);
+  });
+});
+
+describe('repeated tcp and udp matches merge as nf_tables merges them', () => {
+  it.each<[string, Family, string | Readonly<Record<string, unknown>>, string]>([
+    [
+      'implicit then explicit',
+      'ipv4',
+      '-p tcp --dport 22 -m tcp --sport 1',
+      '-p tcp -m tcp --sport 1 --dport 22',
+    ],
+    [
+      'across another match, with a negation',
+      'ipv6',
+      '-p udp -m udp --dport 53 -m comment --comment x -m udp ! --sport 1',
+      '-p udp -m udp ! --sport 1 --dport 53 -m comment --comment x',
+    ],
+    ['equal values', 'ipv4', '-p tcp -m tcp --dport 22 -m tcp --dport 22:22', '-p tcp -m tcp --dport 22'],
+    [
+      '--syn equals its flags',
+      'ipv4',
+      '-p tcp --syn -m tcp --tcp-flags SYN,ACK,FIN,RST SYN',
+      '-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN',
+    ],
+    [
+      'a match without options is not merged',
+      'ipv4',
+      '-p tcp -m tcp --sport 1 -m tcp -m tcp --dport 2',
+      '-p tcp -m tcp --sport 1 --dport 2 -m tcp',
+    ],
+    [
+      'a tcp match with --tcp-option is not merged',
+      'ipv4',
+      '-p tcp -m tcp --tcp-option 3 --dport 1 -m tcp --dport 2',
+      '-p tcp -m tcp --dport 1 --tcp-option 3 -m tcp --dport 2',
+    ],
+    [
+      'full port range left out first',
+      'ipv4',
+      '-p udp -m udp --sport 53 -m udp --sport 0:65535',
+      '-p udp -m udp --sport 53 -m udp',
+    ],
+    [
+      'typed JSON',
+      'ipv4',
+      {
+        protocol: 'tcp',
+        matches: [
+          { module: 'tcp', dport: 22 },
+          { module: 'comment', comment: 'c' },
+          { module: 'tcp', sport: '1:2', invert: ['sport'] },
+          { module: 'tcp', tcpFlags: { mask: 'SYN', comp: 'SYN' } },
+        ],
+      },
+      '-p tcp -m tcp ! --sport 1:2 --dport 22 --tcp-flags SYN SYN -m comment --comment c',
+    ],
+    [
+      'icmp is never merged',
+      'ipv4',
+      '-p icmp --icmp-type 8 -m icmp --icmp-type 0',
+      '-p icmp -m icmp --icmp-type 8 -m icmp --icmp-type 0',
+    ],
+    [
+      'comment is never merged',
+      'ipv4',
+      '-m comment --comment a -m comment --comment b',
+      '-m comment --comment a -m comment --comment b',
+    ],
+  ])('%s', (_label, family, input, text) => {
+    const rule = typeof input === 'string' ? parseRuleSpec(input, family) : normalizeRule(input, family);
+    expect(ruleText(rule)).toBe(text);
+    expect(parseRuleSpec(text, family)).toEqual(rule);
+  });
+
+  it.each<[string, Family, string | Readonly<Record<string, unknown>>, string]>([
+    ['two destination ports', 'ipv4', '-p tcp -m tcp --dport 22 -m tcp --dport 23', 'spec.matches[1].dport'],
+    ['the same port, once negated', 'ipv6', '-p tcp --sport 1 -m tcp ! --sport 1', 'spec.matches[1].sport'],
+    [
+      'two flag tests',
+      'ipv4',
+      '-p tcp -m tcp --tcp-flags SYN SYN -m comment --comment x -m tcp --tcp-flags ACK ACK',
+      'spec.matches[2].tcpFlags',
+    ],
+    [
+      'typed JSON',
+      'ipv4',
+      {
+        protocol: 'udp',
+        matches: [
+          { module: 'udp', dport: 1 },
+          { module: 'udp', dport: '1:2' },
+        ],
+      },
+      'rule.matches[1].dport',
+    ],
+  ])('refuses %s', (_label, family, input, field) => {
+    const e = refusal(() =>
+      typeof input === 'string' ? parseRuleSpec(input, family) : normalizeRule(input, family),
+    );
+    expect(e.field).toBe(field);
+  });
+
+  it('keeps conflicting kernel output unmerged (save mode loses nothing)', () => {
+    const tokens = '-p tcp -m tcp --dport 22 -m tcp --dport 23'.split(' ');
+    const rule = parseRuleArgs(tokens, 'ipv4', { mode: 'save' });
+    expect(ruleText(rule)).toBe('-p tcp -m tcp --dport 22 -m tcp --dport 23');
+  });
+});
+
+describe('save mode keeps what typed input refuses as raw tokens', () => {
+  it.each<[Family, string]>([
+    ['ipv4', '-m state'],
+    ['ipv4', '-m conntrack -j ACCEPT'],
+    ['ipv4', '-p icmp -m icmp'],
+    ['ipv6', '-p ipv6-icmp -m icmp6'],
+    ['ipv4', '-p tcp -m multiport'],
+    ['ipv4', '-m mark'],
+    ['ipv4', '-p tcp -m tcp --tcp-option 3 ! --tcp-flags NONE NONE'],
+    ['ipv4', '-p tcp -m tcp --tcp-option 0'],
+    ['ipv4', '-m string --algo bm --string toString'],
+    ['ipv4', '-m string --algo bm --string constructor -j DROP'],
+  ])('%s %s', (family, text) => {
+    const rule = parseRuleArgs(text.split(' '), family, { mode: 'save' });
+    expect(ruleText(rule)).toBe(text);
+    expect(rule.matches.some((m) => 'raw' in m)).toBe(true);
   });
 });

@@ -368,3 +368,64 @@ describe('kernel output that typed input refuses is kept as raw tokens', () => {
     expect(rule?.target).toEqual({ target: 'CT', zone: 3, timeout: 'long' });
   });
 });
+
+/** Keys every plain object inherits: a name table must never take them for names. */
+const HOSTILE_KEYS = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'] as const;
+
+/** [label, family, typed target for a hostile word, spec string for it, field] */
+const NAME_TABLES: ReadonlyArray<
+  readonly [string, Family, (w: string) => Record<string, unknown>, (w: string) => string, string]
+> = [
+  [
+    'REJECT alias (ipv4)',
+    'ipv4',
+    (w) => ({ target: 'REJECT', rejectWith: w }),
+    (w) => `-j REJECT --reject-with ${w}`,
+    'rejectWith',
+  ],
+  [
+    'REJECT alias (ipv6)',
+    'ipv6',
+    (w) => ({ target: 'REJECT', rejectWith: w }),
+    (w) => `-j REJECT --reject-with ${w}`,
+    'rejectWith',
+  ],
+  ['LOG level name', 'ipv4', (w) => ({ target: 'LOG', level: w }), (w) => `-j LOG --log-level ${w}`, 'level'],
+  [
+    'DSCP class',
+    'ipv4',
+    (w) => ({ target: 'DSCP', setDscp: w }),
+    (w) => `-j DSCP --set-dscp-class ${w}`,
+    'setDscp',
+  ],
+  [
+    'CT events',
+    'ipv4',
+    (w) => ({ target: 'CT', ctevents: w }),
+    (w) => `-j CT --ctevents new,${w}`,
+    'ctevents',
+  ],
+  [
+    'CT expectation events',
+    'ipv6',
+    (w) => ({ target: 'CT', expevents: [w] }),
+    (w) => `-j CT --expevents ${w}`,
+    'expevents',
+  ],
+  ['CT zone', 'ipv4', (w) => ({ target: 'CT', zone: w }), (w) => `-j CT --zone ${w}`, 'zone'],
+];
+
+describe('name tables take own keys only (constructor, __proto__, toString, ...)', () => {
+  const all = NAME_TABLES.flatMap(([label, family, target, spec, key]) =>
+    HOSTILE_KEYS.map((w) => [`${label}: ${w}`, family, target(w), spec(w), key] as const),
+  );
+  it.each(all)('%s', (_label, family, target, spec, key) => {
+    const fromJson = caught(() => json(target, family));
+    expect(fromJson.code).toBe('invalid_argument');
+    expect(fromJson.field).toBe(`rule.target.${key}`);
+    const fromSpec = caught(() => parseRuleSpec(spec, family));
+    expect(fromSpec.code).toBe('invalid_argument');
+    expect(fromSpec.field).toBe(`spec.target.${key}`);
+    expect(fromSpec.message).not.toMatch(/native code|\[object/);
+  });
+});

@@ -134,9 +134,10 @@ interface Context {
 
 type MatchGen = (r: Rng, c: Context) => Json | undefined;
 
-// Excluded: icmp type 255, which the kernel takes as "any" and prints so (matches.ts keeps "255").
 const ICMP_TYPES = [
   'any',
+  '255',
+  '255/3',
   'echo-request',
   'echo-reply',
   'destination-unreachable',
@@ -147,6 +148,7 @@ const ICMP_TYPES = [
   '3/3',
   '11/1',
   '254',
+  '254/255',
 ];
 const ICMP6_TYPES = [
   'echo-request',
@@ -185,14 +187,16 @@ const MATCH_GENS: Readonly<Record<string, MatchGen>> = {
     const m: Json = { module: 'tcp' };
     if (r.chance(0.5)) m.sport = portRange(r);
     if (r.chance(0.6)) m.dport = portRange(r);
+    let emptyMask = false;
     if (r.chance(0.3)) {
-      // A mask with no flags matches everything and iptables leaves it out (see report); keep one.
-      const mask = r.some(TCP_FLAGS);
+      // NONE NONE (matches every packet) is left out; other empty masks are refused, so not made.
+      emptyMask = r.chance(0.1);
+      const mask = emptyMask ? [] : r.some(TCP_FLAGS);
       m.tcpFlags = { mask, comp: mask.filter(() => r.chance(0.5)) };
     }
-    // Excluded: --tcp-option 0, which iptables refuses ("Bad TCP option"; matches.ts allows 0).
     if (r.chance(0.15)) m.tcpOption = r.int(1, 255);
-    return maybeInvert(r, m, ['sport', 'dport', 'tcpFlags', 'tcpOption']);
+    const negatable = ['sport', 'dport', 'tcpOption', ...(emptyMask ? [] : ['tcpFlags'])];
+    return maybeInvert(r, m, negatable);
   },
   udp(r, c) {
     if (c.protocol !== 'udp' || c.protocolInverted) return undefined;
@@ -251,8 +255,7 @@ const MATCH_GENS: Readonly<Record<string, MatchGen>> = {
         m.ctrepldstport = portRange(r);
       },
       () => {
-        // Excluded: NONE next to other bits, which the kernel drops (NONE is 0; matches.ts keeps it).
-        m.ctstatus = r.chance(0.1) ? ['NONE'] : r.some(CT_STATUS.slice(1));
+        m.ctstatus = r.chance(0.1) ? ['NONE'] : r.some(CT_STATUS);
       },
       () => {
         const a = r.int(0, 100000);
@@ -443,6 +446,45 @@ const PROTOCOLS: Readonly<Record<Family, readonly (string | number | undefined)[
 };
 const PROTOCOL_CANON: Readonly<Record<string, string>> = { '6': 'tcp', '47': 'gre', icmpv6: 'ipv6-icmp' };
 
+/**
+ * nf_tables gathers the ports and flags of repeated tcp/udp matches (those
+ * without --tcp-option) into one; two different values for one option are
+ * refused. So a later such match either repeats an earlier value exactly
+ * (which merges) or leaves the option out.
+ */
+function avoidConflicts(r: Rng, m: Json, seen: Map<string, Json>): Json {
+  const keys =
+    m.module === 'tcp' ? ['sport', 'dport', 'tcpFlags'] : m.module === 'udp' ? ['sport', 'dport'] : [];
+  if (!keys.length || m.tcpOption !== undefined) return m;
+  const earlier = seen.get(m.module as string) ?? {};
+  const out: Json = { ...m };
+  const invert = new Set((m.invert as string[] | undefined) ?? []);
+  const earlierInvert = new Set((earlier.invert as string[] | undefined) ?? []);
+  for (const k of keys) {
+    if (earlier[k] === undefined) {
+      if (out[k] !== undefined) {
+        earlier[k] = out[k];
+        if (invert.has(k)) earlierInvert.add(k);
+      }
+      continue;
+    }
+    if (out[k] === undefined) continue;
+    if (r.chance(0.5)) {
+      out[k] = earlier[k];
+      if (earlierInvert.has(k)) invert.add(k);
+      else invert.delete(k);
+    } else {
+      delete out[k];
+      invert.delete(k);
+    }
+  }
+  if (earlierInvert.size) earlier.invert = [...earlierInvert];
+  seen.set(m.module as string, earlier);
+  if (invert.size) out.invert = [...invert];
+  else delete out.invert;
+  return out;
+}
+
 function rule(r: Rng, family: Family, table: TableName, chain: string): Json {
   const out: Json = {};
   const invert: string[] = [];
@@ -461,28 +503,16 @@ function rule(r: Rng, family: Family, table: TableName, chain: string): Json {
   if (invert.length) out.invert = invert;
   const protocol = p === undefined || p === 'all' ? undefined : (PROTOCOL_CANON[String(p)] ?? String(p));
   const c: Context = { family, table, chain, protocol, protocolInverted: invert.includes('protocol') };
-  const used = new Set<string>();
   const matches: Json[] = [];
+  const native = new Map<string, Json>();
+  const add = (m: Json | undefined) => {
+    if (m) matches.push(avoidConflicts(r, m, native));
+  };
   // The protocol's own match first and usually: that is what rules mostly look like.
-  for (const own of ['tcp', 'udp', 'icmp', 'icmp6']) {
-    if (r.chance(0.7)) {
-      const m = MATCH_GENS[own]?.(r, c);
-      if (m) {
-        matches.push(m);
-        used.add(own);
-      }
-    }
-  }
+  for (const own of ['tcp', 'udp', 'icmp', 'icmp6']) if (r.chance(0.7)) add(MATCH_GENS[own]?.(r, c));
+  // Then any matches, a module possibly more than once (nf_tables merges repeated tcp/udp ones).
   const n = r.int(0, 3);
-  for (let i = 0; i < n; i++) {
-    const name = r.pick(Object.keys(MATCH_GENS));
-    // One instance per module: the nf_tables backend merges repeated tcp/udp matches.
-    if (used.has(name)) continue;
-    const m = MATCH_GENS[name]?.(r, c);
-    if (!m) continue;
-    used.add(name);
-    matches.push(m);
-  }
+  for (let i = 0; i < n; i++) add(MATCH_GENS[r.pick(Object.keys(MATCH_GENS))]?.(r, c));
   if (matches.length) out.matches = matches;
   const t = target(r, c);
   if (t) out.target = t;

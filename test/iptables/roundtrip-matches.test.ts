@@ -8,11 +8,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/domain/errors.js';
 import type { Family, TableName } from '../../src/domain/family.js';
 import type { Rule } from '../../src/domain/model.js';
 import { normalizeRule } from '../../src/domain/rule.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
+import { parseSave } from '../../src/iptables/save-parser.js';
+import { splitSpec } from '../../src/iptables/tokenize.js';
 import { describeKernel, kernelRequired, useNetns } from '../helpers/kernel.js';
 import { roundTripRules } from '../helpers/roundtrip.js';
 
@@ -300,6 +303,86 @@ for (const family of ['ipv4', 'ipv6'] as const) {
       `-m set --match-set ${set} src -m set ! --match-set ${setp} src,src`,
       `-m set --match-set ${set} src -m set ! --match-set ${setp} src,src`,
     ],
+    // tcp options 1 to 255 (0 is refused); an empty flag mask with nothing to compare is left out
+    ['-p tcp --tcp-option 1', '-p tcp -m tcp --tcp-option 1'],
+    ['-p tcp ! --tcp-option 255', '-p tcp -m tcp ! --tcp-option 255'],
+    ['-p tcp --tcp-flags NONE NONE', '-p tcp -m tcp'],
+    ['-p tcp --tcp-flags NONE NONE --dport 22', '-p tcp -m tcp --dport 22'],
+    ['-p tcp --tcp-flags NONE NONE --tcp-option 7', '-p tcp -m tcp --tcp-option 7'],
+    [
+      { protocol: 'tcp', matches: [{ module: 'tcp', sport: 5, tcpFlags: { mask: [], comp: 'NONE' } }] },
+      '-p tcp -m tcp --sport 5',
+    ],
+    // ctstatus NONE is no bit: next to other statuses the kernel keeps only those
+    ['-m conntrack --ctstatus NONE,ASSURED', '-m conntrack --ctstatus ASSURED'],
+    ['-m conntrack ! --ctstatus none,expected,confirmed', '-m conntrack ! --ctstatus EXPECTED,CONFIRMED'],
+    ['-m conntrack --ctstatus NONE', '-m conntrack --ctstatus NONE'],
+    ['-m conntrack ! --ctstatus NONE', '-m conntrack ! --ctstatus NONE'],
+    [
+      { matches: [{ module: 'conntrack', ctstatus: ['SEEN_REPLY', 'NONE'], ctdir: 'REPLY' }] },
+      '-m conntrack --ctstatus SEEN_REPLY --ctdir REPLY',
+    ],
+    // repeated tcp/udp matches: nf_tables gathers their ports and flags into one match
+    // at the place of the first; empty ones and tcp matches with --tcp-option stay apart
+    ['-p tcp --dport 22 -m tcp --sport 1', '-p tcp -m tcp --sport 1 --dport 22'],
+    ['-p tcp -m tcp --sport 1 -m tcp --dport 22', '-p tcp -m tcp --sport 1 --dport 22'],
+    ['-p tcp -m tcp --dport 22 -m tcp --dport 22', '-p tcp -m tcp --dport 22'],
+    ['-p tcp -m tcp ! --dport 0:99 -m tcp --dport 100:65535', '-p tcp -m tcp --dport 100:65535'],
+    [
+      '-p tcp -m tcp --dport 22 -m comment --comment x -m tcp ! --sport 1 -j ACCEPT',
+      '-p tcp -m tcp ! --sport 1 --dport 22 -m comment --comment x -j ACCEPT',
+    ],
+    [
+      '-p tcp -m tcp --sport 5 -m tcp ! --dport 0:99 -m tcp --tcp-flags ACK ACK',
+      '-p tcp -m tcp --sport 5 --dport 100:65535 --tcp-flags ACK ACK',
+    ],
+    [
+      '-p tcp --syn -m tcp --dport 1 -m tcp --tcp-option 5 -m tcp --sport 2',
+      '-p tcp -m tcp --sport 2 --dport 1 --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --tcp-option 5',
+    ],
+    [
+      '-p tcp -m tcp --tcp-option 3 -m tcp --dport 22 -m tcp --sport 1',
+      '-p tcp -m tcp --tcp-option 3 -m tcp --sport 1 --dport 22',
+    ],
+    [
+      '-p tcp -m tcp --dport 22 --tcp-option 3 -m tcp --sport 1',
+      '-p tcp -m tcp --dport 22 --tcp-option 3 -m tcp --sport 1',
+    ],
+    ['-p tcp -m tcp -m tcp --sport 1 -m tcp --dport 2', '-p tcp -m tcp -m tcp --sport 1 --dport 2'],
+    ['-p tcp -m tcp --sport 1 -m tcp -m tcp --dport 2', '-p tcp -m tcp --sport 1 --dport 2 -m tcp'],
+    ['-p tcp -m tcp --dport 22 -m tcp --dport 0:65535', '-p tcp -m tcp --dport 22 -m tcp'],
+    [
+      {
+        protocol: 'tcp',
+        matches: [
+          { module: 'tcp', dport: 22 },
+          { module: 'comment', comment: 'c' },
+          { module: 'tcp', sport: '1:2', invert: ['sport'] },
+          { module: 'tcp', tcpFlags: { mask: 'SYN', comp: 'SYN' } },
+        ],
+      },
+      '-p tcp -m tcp ! --sport 1:2 --dport 22 --tcp-flags SYN SYN -m comment --comment c',
+    ],
+    ['-p udp --dport 53 -m udp --sport 1', '-p udp -m udp --sport 1 --dport 53'],
+    [
+      '-p udp -m udp --dport 53 -m comment --comment x -m udp ! --sport 1',
+      '-p udp -m udp ! --sport 1 --dport 53 -m comment --comment x',
+    ],
+    ['-p udp -m udp --sport 53 -m udp --sport 0:65535', '-p udp -m udp --sport 53 -m udp'],
+    // other repeated matches stay apart, in order
+    ['-m comment --comment a -m comment --comment b', '-m comment --comment a -m comment --comment b'],
+    ['-m state --state NEW -m state --state NEW', '-m state --state NEW -m state --state NEW'],
+    [
+      '-m conntrack --ctstate NEW -m conntrack --ctproto 6',
+      '-m conntrack --ctstate NEW -m conntrack --ctproto 6',
+    ],
+    ['-m mark --mark 1 -m mark ! --mark 2', '-m mark --mark 0x1 -m mark ! --mark 0x2'],
+    ['-m limit --limit 1/sec -m limit --limit 2/sec', '-m limit --limit 1/sec -m limit --limit 2/sec'],
+    [
+      '-p tcp -m multiport --dports 1,2 -m multiport --sports 3',
+      '-p tcp -m multiport --dports 1,2 -m multiport --sports 3',
+    ],
+    ['-m length --length 10 -m length --length 20', '-m length --length 10 -m length --length 20'],
   ]);
   group(family, 'filter', 'OUTPUT', [
     ['-m owner --uid-owner 0', '-m owner --uid-owner 0'],
@@ -348,6 +431,12 @@ group('ipv4', 'filter', 'INPUT', [
   ['-p icmp ! --icmp-type host-unreachable', '-p icmp -m icmp ! --icmp-type 3/1'],
   ['-p icmp -m icmp --icmp-type 11/0', '-p icmp -m icmp --icmp-type 11/0'],
   ['-p icmp --icmp-type any', '-p icmp -m icmp --icmp-type any'],
+  // type 255 is the kernel's "any", whatever the code
+  ['-p icmp --icmp-type 255', '-p icmp -m icmp --icmp-type any'],
+  ['-p icmp ! --icmp-type 255/3', '-p icmp -m icmp ! --icmp-type any'],
+  [{ protocol: 'icmp', matches: [{ module: 'icmp', icmpType: 255 }] }, '-p icmp -m icmp --icmp-type any'],
+  ['-p icmp --icmp-type 254/255', '-p icmp -m icmp --icmp-type 254/255'],
+  ['-p icmp --icmp-type 8 -m icmp ! --icmp-type 0', '-p icmp -m icmp --icmp-type 8 -m icmp ! --icmp-type 0'],
   [
     { protocol: 'icmp', matches: [{ module: 'icmp', icmpType: 'Port-Unreachable' }] },
     '-p icmp -m icmp --icmp-type 3/3',
@@ -371,6 +460,13 @@ group('ipv6', 'filter', 'INPUT', [
   ['-p ipv6-icmp --icmpv6-type echo-request', '-p ipv6-icmp -m icmp6 --icmpv6-type 128'],
   ['-p icmpv6 ! --icmpv6-type neighbour-solicitation', '-p ipv6-icmp -m icmp6 ! --icmpv6-type 135'],
   ['-p 58 -m icmp6 --icmpv6-type address-unreachable', '-p ipv6-icmp -m icmp6 --icmpv6-type 1/3'],
+  // no "any" for ICMPv6: 255 is a type like the others
+  ['-p ipv6-icmp --icmpv6-type 255', '-p ipv6-icmp -m icmp6 --icmpv6-type 255'],
+  ['-p ipv6-icmp --icmpv6-type 255/0', '-p ipv6-icmp -m icmp6 --icmpv6-type 255/0'],
+  [
+    '-p ipv6-icmp --icmpv6-type 1 -m icmp6 --icmpv6-type 2',
+    '-p ipv6-icmp -m icmp6 --icmpv6-type 1 -m icmp6 --icmpv6-type 2',
+  ],
   [
     { protocol: 'ipv6-icmp', matches: [{ module: 'icmp6', icmpv6Type: 2 }] },
     '-p ipv6-icmp -m icmp6 --icmpv6-type 2',
@@ -472,4 +568,111 @@ describeKernel('typed matches round-trip through iptables-restore and iptables-s
       });
     });
   }
+});
+
+/**
+ * What typed input refuses, with the kernel as the oracle. KERNEL_REFUSES:
+ * iptables itself refuses the rule. KERNEL_CHANGES: iptables takes it but keeps
+ * and prints back a different rule (it drops the test, or of two values for one
+ * option prints only the last), so nothing we could model would read back equal.
+ */
+const KERNEL_REFUSES: ReadonlyArray<readonly [Family, string, string]> = [
+  ['ipv4', 'INPUT', '-p tcp --tcp-option 0'],
+  ['ipv6', 'INPUT', '-p tcp ! --tcp-option 0'],
+  // matches iptables refuses without their options ("option --state must be specified")
+  ['ipv4', 'INPUT', '-m state'],
+  ['ipv4', 'INPUT', '-m conntrack'],
+  ['ipv4', 'INPUT', '-p tcp -m multiport'],
+  ['ipv4', 'INPUT', '-p tcp -m multiport --dports 1 --sports 2'],
+  ['ipv6', 'INPUT', '-p udp -m multiport --dports 1 --ports 2'],
+  ['ipv4', 'INPUT', '-m iprange'],
+  ['ipv4', 'INPUT', '-m mark'],
+  ['ipv6', 'INPUT', '-m connmark'],
+  ['ipv4', 'INPUT', '-m length'],
+  ['ipv4', 'INPUT', '-m pkttype'],
+  ['ipv4', 'INPUT', '-p icmp -m icmp'],
+  ['ipv6', 'INPUT', '-p ipv6-icmp -m icmp6'],
+  ['ipv4', 'INPUT', '-m hashlimit --hashlimit-name h'],
+  ['ipv4', 'INPUT', '-m recent'],
+  ['ipv4', 'INPUT', '-m set'],
+  ['ipv4', 'INPUT', '-m addrtype'],
+  ['ipv4', 'OUTPUT', '-m owner'],
+  ['ipv4', 'INPUT', '-m ttl'],
+  ['ipv6', 'INPUT', '-m hl'],
+  ['ipv4', 'INPUT', '-m mac'],
+  ['ipv4', 'FORWARD', '-m physdev'],
+  ['ipv4', 'INPUT', '-m comment'],
+  // names that are keys of every plain object
+  ['ipv4', 'INPUT', '-p icmp --icmp-type constructor'],
+  ['ipv4', 'INPUT', '-p icmp --icmp-type toString'],
+  ['ipv6', 'INPUT', '-p ipv6-icmp --icmpv6-type __proto__'],
+  ['ipv4', 'INPUT', '-m state --state constructor'],
+  ['ipv6', 'INPUT', '-m conntrack --ctstatus hasOwnProperty'],
+  ['ipv4', 'INPUT', '-m pkttype --pkt-type valueOf'],
+  ['ipv4', 'INPUT', '-p tcp --tcp-flags constructor SYN'],
+];
+const KERNEL_CHANGES: ReadonlyArray<readonly [Family, string, string]> = [
+  // an empty flag mask that is not "NONE NONE": nf_tables drops the test (and here the match)
+  ['ipv4', '-p tcp --tcp-flags NONE SYN', '-p tcp'],
+  ['ipv4', '-p tcp ! --tcp-flags NONE NONE', '-p tcp'],
+  ['ipv6', '-p tcp --dport 22 ! --tcp-flags NONE SYN', '-p tcp -m tcp --dport 22'],
+  // two values for one option of merged tcp/udp matches: both are tested, the last is printed
+  ['ipv4', '-p tcp -m tcp --dport 22 -m tcp --dport 23', '-p tcp -m tcp --dport 23'],
+  ['ipv4', '-p tcp -m tcp --sport 1 -m tcp ! --sport 1', '-p tcp -m tcp ! --sport 1'],
+  ['ipv6', '-p udp -m udp --dport 1:10 -m udp --dport 5:20', '-p udp -m udp --dport 5:20'],
+  [
+    'ipv4',
+    '-p tcp -m tcp --tcp-flags SYN SYN -m tcp --tcp-flags ACK ACK',
+    '-p tcp -m tcp --tcp-flags ACK ACK',
+  ],
+];
+
+function refusedByUs(spec: string, family: Family): DomainError {
+  try {
+    parseRuleSpec(spec, family);
+  } catch (e) {
+    if (e instanceof DomainError) return e;
+    throw e;
+  }
+  throw new Error(`parseRuleSpec accepted ${spec}`);
+}
+
+describeKernel('what the kernel refuses or cannot keep, typed input refuses', () => {
+  const ns = useNetns('ptest-refuse');
+  const iptables = (family: Family) => (family === 'ipv4' ? 'iptables' : 'ip6tables');
+
+  it.each(KERNEL_REFUSES)('%s %s %s', async (family, chain, spec) => {
+    expect(refusedByUs(spec, family).code).toBe('invalid_argument');
+    const r = await ns().exec([iptables(family), '-w', '-A', chain, ...splitSpec(spec)]);
+    expect(r.code, `the kernel took ${spec}`).not.toBe(0);
+  });
+
+  it.each(KERNEL_CHANGES)('%s %s', async (family, spec, printed) => {
+    expect(refusedByUs(spec, family).code).toBe('invalid_argument');
+    await ns().exec([iptables(family), '-w', '-F', 'INPUT']);
+    const r = await ns().exec([iptables(family), '-w', '-A', 'INPUT', ...splitSpec(spec)]);
+    expect(r.code, r.stderr).toBe(0);
+    const saved = await ns().exec([`${iptables(family)}-save`, '-t', 'filter']);
+    expect(saved.stdout.split('\n').filter((l) => l.startsWith('-A INPUT '))).toEqual([
+      `-A INPUT ${printed}`,
+    ]);
+  });
+
+  it.each<[Family, string]>([
+    ['ipv4', '-p tcp -m tcp --tcp-option 3 ! --tcp-flags NONE NONE'],
+    ['ipv6', '-p tcp -m tcp ! --tcp-option 9 ! --tcp-flags NONE SYN'],
+    ['ipv4', '-p tcp -m tcp --dport 22 --tcp-option 9 ! --tcp-flags NONE NONE -m tcp --dport 23'],
+  ])('%s kernel output typed input refuses survives: %s', async (family, text) => {
+    await ns().exec([iptables(family), '-w', '-F', 'INPUT']);
+    const r = await ns().exec([iptables(family), '-w', '-A', 'INPUT', ...splitSpec(text)]);
+    expect(r.code, r.stderr).toBe(0);
+    const saved = (await ns().exec([`${iptables(family)}-save`, '-t', 'filter'])).stdout;
+    expect(saved).toContain(`-A INPUT ${text}\n`);
+    const rule = parseSave(saved, family)
+      .tables.find((t) => t.name === 'filter')
+      ?.chains.find((c) => c.name === 'INPUT')?.rules[0] as Rule;
+    expect(ruleText(rule)).toBe(text);
+    const { back } = await roundTripRules(ns(), family, 'filter', 'INPUT', [rule]);
+    expect(back).toEqual([rule]);
+  });
 });

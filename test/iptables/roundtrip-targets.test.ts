@@ -8,6 +8,7 @@
  * of the canonical forms. One restore per family, table and chain.
  */
 import { expect, it } from 'vitest';
+import { DomainError } from '../../src/domain/errors.js';
 import { TARGETS } from '../../src/domain/extensions/targets.js';
 import type { Family, TableName } from '../../src/domain/family.js';
 import { isRawTarget, type Rule } from '../../src/domain/model.js';
@@ -15,6 +16,7 @@ import { normalizeRule } from '../../src/domain/rule.js';
 import { ExecError } from '../../src/exec/executor.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
+import { splitSpec } from '../../src/iptables/tokenize.js';
 import { describeKernel, useNetns } from '../helpers/kernel.js';
 import { roundTripRules } from '../helpers/roundtrip.js';
 
@@ -495,5 +497,41 @@ describeKernel('typed targets round-trip through the kernel', () => {
       }
       throw e;
     }
+  });
+});
+
+/**
+ * Names that are keys of every plain object (`constructor`, `__proto__`, ...):
+ * iptables knows no such REJECT type, log level, DSCP class or CT event, and
+ * neither do we. (`--reject-with constructor` once wrote
+ * `--reject-with "function Object() { [native code] }"` into restore text.)
+ */
+const HOSTILE_NAMES: ReadonlyArray<readonly [Family, string, string, string]> = [
+  ['ipv4', 'filter', 'INPUT', '-j REJECT --reject-with constructor'],
+  ['ipv4', 'filter', 'INPUT', '-j REJECT --reject-with __proto__'],
+  ['ipv6', 'filter', 'INPUT', '-j REJECT --reject-with toString'],
+  ['ipv6', 'filter', 'INPUT', '-j REJECT --reject-with hasOwnProperty'],
+  ['ipv4', 'filter', 'INPUT', '-j LOG --log-level constructor'],
+  ['ipv4', 'mangle', 'PREROUTING', '-j DSCP --set-dscp-class constructor'],
+  ['ipv6', 'mangle', 'PREROUTING', '-j DSCP --set-dscp-class __proto__'],
+  ['ipv4', 'raw', 'PREROUTING', '-j CT --ctevents new,constructor'],
+  ['ipv4', 'raw', 'PREROUTING', '-j CT --zone valueOf'],
+];
+
+describeKernel('typed targets refuse what the kernel refuses: names of Object.prototype', () => {
+  const ns = useNetns('ptgt-names');
+
+  it.each(HOSTILE_NAMES)('%s %s %s %s', async (family, table, chain, spec) => {
+    let refused: unknown;
+    try {
+      parseRuleSpec(spec, family);
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(DomainError);
+    expect((refused as DomainError).code).toBe('invalid_argument');
+    const cmd = family === 'ipv4' ? 'iptables' : 'ip6tables';
+    const r = await ns().exec([cmd, '-w', '-t', table, '-A', chain, ...splitSpec(spec)]);
+    expect(r.code, `the kernel took ${spec}`).not.toBe(0);
   });
 });

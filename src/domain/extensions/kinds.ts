@@ -29,6 +29,14 @@ export interface ValueKind<T> {
   readonly quoted?: boolean;
 }
 
+/**
+ * `table[key]` for own keys only: a name table is a plain object, so without
+ * this `constructor`, `__proto__` or `toString` would find Object.prototype.
+ */
+export function lookup<V>(table: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 function simple<T>(
   normalize: (input: unknown, ctx: KindContext) => T,
   format: (v: T) => string,
@@ -143,8 +151,7 @@ export function oneOf<const W extends string>(
         throw invalid(ctx.field, `${ctx.field} must be one of ${words.join(', ')}`);
       const key = caseInsensitive ? input.toLowerCase() : input;
       const found =
-        words.find((w) => (caseInsensitive ? w.toLowerCase() : w) === key) ??
-        (Object.hasOwn(aliases, key) ? aliases[key] : undefined);
+        words.find((w) => (caseInsensitive ? w.toLowerCase() : w) === key) ?? lookup(aliases, key);
       if (found === undefined) {
         throw invalid(ctx.field, `${ctx.field} "${preview(input)}" must be one of ${words.join(', ')}`);
       }
@@ -173,8 +180,7 @@ export function wordSet<const W extends string>(
       for (const item of items) {
         const word =
           typeof item === 'string'
-            ? (order.find((w) => w === item.toUpperCase()) ??
-              (Object.hasOwn(aliases, item.toUpperCase()) ? aliases[item.toUpperCase()] : undefined))
+            ? (order.find((w) => w === item.toUpperCase()) ?? lookup(aliases, item.toUpperCase()))
             : undefined;
         if (word === undefined) {
           throw invalid(

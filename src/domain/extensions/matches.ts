@@ -2,10 +2,21 @@
  * Typed matches (`-m NAME ...`). Each table lists its options in the order
  * iptables-save prints them; see define.ts for what the fields mean. A match
  * that is not listed here is kept as a validated token list (RawMatch).
+ *
+ * Kernel facts (iptables 1.8.9, nf_tables) behind the less obvious rules here:
+ * - `--icmp-type 255[/code]` is the kernel's "any" and is printed as `any`.
+ * - `--ctstatus NONE` next to other statuses is dropped (NONE is no bit).
+ * - `--tcp-option 0` is refused; `--tcp-flags NONE NONE` is left out, other
+ *   empty masks are dropped by nf_tables and so refused here.
+ * - Repeated tcp/udp matches are merged into one (mergeRepeatedMatches); no
+ *   other module is.
+ * - iptables refuses most matches without their options (`-m state` alone);
+ *   `-m limit`, `-m tcp` and `-m udp` alone are fine.
  */
 import { preview } from '../address.js';
 import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
+import type { Match } from '../model.js';
 import { canonicalProtocol } from '../protocol.js';
 import { checkName, checkUint, MAX_COMMENT } from '../validate.js';
 import { choice, defineExtension, type ExtensionValues, type OptionSpec } from './define.js';
@@ -14,6 +25,7 @@ import {
   addressRange,
   cidr,
   flag,
+  lookup,
   markMask,
   name,
   oneOf,
@@ -93,6 +105,31 @@ function finishPorts(
   }
 }
 
+/**
+ * `--tcp-flags NONE NONE` (an empty mask) matches every packet and iptables
+ * leaves it out. Any other empty-mask test cannot be kept: `NONE SYN` and
+ * `! NONE NONE` would match nothing and `! NONE SYN` everything, but the
+ * nf_tables backend drops all of them (the rule then matches every tcp packet),
+ * so they are refused.
+ */
+function finishTcp(
+  draft: Record<string, unknown>,
+  family: Family,
+  field: string,
+  inverted: Set<string>,
+): void {
+  finishPorts(draft, family, field, inverted);
+  const flags = draft.tcpFlags as { mask: readonly TcpFlag[]; comp: readonly TcpFlag[] } | undefined;
+  if (flags === undefined || flags.mask.length > 0) return;
+  if (flags.comp.length > 0 || inverted.has('tcpFlags')) {
+    throw invalid(
+      `${field}.tcpFlags`,
+      `${field}.tcpFlags: an empty mask (NONE) tests no flag, so this matches every packet or none and iptables drops it; leave tcpFlags out or name the flags to test`,
+    );
+  }
+  delete draft.tcpFlags;
+}
+
 export const tcp = defineExtension({
   name: 'tcp',
   summary: 'TCP ports, flags and options (needs protocol tcp)',
@@ -100,7 +137,8 @@ export const tcp = defineExtension({
   options: {
     sport: port(['--sport', '--source-port']),
     dport: port(['--dport', '--destination-port']),
-    tcpOption: { flags: ['--tcp-option'], kind: uint(0, 255), negatable: true },
+    /** Option kind 1 to 255; iptables refuses 0 ("Bad TCP option"). */
+    tcpOption: { flags: ['--tcp-option'], kind: uint(1, 255), negatable: true },
     tcpFlags: {
       flags: ['--tcp-flags'],
       kind: pair('mask', tcpFlagSet, 'comp', tcpFlagSet),
@@ -110,7 +148,7 @@ export const tcp = defineExtension({
       },
     },
   },
-  finish: finishPorts,
+  finish: finishTcp,
 });
 
 export const udp = defineExtension({
@@ -123,6 +161,32 @@ export const udp = defineExtension({
   },
   finish: finishPorts,
 });
+
+/**
+ * iptables refuses these matches without their options ("option --state must
+ * be specified"), so a typed match without them is refused too, naming it.
+ * `exactly`: the options exclude each other (multiport).
+ */
+function requires(module: string, options: Readonly<Record<string, string>>, exactly = false) {
+  const keys = Object.keys(options);
+  const named = keys.map((k) => `${k} (${options[k]})`);
+  return (draft: Record<string, unknown>, _f: Family, field: string): void => {
+    const given = keys.filter((k) => draft[k] !== undefined);
+    if (given.length === 0) {
+      throw invalid(
+        keys.length === 1 ? `${field}.${keys[0]}` : field,
+        keys.length === 1
+          ? `${module} needs option ${named[0]}`
+          : `${module} needs ${exactly ? 'one' : 'at least one'} of ${named.join(', ')}`,
+      );
+    }
+    if (exactly && given.length > 1)
+      throw invalid(
+        `${field}.${given[1]}`,
+        `${module} takes only one of ${keys.join(', ')}, not ${given.join(' and ')}`,
+      );
+  };
+}
 
 /** ICMP and ICMPv6 type names iptables accepts, mapped to the numbers iptables-save prints. */
 const ICMP_TYPES: Readonly<Record<string, string>> = {
@@ -196,6 +260,10 @@ const ICMP6_TYPES: Readonly<Record<string, string>> = {
   'neighbor-advertisement': '136',
   redirect: '137',
 };
+/**
+ * An ICMP type[/code] as iptables-save prints it: a number. For IPv4, type 255
+ * means "any type" to the kernel and is printed as `any`, whatever the code.
+ */
 const icmpType = (names: Readonly<Record<string, string>>, anyWord: boolean): ValueKind<string> => ({
   arity: 1,
   normalize(input, ctx) {
@@ -203,16 +271,19 @@ const icmpType = (names: Readonly<Record<string, string>>, anyWord: boolean): Va
     if (typeof t !== 'string')
       throw invalid(ctx.field, `${ctx.field} must be an ICMP type name or number like 8 or 3/1`);
     if (anyWord && t === 'any') return 'any';
-    const named = names[t] ?? Object.entries(names).find(([k]) => k.toLowerCase() === t.toLowerCase())?.[1];
+    const named =
+      lookup(names, t) ?? Object.entries(names).find(([k]) => k.toLowerCase() === t.toLowerCase())?.[1];
     if (named) return named;
     const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(t);
     if (!m)
       throw invalid(
         ctx.field,
-        `${ctx.field} "${t.slice(0, 40)}" is not an ICMP type name or number like 8 or 3/1`,
+        `${ctx.field} "${preview(t)}" is not an ICMP type name or number like 8 or 3/1`,
       );
     const type = checkUint(m[1], ctx.field, 0, 255);
-    return m[2] === undefined ? String(type) : `${type}/${checkUint(m[2], ctx.field, 0, 255)}`;
+    const code = m[2] === undefined ? undefined : checkUint(m[2], ctx.field, 0, 255);
+    if (anyWord && type === 255) return 'any';
+    return code === undefined ? String(type) : `${type}/${code}`;
   },
   parse(args, ctx) {
     return this.normalize(args[0], ctx);
@@ -226,6 +297,7 @@ export const icmp = defineExtension({
   protocol: 'icmp',
   families: ['ipv4'],
   options: { icmpType: { flags: ['--icmp-type'], kind: icmpType(ICMP_TYPES, true), negatable: true } },
+  finish: requires('icmp', { icmpType: '--icmp-type' }),
 });
 
 export const icmp6 = defineExtension({
@@ -234,6 +306,7 @@ export const icmp6 = defineExtension({
   protocol: 'ipv6-icmp',
   families: ['ipv6'],
   options: { icmpv6Type: { flags: ['--icmpv6-type'], kind: icmpType(ICMP6_TYPES, false), negatable: true } },
+  finish: requires('icmp6', { icmpv6Type: '--icmpv6-type' }),
 });
 
 export const multiport = defineExtension({
@@ -244,6 +317,7 @@ export const multiport = defineExtension({
     dports: { flags: ['--dports', '--destination-ports'], kind: portList, negatable: true },
     ports: { flags: ['--ports'], kind: portList, negatable: true },
   },
+  finish: requires('multiport', { sports: '--sports', dports: '--dports', ports: '--ports' }, true),
 });
 
 const CT_STATES = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'] as const;
@@ -257,6 +331,7 @@ export const state = defineExtension({
       negatable: true,
     },
   },
+  finish: requires('state', { state: '--state' }),
 });
 
 const protocolNumber: ValueKind<number> = {
@@ -289,27 +364,40 @@ const uintRange = (max: number): ValueKind<string> => ({
   format: (v) => [v],
 });
 
+const conntrackOptions = {
+  ctstate: { flags: ['--ctstate'], kind: wordSet(CT_STATES), negatable: true },
+  ctproto: { flags: ['--ctproto'], kind: protocolNumber, negatable: true },
+  ctorigsrc: { flags: ['--ctorigsrc'], kind: cidr, negatable: true },
+  ctorigdst: { flags: ['--ctorigdst'], kind: cidr, negatable: true },
+  ctreplsrc: { flags: ['--ctreplsrc'], kind: cidr, negatable: true },
+  ctrepldst: { flags: ['--ctrepldst'], kind: cidr, negatable: true },
+  ctorigsrcport: { flags: ['--ctorigsrcport'], kind: portRange, negatable: true },
+  ctorigdstport: { flags: ['--ctorigdstport'], kind: portRange, negatable: true },
+  ctreplsrcport: { flags: ['--ctreplsrcport'], kind: portRange, negatable: true },
+  ctrepldstport: { flags: ['--ctrepldstport'], kind: portRange, negatable: true },
+  ctstatus: {
+    flags: ['--ctstatus'],
+    kind: wordSet(['NONE', 'EXPECTED', 'SEEN_REPLY', 'ASSURED', 'CONFIRMED']),
+    negatable: true,
+  },
+  ctexpire: { flags: ['--ctexpire'], kind: uintRange(0xffffffff), negatable: true },
+  ctdir: { flags: ['--ctdir'], kind: oneOf(['ORIGINAL', 'REPLY']) },
+} as const;
 export const conntrack = defineExtension({
   name: 'conntrack',
   summary: 'connection tracking state, addresses, ports, status, expiry and direction',
-  options: {
-    ctstate: { flags: ['--ctstate'], kind: wordSet(CT_STATES), negatable: true },
-    ctproto: { flags: ['--ctproto'], kind: protocolNumber, negatable: true },
-    ctorigsrc: { flags: ['--ctorigsrc'], kind: cidr, negatable: true },
-    ctorigdst: { flags: ['--ctorigdst'], kind: cidr, negatable: true },
-    ctreplsrc: { flags: ['--ctreplsrc'], kind: cidr, negatable: true },
-    ctrepldst: { flags: ['--ctrepldst'], kind: cidr, negatable: true },
-    ctorigsrcport: { flags: ['--ctorigsrcport'], kind: portRange, negatable: true },
-    ctorigdstport: { flags: ['--ctorigdstport'], kind: portRange, negatable: true },
-    ctreplsrcport: { flags: ['--ctreplsrcport'], kind: portRange, negatable: true },
-    ctrepldstport: { flags: ['--ctrepldstport'], kind: portRange, negatable: true },
-    ctstatus: {
-      flags: ['--ctstatus'],
-      kind: wordSet(['NONE', 'EXPECTED', 'SEEN_REPLY', 'ASSURED', 'CONFIRMED']),
-      negatable: true,
-    },
-    ctexpire: { flags: ['--ctexpire'], kind: uintRange(0xffffffff), negatable: true },
-    ctdir: { flags: ['--ctdir'], kind: oneOf(['ORIGINAL', 'REPLY']) },
+  options: conntrackOptions,
+  finish(draft, _family, field) {
+    // iptables: "conntrack: At least one option is required".
+    if (Object.keys(conntrackOptions).every((k) => draft[k] === undefined))
+      throw invalid(
+        field,
+        `conntrack needs at least one option (${Object.keys(conntrackOptions).join(', ')})`,
+      );
+    // NONE is no bit (0): next to other statuses the kernel keeps only those.
+    const status = draft.ctstatus as readonly string[] | undefined;
+    if (status && status.length > 1 && status.includes('NONE'))
+      draft.ctstatus = status.filter((s) => s !== 'NONE');
   },
 });
 
@@ -371,12 +459,14 @@ export const mark = defineExtension({
   name: 'mark',
   summary: 'the packet mark (value[/mask])',
   options: { mark: { flags: ['--mark'], kind: matchMark, negatable: true } },
+  finish: requires('mark', { mark: '--mark' }),
 });
 
 export const connmark = defineExtension({
   name: 'connmark',
   summary: 'the connection mark (value[/mask])',
   options: { mark: { flags: ['--mark'], kind: matchMark, negatable: true } },
+  finish: requires('connmark', { mark: '--mark' }),
 });
 
 export const iprange = defineExtension({
@@ -386,12 +476,14 @@ export const iprange = defineExtension({
     srcRange: { flags: ['--src-range'], kind: addressRange, negatable: true },
     dstRange: { flags: ['--dst-range'], kind: addressRange, negatable: true },
   },
+  finish: requires('iprange', { srcRange: '--src-range', dstRange: '--dst-range' }),
 });
 
 export const length = defineExtension({
   name: 'length',
   summary: 'layer-3 packet length or range',
   options: { length: { flags: ['--length'], kind: uintRange(65535), negatable: true } },
+  finish: requires('length', { length: '--length' }),
 });
 
 export const pkttype = defineExtension({
@@ -404,6 +496,7 @@ export const pkttype = defineExtension({
       negatable: true,
     },
   },
+  finish: requires('pkttype', { pktType: '--pkt-type' }),
 });
 
 const U32_MAX = 0xffffffff;
@@ -423,7 +516,7 @@ const RATE_UNITS: Readonly<Record<string, number>> = {
 };
 function rateUnitSeconds(rateText: string): number {
   const unit = rateText.split('/')[1];
-  return unit === undefined ? 1 : (RATE_UNITS[unit] ?? 1);
+  return unit === undefined ? 1 : (lookup(RATE_UNITS, unit) ?? 1);
 }
 
 /** hashlimit keeps packet rates in millionths of a second (XT_HASHLIMIT_SCALE_v2). */
@@ -897,6 +990,86 @@ export const physdev = defineExtension({
       throw invalid(field, 'physdev needs at least one of its options');
   },
 });
+
+/**
+ * Options of tcp and udp matches that iptables-nft turns into native
+ * nf_tables expressions. A tcp match with `--tcp-option`, and a match with no
+ * option at all, is kept as an xtables match instead (see isNative).
+ */
+const NATIVE_OPTIONS: ReadonlyMap<
+  string,
+  { readonly spec: typeof tcp | typeof udp; readonly keys: readonly string[] }
+> = new Map([
+  ['tcp', { spec: tcp, keys: ['sport', 'dport', 'tcpFlags'] }],
+  ['udp', { spec: udp, keys: ['sport', 'dport'] }],
+]);
+
+function isNative(m: Match, module: string, keys: readonly string[]): m is Match & Record<string, unknown> {
+  if ('raw' in m || m.module !== module) return false;
+  const v = m as unknown as Record<string, unknown>;
+  return v.tcpOption === undefined && keys.some((k) => v[k] !== undefined);
+}
+
+/**
+ * Repeated tcp and udp matches, as the nf_tables backend keeps them: iptables-nft
+ * stores the ports and flags of a tcp/udp match as native expressions and, reading
+ * the rule back, gathers every such expression into ONE match at the place of the
+ * first (`-p tcp --dport 22 -m tcp --sport 1` reads back as `-p tcp -m tcp --sport 1
+ * --dport 22`). A match it keeps as an xtables match stays as it is: one without
+ * options (`-m tcp`) and a tcp match with `--tcp-option`. Other modules (icmp,
+ * comment, state, conntrack, ...) are never merged.
+ *
+ * The same option in two of them is kept only when the values are equal: the
+ * kernel tests both (dport 22 AND dport 23 matches nothing) but prints only the
+ * last, so different values are refused, or, with `lenient` (kernel output, which
+ * is never lost), left unmerged.
+ */
+export function mergeRepeatedMatches(
+  matches: readonly Match[],
+  field: string,
+  lenient = false,
+): readonly Match[] {
+  let out = matches;
+  for (const [module, { spec, keys }] of NATIVE_OPTIONS) {
+    const at = out.flatMap((m, i) => (isNative(m, module, keys) ? [i] : []));
+    if (at.length < 2) continue;
+    const merged: Record<string, unknown> = {};
+    const inverted = new Set<string>();
+    let conflict: { at: number; key: string } | undefined;
+    for (const i of at) {
+      const m = out[i] as unknown as Record<string, unknown>;
+      const invert = (m.invert as readonly string[] | undefined) ?? [];
+      for (const k of keys) {
+        if (m[k] === undefined) continue;
+        if (merged[k] === undefined) {
+          merged[k] = m[k];
+          if (invert.includes(k)) inverted.add(k);
+        } else if (
+          JSON.stringify(merged[k]) !== JSON.stringify(m[k]) ||
+          inverted.has(k) !== invert.includes(k)
+        ) {
+          conflict ??= { at: i, key: k };
+        }
+      }
+    }
+    if (conflict !== undefined) {
+      if (lenient) continue;
+      const where = `${field}.matches[${conflict.at}].${conflict.key}`;
+      throw invalid(
+        where,
+        `${where}: another ${module} match of this rule sets ${conflict.key} differently; nf_tables would test both but print back only the last, so give it once`,
+      );
+    }
+    const value: Record<string, unknown> = { module };
+    for (const k of Object.keys(spec.options)) if (merged[k] !== undefined) value[k] = merged[k];
+    const invert = Object.keys(spec.options).filter((k) => inverted.has(k));
+    if (invert.length) value.invert = Object.freeze(invert);
+    const first = at[0] as number;
+    const one = Object.freeze(value) as unknown as Match;
+    out = out.flatMap((m, i) => (i === first ? [one] : at.includes(i) ? [] : [m]));
+  }
+  return out;
+}
 
 export const MATCHES = [
   tcp,

@@ -29,7 +29,8 @@ const PRINT_UNITS: ReadonlyArray<readonly [string, number]> = [
 export function canonicalRate(input: unknown, field: string, scale: number): string {
   const text = typeof input === 'number' ? String(input) : input;
   const m = typeof text === 'string' ? /^(\d{1,10})(?:\/([a-z]{1,6}))?$/.exec(text) : null;
-  const unit = m ? UNITS[m[2] ?? 'sec'] : undefined;
+  const unitName = m?.[2] ?? 'sec';
+  const unit = m && Object.hasOwn(UNITS, unitName) ? UNITS[unitName] : undefined;
   if (!m || unit === undefined) {
     throw invalid(
       field,

@@ -23,7 +23,7 @@ import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
 import { checkText, checkUint, MAX_LOG_PREFIX, MAX_NFLOG_PREFIX } from '../validate.js';
 import { defineExtension, type ExtensionValues } from './define.js';
-import { flag, type KindContext, name, uint, type ValueKind } from './kinds.js';
+import { flag, type KindContext, lookup, name, uint, type ValueKind } from './kinds.js';
 
 /** A one-argument kind from a normalize function and a printer. */
 function kind<T>(
@@ -113,7 +113,7 @@ export type RejectWith = (typeof REJECT_V4)[number] | (typeof REJECT_V6)[number]
 const rejectWith: ValueKind<RejectWith> = kind((input, ctx) => {
   const allowed: readonly RejectWith[] = ctx.family === 'ipv4' ? REJECT_V4 : REJECT_V6;
   const t = typeof input === 'string' ? input : '';
-  const word = allowed.find((w) => w === t) ?? REJECT_ALIASES[ctx.family][t];
+  const word = allowed.find((w) => w === t) ?? lookup(REJECT_ALIASES[ctx.family], t);
   if (word === undefined) {
     throw invalid(
       ctx.field,
@@ -162,7 +162,8 @@ const LOG_LEVELS: Readonly<Record<string, number>> = {
   debug: 7,
 };
 const logLevel: ValueKind<number> = kind((input, ctx) => {
-  if (typeof input === 'string' && Object.hasOwn(LOG_LEVELS, input)) return LOG_LEVELS[input] as number;
+  const named = typeof input === 'string' ? lookup(LOG_LEVELS, input) : undefined;
+  if (named !== undefined) return named;
   if (typeof input === 'number' || (typeof input === 'string' && /^\d+$/.test(input)))
     return checkUint(input, ctx.field, 0, 7);
   throw invalid(
@@ -517,8 +518,8 @@ const DSCP_CLASSES: Readonly<Record<string, number>> = {
 };
 function dscpClass(input: unknown, field: string): number {
   const key = typeof input === 'string' ? input.toUpperCase() : '';
-  const v = DSCP_CLASSES[key];
-  if (v === undefined || !Object.hasOwn(DSCP_CLASSES, key)) {
+  const v = lookup(DSCP_CLASSES, key);
+  if (v === undefined) {
     throw invalid(
       field,
       `${field} "${preview(String(input))}" is not a DSCP class (${Object.keys(DSCP_CLASSES).join(', ')})`,
