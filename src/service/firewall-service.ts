@@ -163,7 +163,10 @@ const BUILTIN_SET = Object.fromEntries(
 ) as unknown as Readonly<Record<TableName, ReadonlySet<string>>>;
 
 function kernelError(e: ExecError): DomainError {
-  const first = e.stderr.split('\n').find((l) => l.trim() !== '') ?? e.message;
+  // iptables-restore (nf_tables) prints a bare "iptables-restore v1.8.9 (nf_tables): " banner
+  // line before the real error ("line 3: RULE_APPEND failed (Invalid argument): ...").
+  const first =
+    e.stderr.split('\n').find((l) => l.trim() !== '' && !/^\S+ v[\d.]+ \([^)]*\):\s*$/.test(l)) ?? e.message;
   const details = {
     ...(e.line === undefined ? {} : { line: e.line }),
     ...(e.lineText === undefined ? {} : { input: e.lineText }),
@@ -216,6 +219,8 @@ export class FirewallService {
   private reloadQueued = false;
   private lastExternal: string | undefined;
   private unsubscribeFeed: (() => void) | undefined;
+  /** Handles of recently added rules still being learned from the change feed. */
+  private handleLearning: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FirewallServiceOptions) {
@@ -263,6 +268,7 @@ export class FirewallService {
     this.closing = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     await this.queue.close();
+    await this.handleLearning;
     this.unsubscribeFeed?.();
     await this.feed?.close();
     this.hub.clear();
@@ -560,6 +566,12 @@ export class FirewallService {
     outcomes: Outcome<JobResult>[],
   ): Promise<void> {
     let pending = Array.from({ length: to - from }, (_, k) => from + k);
+    // Deletes go by handle: let the handles of rules just added arrive first.
+    if (
+      pending.some((i) => (jobs[i] as Extract<Job, { kind: 'apply' }>).ops.some((op) => op?.op === 'delete'))
+    ) {
+      await this.handleLearning;
+    }
     let isolate = 0; // while > 0, runs hold one job (after a failure we could not pin on a line)
     while (pending.length > 0) {
       const draft = new Draft(this.state);
@@ -662,8 +674,11 @@ export class FirewallService {
         });
         committed.push(...rendered.tables.map((t) => ({ family, table: t.table })));
         if (this.useHandles() && result.pid !== undefined) {
-          // The kernel accepted the change: failing to learn handles only makes later deletes slower.
-          await this.learnHandles(family, result.pid, rendered).catch(() => undefined);
+          // Learned in the background, so the next batch need not wait for the monitor's
+          // lag; deletes wait for it (see runApplyGroup). Failing to learn handles only
+          // makes later deletes of these rules slower (by spec).
+          const learning = this.learnHandles(family, result.pid, rendered).catch(() => undefined);
+          this.handleLearning = Promise.all([this.handleLearning, learning]).then(() => undefined);
         }
       } catch (error) {
         if (spawned !== undefined) this.feed?.release(spawned);

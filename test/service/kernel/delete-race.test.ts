@@ -26,6 +26,11 @@ import { type KernelService, settled, useKernelService } from '../../helpers/ker
 
 const SERVICE_RULES = 200;
 const DELETES = 100;
+/**
+ * Deletes pinned to a revision are serialized by nature (each one moves the revision, so
+ * concurrent callers retry): fewer of them keep the suite's run time in bounds.
+ */
+const POSITION_DELETES = 50;
 const WRITER_STEPS = 120;
 const SEED = Number(process.env.PORTCULLIS_RACE_SEED ?? 20_240_601);
 
@@ -33,8 +38,10 @@ const at = { family: 'ipv4', table: 'filter', chain: 'INPUT' } as const;
 const ruleText = (i: number) => `-p tcp -m tcp --dport ${10_000 + i} -j DROP`;
 const externalText = (x: number) => `-s 198.51.100.${x}/32 -j ACCEPT`;
 
-/** Which of the service's rules get deleted: every other one. */
-const doomed = (i: number) => i % 2 === 1;
+/** Which of the service's rules get deleted by id: every other one. */
+const doomedById = (i: number) => i % 2 === 1;
+/** Which get deleted by position: every other one of the first 100. */
+const doomedByPosition = (i: number) => i % 2 === 1 && i < 2 * POSITION_DELETES;
 
 async function fill(k: KernelService): Promise<void> {
   await k.service.apply([{ op: 'reset', family: 'ipv4' }]);
@@ -103,7 +110,11 @@ async function externalWriter(k: KernelService, stop: { done: boolean }, seed: n
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The service's surviving rules, in order, and exactly the external rules the writer left. */
-async function expectOutcome(k: KernelService, left: ReadonlySet<string>): Promise<void> {
+async function expectOutcome(
+  k: KernelService,
+  doomed: (i: number) => boolean,
+  left: ReadonlySet<string>,
+): Promise<void> {
   const kept = Array.from({ length: SERVICE_RULES }, (_, i) => i)
     .filter((i) => !doomed(i))
     .map(ruleText);
@@ -122,9 +133,10 @@ function raceSuite(name: string, useNft: boolean): void {
       await fill(k());
       expect(k().service.status().watch).toBe(useNft ? 'nft-monitor' : 'poll');
       const rules = (await k().service.getChain('ipv4', 'filter', 'INPUT')).chain.rules;
-      const targets = rules.filter((_, i) => doomed(i));
+      const targets = rules.filter((_, i) => doomedById(i));
       expect(targets).toHaveLength(DELETES);
       const stop = { done: false };
+      const restores = k().calls.restores.length;
       const writer = externalWriter(k(), stop, SEED);
       // 100 concurrent deletes, in waves over the writer's run so that they interleave with it.
       const deletes: Promise<unknown>[] = [];
@@ -144,13 +156,22 @@ function raceSuite(name: string, useNft: boolean): void {
       stop.done = true;
       const left = await writer;
       expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
-      await expectOutcome(k(), left);
+      const bySpec = k()
+        .calls.restores.slice(restores)
+        .flatMap((r) => r.text.split('\n'))
+        .filter((l) => l.startsWith('-D INPUT ')).length;
+      console.log(`[race ${name}] deletes by id: ${DELETES - bySpec} by handle, ${bySpec} by spec`);
+      // With the feed, the handle path is exercised (chains whose handles could not be verified
+      // after a re-read go by spec); without it, every delete goes by spec.
+      if (useNft) expect(bySpec).toBeLessThan(DELETES);
+      else expect(bySpec).toBe(DELETES);
+      await expectOutcome(k(), doomedById, left);
     });
 
     it('deletes by position (pinned with expectedRevision) remove the rule the caller saw, or fail cleanly', async () => {
       await fill(k());
       const targets = Array.from({ length: SERVICE_RULES }, (_, i) => i)
-        .filter(doomed)
+        .filter(doomedByPosition)
         .map(ruleText);
       const stop = { done: false };
       const writer = externalWriter(k(), stop, SEED);
@@ -184,7 +205,7 @@ function raceSuite(name: string, useNft: boolean): void {
       expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
       expect(wrong).toBe(0);
       console.log(`[race ${name}] position deletes: ${stale} stale attempts refused and retried`);
-      await expectOutcome(k(), left);
+      await expectOutcome(k(), doomedByPosition, left);
     });
   });
 }
