@@ -22,21 +22,23 @@ export interface RuleEntry {
 
 /**
  * Entries created while planning a batch are private to that batch until it
- * commits, so their id and handle may still be settled in place.
+ * commits, so their id may still be settled in place; a handle is learned from
+ * the kernel after the commit, possibly once the entry is in the model.
  */
-export type FreshEntry = { -readonly [K in keyof RuleEntry]: RuleEntry[K] };
-const fresh = new WeakSet<RuleEntry>();
+type MutableEntry = { -readonly [K in keyof RuleEntry]: RuleEntry[K] };
 
 export function freshEntry(rule: Rule, text: string, id: string): RuleEntry {
-  const e: FreshEntry = { rule, text, id, handle: undefined };
-  fresh.add(e);
-  return e;
+  return { rule, text, id, handle: undefined };
 }
 
-/** Sets the handle of an entry created in the current batch (no effect on committed entries). */
+/**
+ * Records the nf_tables handle of a rule, once. A handle is not part of a
+ * rule's identity (ids and views do not include it), so learning it after
+ * the entry was committed changes nothing a reader can see.
+ */
 export function settleHandle(entry: RuleEntry, handle: number): boolean {
-  if (!fresh.has(entry)) return false;
-  (entry as FreshEntry).handle = handle;
+  if (entry.handle !== undefined) return false;
+  (entry as MutableEntry).handle = handle;
   return true;
 }
 
@@ -176,6 +178,8 @@ export class Draft {
   /** text -> count, per owned array, built on first use. */
   private readonly counts = new WeakMap<readonly RuleEntry[], Map<string, number>>();
   private readonly undo: (() => void)[] = [];
+  /** Entries this batch created (their ids may be settled in place at commit). */
+  private readonly fresh = new Set<RuleEntry>();
 
   constructor(private readonly base: ReadonlyMap<Family, FamilyState>) {}
 
@@ -290,6 +294,7 @@ export class Draft {
     const entries = this.ownedEntries(family, table, chain);
     if (index >= entries.length) entries.push(entry);
     else entries.splice(index, 0, entry);
+    this.fresh.add(entry);
     this.count(entries, entry.text, 1);
     this.undo.push(() => {
       entries.splice(index, 1);
@@ -314,6 +319,7 @@ export class Draft {
     const entries = this.ownedEntries(family, table, chain);
     const old = entries[index] as RuleEntry;
     entries[index] = entry;
+    this.fresh.add(entry);
     this.count(entries, old.text, -1);
     this.count(entries, entry.text, 1);
     this.undo.push(() => {
@@ -369,7 +375,7 @@ export class Draft {
         const fixed = new Map<string, ChainState>();
         for (const [chainName, c] of chains) {
           const texts = this.touched.get(`${family}/${name}/${chainName}`);
-          fixed.set(chainName, texts ? recomputeIds(family, name, c, texts) : c);
+          fixed.set(chainName, texts ? recomputeIds(family, name, c, texts, this.fresh) : c);
         }
         newTables.set(name, { name, chains: orderChains(name, fixed) });
       }
@@ -398,6 +404,7 @@ function recomputeIds(
   table: TableName,
   c: ChainState,
   texts: ReadonlySet<string>,
+  fresh: ReadonlySet<RuleEntry>,
 ): ChainState {
   const seen = new Map<string, number>();
   let changed = false;
@@ -408,7 +415,7 @@ function recomputeIds(
     const id = ruleId(family, table, c.name, e.text, occurrence);
     if (id === e.id) return e;
     if (fresh.has(e)) {
-      (e as FreshEntry).id = id;
+      (e as MutableEntry).id = id;
       return e;
     }
     changed = true;
