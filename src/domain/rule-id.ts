@@ -11,7 +11,13 @@ import type { Family, TableName } from './family.js';
 
 export const RULE_ID_PATTERN = /^[0-9a-f]{16}$/;
 
-export function ruleId(family: Family, table: TableName, chain: string, text: string, occurrence: number): string {
+export function ruleId(
+  family: Family,
+  table: TableName,
+  chain: string,
+  text: string,
+  occurrence: number,
+): string {
   return createHash('sha256')
     .update(`${family}\n${table}\n${chain}\n${text}\n${occurrence}`)
     .digest('hex')

@@ -188,7 +188,13 @@ export function buildRule(
     if (inverted.has(key)) invert.push(key);
   }
   // Before merging changes the positions, so an error names the match as given.
-  checkProtocolNeeds(fields.protocol as string | undefined, inverted.has('protocol'), matchList, target, field);
+  checkProtocolNeeds(
+    fields.protocol as string | undefined,
+    inverted.has('protocol'),
+    matchList,
+    target,
+    field,
+  );
   if (invert.length) out.invert = Object.freeze(invert);
   out.matches = Object.freeze([...matches]);
   if (target) out.target = target;

@@ -2,10 +2,11 @@
  * Kernel round trip for rules: write them with our restore writer into a
  * namespace's table, read the table back with iptables-save, and parse it.
  */
-import { ChildProcessExecutor } from '../../src/exec/child-process-executor.js';
+
 import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
 import type { Chain, Rule, Ruleset } from '../../src/domain/model.js';
 import { targetChain } from '../../src/domain/model.js';
+import { ChildProcessExecutor } from '../../src/exec/child-process-executor.js';
 import { writeTable } from '../../src/iptables/restore-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import type { Netns } from './kernel.js';
@@ -30,12 +31,17 @@ export async function roundTripRules(
     if (c) userChains.add(c);
   }
   const chains: Chain[] = [
-    ...BUILTIN_CHAINS[table].map((name) => ({ name, policy: 'ACCEPT' as const, rules: name === chain ? rules : [] })),
+    ...BUILTIN_CHAINS[table].map((name) => ({
+      name,
+      policy: 'ACCEPT' as const,
+      rules: name === chain ? rules : [],
+    })),
     ...[...userChains].map((name) => ({ name, rules: name === chain ? rules : [] })),
   ];
   await exec.restore(family, writeTable({ name: table, chains }));
   const saved = await exec.save(family, { table });
   const ruleset = parseSave(saved, family);
-  const back = ruleset.tables.find((t) => t.name === table)?.chains.find((c) => c.name === chain)?.rules ?? [];
+  const back =
+    ruleset.tables.find((t) => t.name === table)?.chains.find((c) => c.name === chain)?.rules ?? [];
   return { back, saved, ruleset };
 }
