@@ -1,0 +1,188 @@
+/**
+ * The REST front door: an express app over the FirewallService, described by
+ * openapi/openapi.yaml. The app never listens (main.ts does; tests use
+ * supertest). Request pipeline, in order:
+ *   access log -> security headers -> open routes (/healthz, /readyz,
+ *   /openapi.yaml, /docs) -> bearer auth (when required) -> JSON body
+ *   (content type, size) -> OpenAPI request validation -> routes ->
+ *   problem+json errors.
+ * Authorization headers and tokens are never logged.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { FirewallService } from '../../service/firewall-service.js';
+import { IdempotencyStore, type IdempotencyStoreOptions } from '../../service/idempotency.js';
+import { Authenticator, type Scope } from '../auth.js';
+import { docsRouter, openApiDocument } from './docs.js';
+import { ProblemError } from './problem.js';
+import { problemReply, type Reply, sendReply, v1Router } from './routes.js';
+
+export interface AppOptions {
+  readonly service: FirewallService;
+  readonly auth: Authenticator;
+  /** Require a bearer token on /v1 (TCP). False for the 0600 Unix socket. */
+  readonly requireAuth: boolean;
+  /** Receives one line per request and the details of internal errors. @default no logging */
+  readonly logger?: (line: string) => void;
+  /**
+   * Largest accepted request body, in bytes.
+   * @default 1048576 (1 MiB)
+   */
+  readonly maxBodyBytes?: number;
+  /** Idempotency-Key store; share one between apps of the same service. @default a new store */
+  readonly idempotency?: IdempotencyStore<Reply> | IdempotencyStoreOptions;
+  /**
+   * Interval of heartbeat comments on the event stream, in milliseconds.
+   * @default 15000
+   */
+  readonly heartbeatMs?: number;
+}
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+let validator: ReturnType<typeof OpenApiValidator.middleware> | undefined;
+
+/**
+ * The OpenAPI request validator. Built once per process: compiling the document's schemas
+ * takes a moment, and the middleware keeps no per-app state.
+ */
+function requestValidator(): ReturnType<typeof OpenApiValidator.middleware> {
+  validator ??= OpenApiValidator.middleware({
+    apiSpec: openApiDocument().document as never,
+    validateRequests: { allErrors: true },
+    validateResponses: false,
+    validateSecurity: false,
+    validateApiSpec: true,
+  });
+  return validator;
+}
+
+function neededScope(method: string): Scope {
+  return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+}
+
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+export function createApp(options: AppOptions): express.Express {
+  if (!options || typeof options.service !== 'object')
+    throw new TypeError('Expected `service` to be a FirewallService');
+  if (!(options.auth instanceof Authenticator)) throw new TypeError('Expected `auth` to be an Authenticator');
+  if (typeof options.requireAuth !== 'boolean') throw new TypeError('Expected `requireAuth` to be a boolean');
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1)
+    throw new TypeError(`Expected \`maxBodyBytes\` to be a whole number from 1, got ${String(maxBodyBytes)}`);
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  if (!(heartbeatMs > 0)) throw new TypeError('Expected `heartbeatMs` to be a positive number');
+  const { service, auth, requireAuth } = options;
+  const log = options.logger ?? (() => {});
+  const idempotency =
+    options.idempotency instanceof IdempotencyStore
+      ? options.idempotency
+      : new IdempotencyStore<Reply>(options.idempotency ?? {});
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  // Access log: method, path (no query), status, duration, caller's token name. Never headers.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const who = typeof res.locals.principal === 'string' ? res.locals.principal : '-';
+      log(`${req.method} ${req.originalUrl.split('?')[0]} ${res.statusCode} ${ms.toFixed(1)}ms ${who}`);
+    });
+    next();
+  });
+
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.set({
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': API_CSP,
+      'Referrer-Policy': 'no-referrer',
+    });
+    next();
+  });
+
+  // ---------------------------------------------------------------- open routes
+  app.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = service.ready;
+    res
+      .status(ready ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({ status: ready ? 'ok' : 'unavailable' });
+  });
+  app.use(docsRouter());
+
+  // ---------------------------------------------------------------- authentication
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!requireAuth) {
+      res.locals.principal = 'local';
+      next();
+      return;
+    }
+    const result = auth.check(req.get('Authorization'));
+    if (!result.ok) {
+      const challenge =
+        result.reason === 'missing'
+          ? 'Bearer realm="portcullis"'
+          : 'Bearer realm="portcullis", error="invalid_token"';
+      throw new ProblemError(
+        401,
+        'unauthenticated',
+        result.reason === 'missing'
+          ? 'this request needs a token: Authorization: Bearer <token>'
+          : 'the token is not valid',
+        { headers: { 'WWW-Authenticate': challenge } },
+      );
+    }
+    res.locals.principal = result.name;
+    const needed = neededScope(req.method);
+    if (!Authenticator.allows(result.scope, needed)) {
+      throw new ProblemError(
+        403,
+        'permission_denied',
+        `this request needs a ${needed} token; this token may only ${result.scope}`,
+      );
+    }
+    next();
+  });
+
+  // ---------------------------------------------------------------- body
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (hasBody(req) && !req.is(JSON_TYPES)) {
+      throw new ProblemError(415, 'unsupported_media_type', 'the request body must be application/json', {
+        headers: { 'Accept-Post': 'application/json' },
+      });
+    }
+    next();
+  });
+  app.use(express.json({ limit: maxBodyBytes, strict: true, type: JSON_TYPES }));
+
+  app.use(requestValidator());
+
+  // ---------------------------------------------------------------- routes
+  app.use('/v1', v1Router({ service, log, idempotency, heartbeatMs }));
+
+  app.use((_req: Request, _res: Response) => {
+    throw new ProblemError(404, 'not_found', 'no such resource: see /openapi.yaml for the routes');
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    sendReply(res, problemReply(error, log));
+  });
+
+  return app;
+}

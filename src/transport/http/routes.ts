@@ -1,0 +1,620 @@
+/**
+ * The /v1 routes: decode the (already schema-validated) request, call the
+ * service, encode the result. Writes share one path (`write`): If-Match ->
+ * expectedRevision, Idempotency-Key -> the idempotency store, errors -> problem
+ * replies (stored too, when final). No iptables knowledge here: the
+ * text/plain ruleset is written by the codec from the model.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { Family, TableName } from '../../domain/family.js';
+import { writeRestore } from '../../iptables/restore-writer.js';
+import type { ApplyResult, FirewallService } from '../../service/firewall-service.js';
+import {
+  type IdempotencyStore,
+  idempotencyFingerprint,
+  isIdempotencyKey,
+} from '../../service/idempotency.js';
+import type { Operation, RuleInput } from '../../service/operations.js';
+import { EventBuffer, eventsHandler } from './events.js';
+import { ProblemError, toProblem } from './problem.js';
+import {
+  chainSummaryWire,
+  chainWire,
+  changeWire,
+  jsonReplacer,
+  operationOf,
+  opResultWire,
+  ruleInputOf,
+  ruleWire,
+  type Schemas,
+} from './wire.js';
+
+/** A response, ready to send (and to store for idempotent replays). */
+export interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Default application/json. */
+  readonly type?: string;
+}
+
+export interface RoutesOptions {
+  readonly service: FirewallService;
+  readonly log: (line: string) => void;
+  readonly idempotency: IdempotencyStore<Reply>;
+  readonly heartbeatMs: number;
+}
+
+export function sendReply(res: Response, reply: Reply): void {
+  res.status(reply.status);
+  if (reply.headers) res.set(reply.headers);
+  const type = reply.type ?? 'application/json; charset=utf-8';
+  res.set('Content-Type', type);
+  res.send(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body, jsonReplacer));
+}
+
+export function problemReply(error: unknown, log: (line: string) => void): Reply {
+  const p = toProblem(error, log);
+  return {
+    status: p.status,
+    body: p.body,
+    headers: p.headers,
+    type: 'application/problem+json; charset=utf-8',
+  };
+}
+
+const etag = (revision: number) => ({ ETag: `"${revision}"` });
+
+function familyOf(req: Request): Family {
+  return (req.query.family as Family | undefined) ?? 'ipv4';
+}
+
+function tableOf(req: Request): TableName {
+  return req.params.table as TableName;
+}
+
+function param(req: Request, name: string): string {
+  return String(req.params[name]);
+}
+
+function flag(req: Request, name: string): boolean {
+  const v = req.query[name] as unknown;
+  return v === true || v === 'true';
+}
+
+/** `If-Match` -> expected revision; undefined for none or `*`. An unusable tag can never match: 412. */
+function expectedRevision(req: Request, service: FirewallService): number | undefined {
+  const header = req.get('If-Match');
+  if (header === undefined || header.trim() === '' || header.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+  if (!m) {
+    throw new ProblemError(
+      412,
+      'revision_mismatch',
+      `If-Match must be one revision as received in ETag ("<revision>"); the ruleset is at revision ${service.revision}`,
+      { field: 'If-Match', headers: etag(service.revision) },
+    );
+  }
+  return Number(m[1]);
+}
+
+function query(family: Family): string {
+  return family === 'ipv4' ? '' : `?family=${family}`;
+}
+
+function chainUrl(family: Family, table: TableName, chain: string): string {
+  return `/v1/tables/${table}/chains/${encodeURIComponent(chain)}${query(family)}`;
+}
+
+function ruleUrl(family: Family, table: TableName, chain: string, id: string): string {
+  return `/v1/tables/${table}/chains/${encodeURIComponent(chain)}/rules/${id}${query(family)}`;
+}
+
+/** Service field paths of a `{ spec }` body: `rule.spec...` -> `spec...`. */
+function specField(error: unknown, body: { spec?: string }): unknown {
+  if (body.spec === undefined || !(error instanceof Error)) return error;
+  const e = error as { field?: unknown };
+  if (typeof e.field === 'string' && e.field.startsWith('rule.spec')) {
+    Object.defineProperty(error, 'field', { value: e.field.slice('rule.'.length) });
+  }
+  return error;
+}
+
+export function v1Router(options: RoutesOptions): Router {
+  const { service, log, idempotency } = options;
+  const router = express.Router();
+  const buffer = new EventBuffer(service);
+
+  /** One change: If-Match, Idempotency-Key, apply, encode; errors become (stored) problem replies. */
+  const write =
+    (run: (req: Request, expected: number | undefined) => Promise<Reply>) =>
+    async (req: Request, res: Response): Promise<void> => {
+      const key = req.get('Idempotency-Key');
+      const principal = String(res.locals.principal ?? 'anonymous');
+      let slot: ReturnType<IdempotencyStore<Reply>['begin']> | undefined;
+      if (key !== undefined) {
+        if (!isIdempotencyKey(key)) {
+          sendReply(
+            res,
+            problemReply(
+              new ProblemError(
+                400,
+                'invalid_parameter',
+                'Idempotency-Key must be 1 to 255 visible ASCII characters',
+                {
+                  field: 'Idempotency-Key',
+                },
+              ),
+              log,
+            ),
+          );
+          return;
+        }
+        const path = req.originalUrl.split('?')[0];
+        slot = idempotency.begin(
+          principal,
+          key,
+          idempotencyFingerprint(req.method, path, req.query, req.body ?? null),
+        );
+        if (slot.kind === 'replay') {
+          sendReply(res, {
+            ...slot.response,
+            headers: { ...slot.response.headers, 'Idempotency-Replayed': 'true' },
+          });
+          return;
+        }
+        if (slot.kind === 'mismatch') {
+          sendReply(
+            res,
+            problemReply(
+              new ProblemError(
+                422,
+                'idempotency_key_reused',
+                'this Idempotency-Key was already used for a different request; use a new key',
+                { field: 'Idempotency-Key' },
+              ),
+              log,
+            ),
+          );
+          return;
+        }
+        if (slot.kind === 'in_progress') {
+          sendReply(
+            res,
+            problemReply(
+              new ProblemError(
+                409,
+                'idempotency_key_in_use',
+                'a request with this Idempotency-Key is still being applied; retry when it has finished',
+                { field: 'Idempotency-Key' },
+              ),
+              log,
+            ),
+          );
+          return;
+        }
+      }
+      let reply: Reply;
+      let final = true;
+      try {
+        reply = await run(req, expectedRevision(req, service));
+      } catch (error) {
+        reply = problemReply(specField(error, (req.body ?? {}) as { spec?: string }), log);
+        const code = (reply.body as { code?: string }).code;
+        // Transient failures are not remembered: a retry with the same key runs again.
+        final = reply.status < 500 && reply.status !== 429 && code !== 'aborted';
+      }
+      if (slot?.kind === 'new') {
+        if (final) slot.complete(reply);
+        else slot.abandon();
+      }
+      sendReply(res, reply);
+    };
+
+  const apply = (ops: Operation[], expected: number | undefined, dryRun = false): Promise<ApplyResult> =>
+    service.apply(ops, {
+      origin: 'rest',
+      ...(expected === undefined ? {} : { expectedRevision: expected }),
+      ...(dryRun ? { dryRun: true } : {}),
+    });
+
+  const written = (r: ApplyResult, status = 200, headers: Record<string, string> = {}): Reply => {
+    const body: Schemas['WriteResult'] = { revision: r.revision, changes: r.changes.map(changeWire) };
+    return { status, body, headers: { ...etag(r.revision), ...headers } };
+  };
+
+  const read = (run: (req: Request, res: Response) => Reply | Promise<Reply>) => {
+    return async (req: Request, res: Response): Promise<void> => {
+      const reply = await run(req, res);
+      res.set('Cache-Control', 'no-cache');
+      sendReply(res, reply);
+    };
+  };
+
+  // ------------------------------------------------------------ service
+
+  router.get(
+    '/status',
+    read(() => {
+      const s = service.status();
+      const body: Schemas['Status'] = {
+        revision: s.revision,
+        families: [...s.families],
+        ...(s.backend ? { backend: { backend: s.backend.backend, version: s.backend.version } } : {}),
+        watch: s.watch,
+        queueDepth: s.queueDepth,
+        batches: s.batches,
+        ready: s.ready,
+        ...(s.lastExternalChange ? { lastExternalChange: s.lastExternalChange } : {}),
+      };
+      return { status: 200, body, headers: etag(s.revision) };
+    }),
+  );
+
+  router.get(
+    '/ruleset',
+    read((req) => {
+      const family = familyOf(req);
+      const { revision, ruleset } = service.getRuleset(family);
+      const type = req.accepts(['application/json', 'text/plain']);
+      if (type === false) {
+        throw new ProblemError(
+          406,
+          'not_acceptable',
+          'the ruleset is available as application/json or text/plain',
+        );
+      }
+      if (type === 'text/plain') {
+        return {
+          status: 200,
+          body: writeRestore(ruleset),
+          headers: { ...etag(revision), Vary: 'Accept' },
+          type: 'text/plain; charset=utf-8',
+        };
+      }
+      const body: Schemas['Ruleset'] = {
+        revision,
+        family,
+        tables: ruleset.tables.map((t) => ({
+          name: t.name,
+          chains: service.getTable(family, t.name).chains.map(chainWire),
+        })),
+      };
+      return { status: 200, body, headers: { ...etag(revision), Vary: 'Accept' } };
+    }),
+  );
+
+  router.get('/events', eventsHandler(service, buffer, options.heartbeatMs));
+
+  router.post(
+    '/transactions',
+    write(async (req, expected) => {
+      const body = req.body as Schemas['TransactionRequest'];
+      const ops = body.operations.map((o) => operationOf(o));
+      const r = await apply(ops, expected, body.dryRun === true);
+      const result: Schemas['TransactionResult'] = {
+        revision: r.revision,
+        results: r.results.map(opResultWire),
+        changes: r.changes.map(changeWire),
+        ...(r.dryRun ? { dryRun: true as const } : {}),
+        ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
+      };
+      return { status: 200, body: result, headers: r.dryRun ? {} : etag(r.revision) };
+    }),
+  );
+
+  router.post(
+    '/reset',
+    write(async (req, expected) => {
+      const body = (req.body ?? {}) as Schemas['ResetRequest'];
+      const r = await apply(
+        [
+          {
+            op: 'reset',
+            ...(body.family ? { family: body.family } : {}),
+            ...(body.table ? { table: body.table } : {}),
+          },
+        ],
+        expected,
+      );
+      return written(r);
+    }),
+  );
+
+  // ------------------------------------------------------------ tables
+
+  router.get(
+    '/tables/:table',
+    read((req) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const t = service.getTable(family, table);
+      const body: Schemas['TableView'] = {
+        revision: t.revision,
+        family,
+        table,
+        chains: t.chains.map(chainWire),
+      };
+      return { status: 200, body, headers: etag(t.revision) };
+    }),
+  );
+
+  router.put(
+    '/tables/:table',
+    write(async (req, expected) => {
+      const body = req.body as Schemas['ReplaceTableRequest'];
+      const r = await apply(
+        [
+          {
+            op: 'replaceTable',
+            family: familyOf(req),
+            table: tableOf(req),
+            chains: body.chains.map((c) => ({
+              name: c.name,
+              ...(c.policy ? { policy: c.policy } : {}),
+              rules: c.rules as RuleInput[],
+            })),
+          },
+        ],
+        expected,
+      );
+      return written(r);
+    }),
+  );
+
+  // ------------------------------------------------------------ chains
+
+  router.get(
+    '/tables/:table/chains',
+    read((req) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const l = service.listChains(family, table);
+      const body: Schemas['ChainList'] = {
+        revision: l.revision,
+        family,
+        table,
+        chains: l.chains.map(chainSummaryWire),
+      };
+      return { status: 200, body, headers: etag(l.revision) };
+    }),
+  );
+
+  router.post(
+    '/tables/:table/chains',
+    write(async (req, expected) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const { name } = req.body as Schemas['CreateChainRequest'];
+      const r = await apply([{ op: 'createChain', family, table, chain: name }], expected);
+      return written(r, 201, { Location: chainUrl(family, table, name) });
+    }),
+  );
+
+  const chainRead = (req: Request) => {
+    const family = familyOf(req);
+    const table = tableOf(req);
+    const counters = flag(req, 'counters');
+    return service
+      .getChain(family, table, param(req, 'chain'), { counters })
+      .then((c) => ({ family, table, counters, ...c }));
+  };
+
+  router.get(
+    '/tables/:table/chains/:chain',
+    read(async (req) => {
+      const c = await chainRead(req);
+      const body: Schemas['ChainResponse'] = {
+        revision: c.revision,
+        family: c.family,
+        table: c.table,
+        chain: chainWire(c.chain),
+      };
+      return { status: 200, body, headers: c.counters ? { 'Cache-Control': 'no-store' } : etag(c.revision) };
+    }),
+  );
+
+  router.delete(
+    '/tables/:table/chains/:chain',
+    write(async (req, expected) => {
+      const force = flag(req, 'force');
+      const r = await apply(
+        [
+          {
+            op: 'deleteChain',
+            family: familyOf(req),
+            table: tableOf(req),
+            chain: param(req, 'chain'),
+            ...(force ? { force } : {}),
+          },
+        ],
+        expected,
+      );
+      return written(r);
+    }),
+  );
+
+  const chainOp = (op: 'flushChain' | 'zeroCounters') =>
+    write(async (req, expected) => {
+      const r = await apply(
+        [{ op, family: familyOf(req), table: tableOf(req), chain: param(req, 'chain') }],
+        expected,
+      );
+      return written(r);
+    });
+  router.post('/tables/:table/chains/:chain/flush', chainOp('flushChain'));
+  router.post('/tables/:table/chains/:chain/zero-counters', chainOp('zeroCounters'));
+
+  router.post(
+    '/tables/:table/chains/:chain/rename',
+    write(async (req, expected) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const { newName } = req.body as Schemas['RenameChainRequest'];
+      const r = await apply(
+        [{ op: 'renameChain', family, table, chain: param(req, 'chain'), newName }],
+        expected,
+      );
+      return written(r, 200, { Location: chainUrl(family, table, newName) });
+    }),
+  );
+
+  router.put(
+    '/tables/:table/chains/:chain/policy',
+    write(async (req, expected) => {
+      const { policy } = req.body as Schemas['SetPolicyRequest'];
+      const r = await apply(
+        [{ op: 'setPolicy', family: familyOf(req), table: tableOf(req), chain: param(req, 'chain'), policy }],
+        expected,
+      );
+      return written(r);
+    }),
+  );
+
+  // ------------------------------------------------------------ rules
+
+  router.get(
+    '/tables/:table/chains/:chain/rules',
+    read(async (req) => {
+      const c = await chainRead(req);
+      const body: Schemas['RuleList'] = {
+        revision: c.revision,
+        family: c.family,
+        table: c.table,
+        chain: c.chain.name,
+        rules: c.chain.rules.map(ruleWire),
+      };
+      return { status: 200, body, headers: c.counters ? { 'Cache-Control': 'no-store' } : etag(c.revision) };
+    }),
+  );
+
+  router.post(
+    '/tables/:table/chains/:chain/rules',
+    write(async (req, expected) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const chain = param(req, 'chain');
+      const body = req.body as Schemas['AddRuleRequest'];
+      const rule = ruleInputOf(body);
+      const at = { family, table, chain };
+      const op: Operation = body.ensure
+        ? { op: 'ensure', ...at, rule, ...(body.position !== undefined ? { position: body.position } : {}) }
+        : body.position !== undefined
+          ? { op: 'insert', ...at, position: body.position, rule }
+          : { op: 'append', ...at, rule };
+      const r = await apply([op], expected);
+      const result = r.results[0];
+      if (!result?.rule) throw new Error('the service returned no rule for an add');
+      const existed = result.existed === true;
+      const body2: Schemas['RuleWriteResult'] = {
+        revision: r.revision,
+        rule: ruleWire(result.rule),
+        ...(body.ensure ? { existed } : {}),
+        changes: r.changes.map(changeWire),
+      };
+      return {
+        status: existed ? 200 : 201,
+        body: body2,
+        headers: { ...etag(r.revision), Location: ruleUrl(family, table, chain, result.rule.id) },
+      };
+    }),
+  );
+
+  router.put(
+    '/tables/:table/chains/:chain/rules',
+    write(async (req, expected) => {
+      const body = req.body as Schemas['ReplaceChainRequest'];
+      const r = await apply(
+        [
+          {
+            op: 'replaceChain',
+            family: familyOf(req),
+            table: tableOf(req),
+            chain: param(req, 'chain'),
+            rules: body.rules as RuleInput[],
+          },
+        ],
+        expected,
+      );
+      return written(r);
+    }),
+  );
+
+  router.get(
+    '/tables/:table/chains/:chain/rules/:id',
+    read((req) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const chain = param(req, 'chain');
+      const revision = service.revision;
+      const found = service.findRule(family, table, param(req, 'id'));
+      if (!found || found.chain !== chain) {
+        throw new ProblemError(404, 'not_found', `no rule with id ${param(req, 'id')} in chain ${chain}`, {
+          field: 'id',
+        });
+      }
+      const body: Schemas['RuleResponse'] = { revision, family, table, chain, rule: ruleWire(found.rule) };
+      return { status: 200, body, headers: etag(revision) };
+    }),
+  );
+
+  router.put(
+    '/tables/:table/chains/:chain/rules/:id',
+    write(async (req, expected) => {
+      const family = familyOf(req);
+      const table = tableOf(req);
+      const chain = param(req, 'chain');
+      const body = req.body as Schemas['RuleBody'];
+      const r = await apply(
+        [{ op: 'replace', family, table, chain, target: { id: param(req, 'id') }, rule: ruleInputOf(body) }],
+        expected,
+      );
+      const result = r.results[0];
+      if (!result?.rule) throw new Error('the service returned no rule for a replace');
+      const reply: Schemas['RuleWriteResult'] = {
+        revision: r.revision,
+        rule: ruleWire(result.rule),
+        changes: r.changes.map(changeWire),
+      };
+      return {
+        status: 200,
+        body: reply,
+        headers: { ...etag(r.revision), Location: ruleUrl(family, table, chain, result.rule.id) },
+      };
+    }),
+  );
+
+  const deleteRule = (target: (req: Request) => { id: string } | { position: number }) =>
+    write(async (req, expected) => {
+      const r = await apply(
+        [
+          {
+            op: 'delete',
+            family: familyOf(req),
+            table: tableOf(req),
+            chain: param(req, 'chain'),
+            target: target(req),
+          },
+        ],
+        expected,
+      );
+      const deleted = r.results[0]?.deleted;
+      if (!deleted) throw new Error('the service returned no rule for a delete');
+      const body: Schemas['RuleDeleteResult'] = {
+        revision: r.revision,
+        deleted: ruleWire(deleted),
+        changes: r.changes.map(changeWire),
+      };
+      return { status: 200, body, headers: etag(r.revision) };
+    });
+  router.delete(
+    '/tables/:table/chains/:chain/rules/:id',
+    deleteRule((req) => ({ id: param(req, 'id') })),
+  );
+  router.delete(
+    '/tables/:table/chains/:chain/rules/at/:position',
+    deleteRule((req) => ({ position: Number(req.params.position) })),
+  );
+
+  return router;
+}
