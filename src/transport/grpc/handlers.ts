@@ -1,0 +1,342 @@
+/**
+ * FirewallService RPC handlers: decode (convert.ts) -> call the service ->
+ * encode. Writes go through `service.apply` as one operation (Apply: as a
+ * transaction) with the request's expected revision, and through the shared
+ * idempotency store when the request carries a key. No validation beyond the
+ * wire schema happens here: the service refuses bad input with the same
+ * errors REST reports.
+ */
+import { type DescMessage, type MessageInitShape, type MessageShape, toJson } from '@bufbuild/protobuf';
+import { DomainError } from '../../domain/errors.js';
+import { FAMILIES, type Family } from '../../domain/family.js';
+import type { FirewallService } from '../../gen/portcullis/v1/firewall_service_pb.js';
+import { writeRestore } from '../../iptables/restore-writer.js';
+import type { ApplyResult, FirewallService as Service } from '../../service/firewall-service.js';
+import {
+  type IdempotencyStore,
+  idempotencyFingerprint,
+  isIdempotencyKey,
+} from '../../service/idempotency.js';
+import type { Operation as ModelOperation } from '../../service/operations.js';
+import type { CallContext, ServiceHandlers } from './adapter.js';
+import {
+  chainSummaryTo,
+  chainViewTo,
+  changeEventTo,
+  changeTo,
+  familyFrom,
+  familyTo,
+  operationFrom,
+  opResultTo,
+  ruleRefFrom,
+  ruleViewTo,
+  tableFrom,
+} from './convert.js';
+
+/** What the idempotency store remembers for a gRPC write: the response, or a final error. */
+export type StoredOutcome =
+  | { readonly ok: true; readonly response: unknown }
+  | { readonly ok: false; readonly error: DomainError };
+
+/** Errors that a retry with the same request would meet again: remembered under the key. */
+const FINAL_CODES = new Set(['invalid_argument', 'not_found', 'already_exists', 'failed_precondition']);
+
+/** Events a Watch client may fall behind by before the stream is ended with RESOURCE_EXHAUSTED. */
+const WATCH_BACKLOG_LIMIT = 1000;
+
+export interface HandlerDeps {
+  readonly service: Service;
+  readonly idempotency: IdempotencyStore<StoredOutcome>;
+}
+
+interface WriteRequest {
+  readonly expectedRevision?: bigint | undefined;
+  readonly idempotencyKey: string;
+}
+
+export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof FirewallService> {
+  const { service, idempotency } = deps;
+
+  /** Applies `ops` for a write RPC, once per idempotency key; `respond` builds the response. */
+  async function write<O extends DescMessage>(
+    context: CallContext,
+    request: MessageShape<DescMessage> & WriteRequest,
+    ops: readonly ModelOperation[],
+    respond: (result: ApplyResult) => MessageInitShape<O>,
+    dryRun = false,
+  ): Promise<MessageInitShape<O>> {
+    const run = async () =>
+      respond(
+        await service.apply(ops, {
+          // Beyond 2^53 the number is not safe: the service refuses it.
+          ...(request.expectedRevision === undefined
+            ? {}
+            : { expectedRevision: Number(request.expectedRevision) }),
+          ...(dryRun ? { dryRun: true } : {}),
+          origin: 'grpc',
+          signal: context.signal,
+        }),
+      );
+    const key = request.idempotencyKey;
+    if (key === '') return run();
+    if (!isIdempotencyKey(key)) {
+      throw new DomainError('invalid_argument', 'idempotencyKey must be 1 to 255 visible ASCII characters', {
+        field: 'idempotencyKey',
+      });
+    }
+    const fingerprint = idempotencyFingerprint(
+      'grpc',
+      context.method.name,
+      toJson(context.method.input, request),
+    );
+    const slot = idempotency.begin(context.principal ?? 'anonymous', key, fingerprint);
+    switch (slot.kind) {
+      case 'replay':
+        if (slot.response.ok) return slot.response.response as MessageInitShape<O>;
+        throw slot.response.error;
+      case 'mismatch':
+        throw new DomainError(
+          'invalid_argument',
+          'this idempotency key was used for a different request: use a new key for a new request',
+          { field: 'idempotencyKey' },
+        );
+      case 'in_progress':
+        throw new DomainError(
+          'aborted',
+          'a request with this idempotency key is still running: retry when it has finished',
+          { field: 'idempotencyKey' },
+        );
+      case 'new':
+        try {
+          const response = await run();
+          slot.complete({ ok: true, response });
+          return response;
+        } catch (error) {
+          const e = DomainError.from(error);
+          if (FINAL_CODES.has(e.code)) slot.complete({ ok: false, error: e });
+          else slot.abandon();
+          throw e;
+        }
+    }
+  }
+
+  const changes = (r: ApplyResult) => r.changes.map(changeTo);
+  const first = (r: ApplyResult) => r.results[0];
+
+  return {
+    getRuleset(req) {
+      const family = familyFrom(req.family);
+      const { revision, ruleset } = service.getRuleset(family);
+      return {
+        revision: BigInt(revision),
+        family: familyTo(family),
+        tables: ruleset.tables.map((t) => ({
+          name: t.name,
+          chains: service.getTable(family, t.name).chains.map(chainViewTo),
+        })),
+        text: req.includeText ? writeRestore(ruleset) : '',
+      };
+    },
+
+    getTable(req) {
+      const { revision, chains } = service.getTable(familyFrom(req.family), tableFrom(req.table));
+      return { revision: BigInt(revision), chains: chains.map(chainViewTo) };
+    },
+
+    async getChain(req) {
+      const { revision, chain } = await service.getChain(
+        familyFrom(req.family),
+        tableFrom(req.table),
+        req.chain,
+        {
+          counters: req.counters,
+        },
+      );
+      return { revision: BigInt(revision), chain: chainViewTo(chain) };
+    },
+
+    listChains(req) {
+      const { revision, chains } = service.listChains(familyFrom(req.family), tableFrom(req.table));
+      return { revision: BigInt(revision), chains: chains.map(chainSummaryTo) };
+    },
+
+    getStatus() {
+      const s = service.status();
+      return {
+        revision: BigInt(s.revision),
+        families: s.families.map(familyTo),
+        backend: s.backend?.backend ?? '',
+        backendVersion: s.backend?.version ?? '',
+        watch: s.watch,
+        queueDepth: s.queueDepth,
+        batches: BigInt(s.batches),
+        ready: s.ready,
+        lastExternalChange: s.lastExternalChange ?? '',
+      };
+    },
+
+    appendRule: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'appendRule', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        ...withRule(first(r)?.rule),
+        changes: changes(r),
+      })),
+
+    insertRule: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'insertRule', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        ...withRule(first(r)?.rule),
+        changes: changes(r),
+      })),
+
+    replaceRule: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'replaceRule', value: req })], (r) => {
+        const replaced = ruleViewTo(first(r)?.deleted);
+        return {
+          revision: BigInt(r.revision),
+          ...withRule(first(r)?.rule),
+          ...(replaced ? { replaced } : {}),
+          changes: changes(r),
+        };
+      }),
+
+    deleteRule: (req, ctx) => {
+      const op: ModelOperation = {
+        op: 'delete',
+        family: familyFrom(req.family),
+        table: tableFrom(req.table),
+        chain: req.chain,
+        target: ruleRefFrom(req.target),
+      };
+      return write(ctx, req, [op], (r) => {
+        const deleted = ruleViewTo(first(r)?.deleted);
+        return { revision: BigInt(r.revision), ...(deleted ? { deleted } : {}), changes: changes(r) };
+      });
+    },
+
+    ensureRule: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'ensureRule', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        ...withRule(first(r)?.rule),
+        existed: first(r)?.existed === true,
+        changes: changes(r),
+      })),
+
+    createChain: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'createChain', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    deleteChain: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'deleteChain', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    flushChain: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'flushChain', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    renameChain: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'renameChain', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    setPolicy: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'setPolicy', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    zeroCounters: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'zeroCounters', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    replaceChain: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'replaceChain', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    replaceTable: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'replaceTable', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    reset: (req, ctx) =>
+      write(ctx, req, [operationFrom({ case: 'reset', value: req })], (r) => ({
+        revision: BigInt(r.revision),
+        changes: changes(r),
+      })),
+
+    apply: (req, ctx) => {
+      const ops = req.operations.map((o, i) => {
+        try {
+          return operationFrom(o.kind, `operations[${i}]`);
+        } catch (e) {
+          throw DomainError.from(e);
+        }
+      });
+      return write(
+        ctx,
+        req,
+        ops,
+        (r) => ({
+          revision: BigInt(r.revision),
+          results: r.results.map(opResultTo),
+          changes: changes(r),
+          dryRun: r.dryRun === true,
+          restoreText: Object.fromEntries(
+            FAMILIES.filter((f: Family) => r.restoreText?.[f] !== undefined).map((f) => [
+              f,
+              r.restoreText?.[f] as string,
+            ]),
+          ),
+        }),
+        req.dryRun,
+      );
+    },
+
+    async reload() {
+      const r = await service.reload();
+      return { revision: BigInt(r.revision), changed: r.changed };
+    },
+
+    async watch(_req, send, ctx) {
+      await new Promise<void>((resolve, reject) => {
+        let unsubscribe: (() => void) | undefined;
+        const stop = (error?: unknown) => {
+          unsubscribe?.();
+          unsubscribe = undefined;
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        if (ctx.signal.aborted) return stop();
+        unsubscribe = service.subscribe((event) => {
+          const backlog = send({ event: changeEventTo(event) });
+          if (backlog > WATCH_BACKLOG_LIMIT) {
+            stop(
+              new DomainError(
+                'resource_exhausted',
+                `this Watch client fell more than ${WATCH_BACKLOG_LIMIT} events behind: reconnect and re-read the ruleset`,
+              ),
+            );
+          }
+        });
+        ctx.signal.addEventListener('abort', () => stop(), { once: true });
+      });
+    },
+  };
+}
+
+function withRule(rule: Parameters<typeof ruleViewTo>[0]) {
+  const view = ruleViewTo(rule);
+  return view ? { rule: view } : {};
+}
