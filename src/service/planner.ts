@@ -395,6 +395,31 @@ export class Planner {
         const index = this.resolve(chain, op.target, op.family, op.table, this.f(field, 'target'));
         const rule = toRule(op.rule, op.family, this.f(field, 'rule'));
         this.checkJump(op.family, op.table, rule, field);
+        const oldText = (chain.entries[index] as RuleEntry).text;
+        if (
+          this.draft.occurrencesBefore(op.family, op.table, chain.name, oldText, chain.entries.length) === 1
+        ) {
+          // The old rule is unique: delete it by spec and insert the new one in the same
+          // transaction. Atomic, and if another process shifted positions a moment before,
+          // no other rule is overwritten (-R N would replace whatever is at N then).
+          const deleted = this.removeRule(plan, op.family, op.table, chain, index);
+          const after = this.draft.chain(op.family, op.table, chain.name) as ChainState;
+          const entry = this.addRule(
+            plan,
+            op.family,
+            op.table,
+            after,
+            rule,
+            index < after.entries.length ? index + 1 : undefined,
+          );
+          plan.outcomes.push({
+            op: op.op,
+            entry: { family: op.family, table: op.table, chain: op.chain, entry },
+            deleted,
+          });
+          return;
+        }
+        // Identical copies exist: a spec delete would remove the first copy; replace by position.
         const entry = this.newEntry(op.family, op.table, chain, rule, index);
         const old = this.draft.replaceEntry(op.family, op.table, chain.name, index, entry);
         plan.commands.push({

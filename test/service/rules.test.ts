@@ -141,17 +141,36 @@ describe.each(FAMILIES)('FirewallService rule operations (%s)', (family) => {
   });
 
   describe('replace', () => {
-    it('by position swaps the rule with -R and reports old and new', async () => {
+    it('by position deletes the unique old rule by spec and inserts the new one in one transaction', async () => {
       const { fake, service } = await startSeeded();
-      const old = (await service.getChain(family, 'filter', 'INPUT')).chain.rules[2];
-      const r = await service.apply([{ op: 'replace', ...at, target: { position: 3 }, rule: drop(7) }]);
+      const old = (await service.getChain(family, 'filter', 'INPUT')).chain.rules[1];
+      const r = await service.apply([{ op: 'replace', ...at, target: { position: 2 }, rule: drop(7) }]);
       expect(r.results[0]).toEqual({
         op: 'replace',
-        rule: expect.objectContaining({ position: 3, text: dropText(7) }),
+        rule: expect.objectContaining({ position: 2, text: dropText(7) }),
         deleted: old,
       });
-      expect(fake.restores[0]?.text).toBe(`*filter\n-R INPUT 3 ${dropText(7)}\nCOMMIT\n`);
+      expect(fake.restores[0]?.text).toBe(
+        `*filter\n-D INPUT ${input[1]}\n-I INPUT 2 ${dropText(7)}\nCOMMIT\n`,
+      );
+      expect(await kernelRules(fake, family, 'INPUT')).toEqual([input[0], dropText(7), input[2]]);
+    });
+
+    it('of the last rule appends after the spec delete', async () => {
+      const { fake, service } = await startSeeded();
+      await service.apply([{ op: 'replace', ...at, target: { position: 3 }, rule: drop(7) }]);
+      expect(fake.restores[0]?.text).toBe(`*filter\n-D INPUT ${input[2]}\n-A INPUT ${dropText(7)}\nCOMMIT\n`);
       expect(await kernelRules(fake, family, 'INPUT')).toEqual([input[0], input[1], dropText(7)]);
+    });
+
+    it('by position uses -R when identical copies of the old rule exist (a spec delete would hit the first)', async () => {
+      const { fake, service } = await startSeeded();
+      await service.apply([{ op: 'append', ...at, rule: { spec: input[1] as string } }]);
+      const before = fake.restores.length;
+      const r = await service.apply([{ op: 'replace', ...at, target: { position: 4 }, rule: drop(7) }]);
+      expect(r.results[0]?.rule).toEqual(expect.objectContaining({ position: 4, text: dropText(7) }));
+      expect(fake.restores[before]?.text).toBe(`*filter\n-R INPUT 4 ${dropText(7)}\nCOMMIT\n`);
+      expect(await kernelRules(fake, family, 'INPUT')).toEqual([input[0], input[1], input[2], dropText(7)]);
     });
 
     it('by id', async () => {
