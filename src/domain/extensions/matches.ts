@@ -1029,6 +1029,15 @@ export function mergeRepeatedMatches(
   field: string,
   lenient = false,
 ): readonly Match[] {
+  // Fast path (every rule read from the kernel comes through here): nothing to merge
+  // unless a module with native options appears twice.
+  let repeated = false;
+  for (let i = 0; i < matches.length && !repeated; i++) {
+    const name = (matches[i] as Match).module;
+    if (!NATIVE_OPTIONS.has(name)) continue;
+    for (let j = i + 1; j < matches.length; j++) if ((matches[j] as Match).module === name) repeated = true;
+  }
+  if (!repeated) return matches;
   let out = matches;
   for (const [module, { spec, keys }] of NATIVE_OPTIONS) {
     const at = out.flatMap((m, i) => (isNative(m, module, keys) ? [i] : []));
