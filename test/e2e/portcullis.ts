@@ -1,0 +1,119 @@
+/**
+ * Portcullis as a user runs it: `node --import tsx src/main.ts --netns NAME` as a child
+ * process, REST and gRPC on free loopback ports (port 0; the chosen ports are read from its
+ * log), no Unix socket, one write token configured by its SHA-256 through PORTCULLIS_TOKENS.
+ * The service process stays in the host's namespace (so its API stays reachable whatever the
+ * managed firewall drops); only its iptables commands run in the namespace.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'src', 'main.ts');
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface PortcullisProcess {
+  readonly restUrl: string;
+  readonly grpcAddress: string;
+  /** The bearer token with write scope. */
+  readonly token: string;
+  readonly pid: number | undefined;
+  /** Everything the process wrote to stderr so far. */
+  log(): string;
+  /** SIGTERM, then SIGKILL after 15 s; resolves with the exit code. Safe to call twice. */
+  stop(): Promise<number | null>;
+}
+
+/** The environment without the test run's own PORTCULLIS_* variables. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export async function startPortcullis(options: {
+  netns: string;
+  extraArgs?: readonly string[];
+}): Promise<PortcullisProcess> {
+  const token = randomBytes(24).toString('base64url');
+  const sha256 = createHash('sha256').update(token).digest('hex');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      '--netns',
+      options.netns,
+      '--rest-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--socket',
+      '',
+      ...(options.extraArgs ?? []),
+    ],
+    {
+      cwd: ROOT,
+      env: cleanEnv({ PORTCULLIS_TOKENS: `e2e:write:${sha256}` }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let text = '';
+  let onText: (() => void) | undefined;
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    text += d;
+    onText?.();
+  });
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  let stopped: Promise<number | null> | undefined;
+  const stop = (): Promise<number | null> => {
+    stopped ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    })();
+    return stopped;
+  };
+
+  try {
+    const ready = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`Portcullis did not report ready within ${START_TIMEOUT_MS} ms:\n${text}`)),
+        START_TIMEOUT_MS,
+      );
+      const check = () => {
+        if (/msg=ready\b/.test(text)) {
+          clearTimeout(timer);
+          resolve(text);
+        }
+      };
+      onText = check;
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`Portcullis exited with ${String(code)} before it was ready:\n${text}`));
+      });
+      check();
+    });
+    onText = undefined;
+    const rest = /msg="REST API listening" transport=rest address=(\S+)/.exec(ready)?.[1];
+    const grpc = /msg="gRPC API listening" transport=grpc address=(\S+)/.exec(ready)?.[1];
+    if (!rest || !grpc) throw new Error(`cannot find the listening addresses in the log:\n${ready}`);
+    return {
+      restUrl: `http://${rest}`,
+      grpcAddress: grpc,
+      token,
+      pid: child.pid,
+      log: () => text,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
