@@ -170,7 +170,7 @@ export interface paths {
          *     `iptables-restore` input per family. Needs a `write` token, also for dry runs.
          *
          */
-        post: operations["Transact"];
+        post: operations["Apply"];
         delete?: never;
         options?: never;
         head?: never;
@@ -194,6 +194,29 @@ export interface paths {
          *
          */
         post: operations["Reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-read the kernel now
+         * @description Re-reads the kernel's ruleset now (after the changes already queued), for when another
+         *     program changed it and you do not want to wait until Portcullis notices. Takes no body.
+         *     `changed` says whether the kernel differed from what Portcullis knew. Needs a `write` token.
+         *
+         */
+        post: operations["Reload"];
         delete?: never;
         options?: never;
         head?: never;
@@ -430,13 +453,44 @@ export interface paths {
          */
         put: operations["ReplaceChain"];
         /**
-         * Add a rule
-         * @description Appends the rule (`iptables -A`), or inserts it at `position` (`iptables -I`). With
-         *     `ensure: true` the rule is added only if an identical rule is not already in the chain
-         *     (then 200 with `existed: true` and nothing changes); otherwise 201.
+         * Append a rule
+         * @description Appends the rule at the end of the chain (`iptables -A`). To insert at a position use
+         *     `POST .../rules/at/{position}` (InsertRule); to add a rule only if it is not there yet,
+         *     `POST .../rules/ensure` (EnsureRule).
          *
          */
         post: operations["AppendRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tables/{table}/chains/{chain}/rules/ensure": {
+        parameters: {
+            query?: {
+                /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
+                family?: components["parameters"]["Family"];
+            };
+            header?: never;
+            path: {
+                /** @description The iptables table. */
+                table: components["parameters"]["Table"];
+                /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
+                chain: components["parameters"]["Chain"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a rule unless it is already there
+         * @description Adds the rule only if an identical rule (after canonicalization) is not already in the
+         *     chain: then 200 with `existed: true`, the existing rule, and nothing changes. Otherwise
+         *     the rule is appended, or inserted at `position` when given, and the answer is 201.
+         *
+         */
+        post: operations["EnsureRule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -500,7 +554,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post?: never;
+        /**
+         * Insert a rule at a position
+         * @description Inserts the rule so that it has this 1-based position (`iptables -I CHAIN N`); `1` makes it the first rule, rules + 1 the last. 400 `invalid_argument` (field `position`) past that.
+         */
+        post: operations["InsertRule"];
         /**
          * Delete a rule by position
          * @description Deletes the rule at this 1-based position (`iptables -D CHAIN N`). Positions shift when others change the chain; combine with `If-Match` to be sure which rule goes. The response holds the deleted rule.
@@ -649,17 +707,12 @@ export interface components {
             rule?: components["schemas"]["Rule"];
             spec?: components["schemas"]["Spec"];
         } & (unknown | unknown);
-        /** @description A rule to add: exactly one of `rule` (typed) or `spec`; `position` inserts instead of appending; `ensure` adds only if absent. */
-        AddRuleRequest: {
+        /** @description A rule to ensure: exactly one of `rule` (typed) or `spec`; `position` says where to insert it when it is missing (appended otherwise). */
+        EnsureRuleRequest: {
             rule?: components["schemas"]["Rule"];
             spec?: components["schemas"]["Spec"];
-            /** @description Insert at this 1-based position (`iptables -I`) instead of appending. */
+            /** @description Insert at this 1-based position (`iptables -I`) when missing, instead of appending. */
             position?: number;
-            /**
-             * @description Add only if an identical rule is not already in the chain.
-             * @default false
-             */
-            ensure: boolean;
         } & (unknown | unknown);
         /** @description A rule as it is in the chain. */
         RuleView: {
@@ -988,8 +1041,10 @@ export interface components {
         RuleWriteResult: {
             revision: components["schemas"]["Revision"];
             rule: components["schemas"]["RuleView"];
-            /** @description ensure: the rule was already there and nothing changed. */
+            /** @description EnsureRule: the rule was already there and nothing changed. */
             existed?: boolean;
+            /** @description ReplaceRule: the rule that was replaced (position 0: no longer in the chain). */
+            replaced?: components["schemas"]["RuleView"];
             /** @description What changed. */
             changes: components["schemas"]["Change"][];
         };
@@ -1019,6 +1074,12 @@ export interface components {
                 /** @description Input for ip6tables-restore. */
                 ipv6?: string;
             };
+        };
+        /** @description The outcome of a reload. */
+        ReloadResult: {
+            revision: components["schemas"]["Revision"];
+            /** @description Whether the kernel differed from what Portcullis knew. */
+            changed: boolean;
         };
         /** @description A committed change, as sent on the event stream (`data:`). */
         ChangeEvent: {
@@ -1063,8 +1124,13 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_argument" | "not_found" | "already_exists" | "failed_precondition" | "aborted" | "resource_exhausted" | "unavailable" | "internal" | "revision_mismatch" | "invalid_body" | "invalid_parameter" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "not_acceptable" | "method_not_allowed" | "unauthenticated" | "permission_denied" | "idempotency_key_in_use" | "idempotency_key_reused";
-            /** @description Dotted path of the offending input: a body field (`rule.matches[0].dport`), or a parameter or header name. */
+            code: "invalid_argument" | "not_found" | "already_exists" | "failed_precondition" | "aborted" | "resource_exhausted" | "unavailable" | "internal" | "unauthenticated" | "permission_denied" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "not_acceptable" | "method_not_allowed";
+            /**
+             * @description A finer reason, when the code has one (gRPC: ErrorInfo metadata `reason`): `revision_mismatch` (failed_precondition: `If-Match` is stale), `idempotency_key_reused` (invalid_argument: the key was used for a different request), `idempotency_key_in_use` (aborted: the first request with the key is still running).
+             * @enum {string}
+             */
+            reason?: "revision_mismatch" | "idempotency_key_reused" | "idempotency_key_in_use";
+            /** @description Path of the offending input, the same string gRPC reports: a body field (`rule.matches[0].dport`; a rule sent as `spec` is `rule.spec`), a parameter name (`family`, `chain`, `position`, `id`), `expectedRevision` for `If-Match` and `idempotencyKey` for `Idempotency-Key`. */
             field?: string;
             /** @description Every validation error (schema violations). */
             errors?: components["schemas"]["ValidationError"][];
@@ -1134,7 +1200,7 @@ export interface components {
                 "application/json": components["schemas"]["RuleDeleteResult"];
             };
         };
-        /** @description The request is invalid: malformed JSON (`malformed_json`), a body or parameter that does not fit the schema (`invalid_body`, `invalid_parameter`), or a value the firewall refuses (`invalid_argument`). */
+        /** @description The request is invalid: malformed JSON (`malformed_json`), or `invalid_argument`: a body or parameter that does not fit the schema (then `errors` lists every violation) or a value the firewall refuses. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -1181,7 +1247,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `already_exists`, `failed_precondition` (the firewall is not in a state that allows this, e.g. deleting a chain that is in use), `aborted` (a concurrent change interfered: retry), or `idempotency_key_in_use` (the first request with this key is still running). */
+        /** @description `already_exists`, `failed_precondition` (the firewall is not in a state that allows this, e.g. deleting a chain that is in use), `aborted` (a concurrent change interfered, or, with reason `idempotency_key_in_use`, the first request with this Idempotency-Key is still running: retry). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -1190,7 +1256,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `revision_mismatch`: the ruleset is no longer at the revision given in `If-Match`; nothing was applied. `revision` (and `ETag`) give the current one. */
+        /** @description `failed_precondition` with reason `revision_mismatch` and field `expectedRevision`: the ruleset is no longer at the revision given in `If-Match`; nothing was applied. `revision` (and `ETag`) give the current one. */
         PreconditionFailed: {
             headers: {
                 ETag: components["headers"]["ETag"];
@@ -1218,7 +1284,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `idempotency_key_reused`: the Idempotency-Key was already used for a different request. */
+        /** @description `invalid_argument` with reason `idempotency_key_reused` and field `idempotencyKey`: the Idempotency-Key was already used for a different request. */
         IdempotencyMismatch: {
             headers: {
                 [name: string]: unknown;
@@ -1458,7 +1524,7 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
-    Transact: {
+    Apply: {
         parameters: {
             query?: never;
             header?: {
@@ -1530,6 +1596,33 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyMismatch"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    Reload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Re-read. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReloadResult"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -2005,7 +2098,49 @@ export interface operations {
         /** @description The rule, typed or as a spec string. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AddRuleRequest"];
+                "application/json": components["schemas"]["RuleBody"];
+            };
+        };
+        responses: {
+            201: components["responses"]["RuleCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyMismatch"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    EnsureRule: {
+        parameters: {
+            query?: {
+                /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
+                family?: components["parameters"]["Family"];
+            };
+            header?: {
+                /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The iptables table. */
+                table: components["parameters"]["Table"];
+                /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
+                chain: components["parameters"]["Chain"];
+            };
+            cookie?: never;
+        };
+        /** @description The rule, typed or as a spec string, and where to insert it when missing. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnsureRuleRequest"];
             };
         };
         responses: {
@@ -2135,6 +2270,50 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyMismatch"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    InsertRule: {
+        parameters: {
+            query?: {
+                /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
+                family?: components["parameters"]["Family"];
+            };
+            header?: {
+                /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The iptables table. */
+                table: components["parameters"]["Table"];
+                /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
+                chain: components["parameters"]["Chain"];
+                /** @description A 1-based rule position in the chain. */
+                position: components["parameters"]["Position"];
+            };
+            cookie?: never;
+        };
+        /** @description The rule, typed or as a spec string. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleBody"];
+            };
+        };
+        responses: {
+            201: components["responses"]["RuleCreated"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyMismatch"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];

@@ -18,6 +18,7 @@ import {
   isIdempotencyKey,
 } from '../../service/idempotency.js';
 import type { Operation as ModelOperation } from '../../service/operations.js';
+import { idempotencyKeyInUse, idempotencyKeyInvalid, idempotencyKeyReused, ruleNotFound } from '../errors.js';
 import type { CallContext, ServiceHandlers } from './adapter.js';
 import {
   chainSummaryTo,
@@ -79,11 +80,7 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
       );
     const key = request.idempotencyKey;
     if (key === '') return run();
-    if (!isIdempotencyKey(key)) {
-      throw new DomainError('invalid_argument', 'idempotencyKey must be 1 to 255 visible ASCII characters', {
-        field: 'idempotencyKey',
-      });
-    }
+    if (!isIdempotencyKey(key)) throw idempotencyKeyInvalid();
     const fingerprint = idempotencyFingerprint(
       'grpc',
       context.method.name,
@@ -95,17 +92,9 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
         if (slot.response.ok) return slot.response.response as MessageInitShape<O>;
         throw slot.response.error;
       case 'mismatch':
-        throw new DomainError(
-          'invalid_argument',
-          'this idempotency key was used for a different request: use a new key for a new request',
-          { field: 'idempotencyKey' },
-        );
+        throw idempotencyKeyReused();
       case 'in_progress':
-        throw new DomainError(
-          'aborted',
-          'a request with this idempotency key is still running: retry when it has finished',
-          { field: 'idempotencyKey' },
-        );
+        throw idempotencyKeyInUse();
       case 'new':
         try {
           const response = await run();
@@ -153,6 +142,15 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
         },
       );
       return { revision: BigInt(revision), chain: chainViewTo(chain) };
+    },
+
+    getRule(req) {
+      const family = familyFrom(req.family);
+      const table = tableFrom(req.table);
+      const revision = service.revision;
+      const found = service.findRule(family, table, req.id);
+      if (!found || found.chain !== req.chain) throw ruleNotFound(req.id, req.chain);
+      return { revision: BigInt(revision), ...withRule(found.rule) };
     },
 
     listChains(req) {

@@ -51,6 +51,7 @@ export const READ_METHODS: ReadonlySet<string> = new Set([
   'GetRuleset',
   'GetTable',
   'GetChain',
+  'GetRule',
   'ListChains',
   'GetStatus',
   'Watch',

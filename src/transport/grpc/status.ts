@@ -5,8 +5,11 @@
  * travel in the `grpc-status-details-bin` trailer as a google.rpc.Status with
  * a google.rpc.ErrorInfo (reason = the domain code, domain = "portcullis",
  * metadata: "field" and the error's structured details) and, for
- * INVALID_ARGUMENT, a google.rpc.BadRequest field violation; simple clients
- * read the `portcullis-code` and `portcullis-field` trailers.
+ * INVALID_ARGUMENT, a google.rpc.BadRequest field violation; a finer reason
+ * (../errors.ts: revision_mismatch, idempotency_key_reused,
+ * idempotency_key_in_use) goes in ErrorInfo metadata "reason". Simple clients
+ * read the `portcullis-code`, `portcullis-field` and `portcullis-reason`
+ * trailers. Code, field and reason are exactly what REST reports.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
@@ -14,6 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 import { BadRequestSchema, ErrorInfoSchema } from '../../gen/google/rpc/error_details_pb.js';
 import { StatusSchema } from '../../gen/google/rpc/status_pb.js';
+import { type ErrorReason, errorReason } from '../errors.js';
 import type { StatusLike } from './adapter.js';
 
 /** `reason` of ErrorInfo for authentication failures. */
@@ -62,6 +66,7 @@ export function errorStatus(error: unknown): StatusLike & { readonly metadata: g
   let message: string;
   let field: string | undefined;
   let details: Readonly<Record<string, unknown>> | undefined;
+  let why: ErrorReason | undefined;
   if (error instanceof AuthError) {
     reason = error.code;
     message = error.message;
@@ -71,12 +76,17 @@ export function errorStatus(error: unknown): StatusLike & { readonly metadata: g
     message = e.code === 'internal' ? INTERNAL_MESSAGE : e.message;
     field = e.code === 'internal' ? undefined : e.field;
     details = e.code === 'internal' ? undefined : e.details;
+    why = e.code === 'internal' ? undefined : errorReason(e);
   }
   const code = GRPC_CODE[reason];
   const info = create(ErrorInfoSchema, {
     reason,
     domain: ERROR_DOMAIN,
-    metadata: { ...metadataValues(details), ...(field === undefined ? {} : { field }) },
+    metadata: {
+      ...metadataValues(details),
+      ...(field === undefined ? {} : { field }),
+      ...(why === undefined ? {} : { reason: why }),
+    },
   });
   const packed = [anyPack(ErrorInfoSchema, info)];
   if (reason === 'invalid_argument') {
@@ -91,6 +101,7 @@ export function errorStatus(error: unknown): StatusLike & { readonly metadata: g
   const metadata = new grpc.Metadata();
   metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, status)));
   metadata.set('portcullis-code', reason);
+  if (why !== undefined) metadata.set('portcullis-reason', why);
   // Header values must be printable ASCII; a field path with anything else stays in the details only.
   if (field !== undefined && /^[\x20-\x7e]*$/.test(field)) metadata.set('portcullis-field', field);
   return { code, details: message, metadata };

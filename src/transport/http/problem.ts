@@ -3,9 +3,16 @@
  * here, from a DomainError (the service), a validator error (the OpenAPI
  * schema), a body-parser error, or a ProblemError (the transport itself).
  * 5xx bodies never carry the error's message: it is logged instead.
+ *
+ * Codes, fields and reasons are the ones gRPC reports for the same mistake
+ * (see ../errors.ts): a schema violation is `invalid_argument` like the
+ * service's own refusals, `If-Match` is the field `expectedRevision` and
+ * `Idempotency-Key` the field `idempotencyKey`. Only HTTP-level failures
+ * (malformed JSON, media types, size, method) have codes of their own.
  */
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 import type { components } from '../../gen/openapi.js';
+import { type ErrorReason, errorReason } from '../errors.js';
 
 export type Problem = components['schemas']['Problem'];
 export type ProblemCode = Problem['code'];
@@ -22,9 +29,6 @@ const TITLES: Readonly<Record<ProblemCode, string>> = {
   resource_exhausted: 'Too many requests',
   unavailable: 'Service unavailable',
   internal: 'Internal error',
-  revision_mismatch: 'Revision mismatch',
-  invalid_body: 'Invalid request body',
-  invalid_parameter: 'Invalid parameter',
   malformed_json: 'Malformed JSON',
   unsupported_media_type: 'Unsupported media type',
   payload_too_large: 'Payload too large',
@@ -32,8 +36,6 @@ const TITLES: Readonly<Record<ProblemCode, string>> = {
   method_not_allowed: 'Method not allowed',
   unauthenticated: 'Unauthenticated',
   permission_denied: 'Permission denied',
-  idempotency_key_in_use: 'Idempotency key in use',
-  idempotency_key_reused: 'Idempotency key reused',
 };
 
 const DOMAIN_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -45,6 +47,19 @@ const DOMAIN_STATUS: Readonly<Record<ErrorCode, number>> = {
   resource_exhausted: 429,
   unavailable: 503,
   internal: 500,
+};
+
+/** Statuses that differ from the code's for a reason. */
+const REASON_STATUS: Readonly<Record<ErrorReason, number>> = {
+  revision_mismatch: 412,
+  idempotency_key_reused: 422,
+  idempotency_key_in_use: 409,
+};
+
+/** Header names as fields: the names of the request fields they carry on gRPC too. */
+const HEADER_FIELDS: Readonly<Record<string, string>> = {
+  'if-match': 'expectedRevision',
+  'idempotency-key': 'idempotencyKey',
 };
 
 /** A problem response: status, body and extra headers. */
@@ -129,7 +144,9 @@ export function fieldFromPath(path: string | undefined): { field: string | undef
     else field += field === '' ? seg : `.${seg}`;
   }
   if (where === 'headers' && field)
-    field = field.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
+    field =
+      HEADER_FIELDS[field.toLowerCase()] ??
+      field.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
   return { field: field === '' ? undefined : field, where };
 }
 
@@ -152,7 +169,7 @@ function fromValidator(e: ValidatorError): Omit<ProblemReply, 'headers'> {
     };
   });
   const first = raw[0];
-  const { field, where } = fieldFromPath(first?.path);
+  const { field } = fieldFromPath(first?.path);
   switch (e.status) {
     case 404:
       return {
@@ -177,14 +194,13 @@ function fromValidator(e: ValidatorError): Omit<ProblemReply, 'headers'> {
         body: problem(406, 'not_acceptable', 'the requested media type cannot be produced'),
       };
     default: {
-      const code: ProblemCode = where === 'body' ? 'invalid_body' : 'invalid_parameter';
       const detail = errors
         .slice(0, 5)
         .map((x) => (x.field ? `${x.field}: ${x.message}` : x.message))
         .join('; ');
       return {
         status: 400,
-        body: problem(400, code, detail || 'the request does not match the API schema', {
+        body: problem(400, 'invalid_argument', detail || 'the request does not match the API schema', {
           ...(field === undefined ? {} : { field }),
           errors,
         }),
@@ -237,7 +253,7 @@ export function toProblem(error: unknown, log: (line: string) => void): ProblemR
       case 'request.size.invalid':
         return {
           status: 400,
-          body: problem(400, 'invalid_body', 'the request body was incomplete'),
+          body: problem(400, 'invalid_argument', 'the request body was incomplete'),
           headers: {},
         };
       default:
@@ -265,16 +281,17 @@ function fromDomain(e: DomainError, log: (line: string) => void): ProblemReply {
     log(`internal error: ${describe(e)}${e.cause ? ` (cause: ${describe(e.cause)})` : ''}`);
     return { status: 500, body: internalProblem(), headers: {} };
   }
-  if (e.code === 'failed_precondition' && e.field === 'expectedRevision') {
+  const reason = errorReason(e);
+  if (reason === 'revision_mismatch') {
     const current = e.details?.currentRevision;
     const revision = typeof current === 'number' ? { revision: current } : {};
     return {
       status: 412,
-      body: problem(412, 'revision_mismatch', e.message, { field: 'If-Match', ...revision, ...details }),
+      body: problem(412, e.code, e.message, { reason, ...field, ...revision, ...details }),
       headers: typeof current === 'number' ? { ETag: `"${current}"` } : {},
     };
   }
-  const status = DOMAIN_STATUS[e.code];
+  const status = reason === undefined ? DOMAIN_STATUS[e.code] : REASON_STATUS[reason];
   const headers: Record<string, string> = {};
   if (status === 429 || status === 503) {
     const after = e.details?.retryAfterSeconds;
@@ -289,5 +306,6 @@ function fromDomain(e: DomainError, log: (line: string) => void): ProblemReply {
       headers,
     };
   }
-  return { status, body: problem(status, e.code, e.message, { ...field, ...details }), headers };
+  const why = reason === undefined ? {} : { reason };
+  return { status, body: problem(status, e.code, e.message, { ...why, ...field, ...details }), headers };
 }

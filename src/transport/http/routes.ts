@@ -15,6 +15,13 @@ import {
   isIdempotencyKey,
 } from '../../service/idempotency.js';
 import type { Operation, RuleInput } from '../../service/operations.js';
+import {
+  idempotencyKeyInUse,
+  idempotencyKeyInvalid,
+  idempotencyKeyReused,
+  revisionMismatch,
+  ruleNotFound,
+} from '../errors.js';
 import { EventBuffer, eventsHandler } from './events.js';
 import { ProblemError, toProblem } from './problem.js';
 import {
@@ -88,11 +95,9 @@ function expectedRevision(req: Request, service: FirewallService): number | unde
   if (header === undefined || header.trim() === '' || header.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
   if (!m) {
-    throw new ProblemError(
-      412,
-      'revision_mismatch',
+    throw revisionMismatch(
+      service.revision,
       `If-Match must be one revision as received in ETag ("<revision>"); the ruleset is at revision ${service.revision}`,
-      { field: 'If-Match', headers: etag(service.revision) },
     );
   }
   return Number(m[1]);
@@ -110,14 +115,11 @@ function ruleUrl(family: Family, table: TableName, chain: string, id: string): s
   return `/v1/tables/${table}/chains/${encodeURIComponent(chain)}/rules/${id}${query(family)}`;
 }
 
-/** Service field paths of a `{ spec }` body: `rule.spec...` -> `spec...`. */
-function specField(error: unknown, body: { spec?: string }): unknown {
-  if (body.spec === undefined || !(error instanceof Error)) return error;
-  const e = error as { field?: unknown };
-  if (typeof e.field === 'string' && e.field.startsWith('rule.spec')) {
-    Object.defineProperty(error, 'field', { value: e.field.slice('rule.'.length) });
-  }
-  return error;
+/** Where a rule operation applies. */
+interface RuleAt {
+  readonly family: Family;
+  readonly table: TableName;
+  readonly chain: string;
 }
 
 export function v1Router(options: RoutesOptions): Router {
@@ -134,20 +136,7 @@ export function v1Router(options: RoutesOptions): Router {
       let slot: ReturnType<IdempotencyStore<Reply>['begin']> | undefined;
       if (key !== undefined) {
         if (!isIdempotencyKey(key)) {
-          sendReply(
-            res,
-            problemReply(
-              new ProblemError(
-                400,
-                'invalid_parameter',
-                'Idempotency-Key must be 1 to 255 visible ASCII characters',
-                {
-                  field: 'Idempotency-Key',
-                },
-              ),
-              log,
-            ),
-          );
+          sendReply(res, problemReply(idempotencyKeyInvalid(), log));
           return;
         }
         const path = req.originalUrl.split('?')[0];
@@ -164,33 +153,11 @@ export function v1Router(options: RoutesOptions): Router {
           return;
         }
         if (slot.kind === 'mismatch') {
-          sendReply(
-            res,
-            problemReply(
-              new ProblemError(
-                422,
-                'idempotency_key_reused',
-                'this Idempotency-Key was already used for a different request; use a new key',
-                { field: 'Idempotency-Key' },
-              ),
-              log,
-            ),
-          );
+          sendReply(res, problemReply(idempotencyKeyReused(), log));
           return;
         }
         if (slot.kind === 'in_progress') {
-          sendReply(
-            res,
-            problemReply(
-              new ProblemError(
-                409,
-                'idempotency_key_in_use',
-                'a request with this Idempotency-Key is still being applied; retry when it has finished',
-                { field: 'Idempotency-Key' },
-              ),
-              log,
-            ),
-          );
+          sendReply(res, problemReply(idempotencyKeyInUse(), log));
           return;
         }
       }
@@ -199,7 +166,7 @@ export function v1Router(options: RoutesOptions): Router {
       try {
         reply = await run(req, expectedRevision(req, service));
       } catch (error) {
-        reply = problemReply(specField(error, (req.body ?? {}) as { spec?: string }), log);
+        reply = problemReply(error, log);
         const code = (reply.body as { code?: string }).code;
         // Transient failures are not remembered: a retry with the same key runs again.
         final = reply.status < 500 && reply.status !== 429 && code !== 'aborted';
@@ -302,6 +269,12 @@ export function v1Router(options: RoutesOptions): Router {
       return { status: 200, body: result, headers: r.dryRun ? {} : etag(r.revision) };
     }),
   );
+
+  router.post('/reload', async (_req: Request, res: Response) => {
+    const r = await service.reload();
+    const body: Schemas['ReloadResult'] = { revision: r.revision, changed: r.changed };
+    sendReply(res, { status: 200, body, headers: etag(r.revision) });
+  });
 
   router.post(
     '/reset',
@@ -488,36 +461,42 @@ export function v1Router(options: RoutesOptions): Router {
     }),
   );
 
-  router.post(
-    '/tables/:table/chains/:chain/rules',
+  /** AppendRule, InsertRule and EnsureRule: one rule added (or, ensure, found); 201 when added. */
+  const addRule = (op: (req: Request, at: RuleAt, rule: RuleInput) => Operation) =>
     write(async (req, expected) => {
-      const family = familyOf(req);
-      const table = tableOf(req);
-      const chain = param(req, 'chain');
-      const body = req.body as Schemas['AddRuleRequest'];
-      const rule = ruleInputOf(body);
-      const at = { family, table, chain };
-      const op: Operation = body.ensure
-        ? { op: 'ensure', ...at, rule, ...(body.position !== undefined ? { position: body.position } : {}) }
-        : body.position !== undefined
-          ? { op: 'insert', ...at, position: body.position, rule }
-          : { op: 'append', ...at, rule };
-      const r = await apply([op], expected);
+      const at: RuleAt = { family: familyOf(req), table: tableOf(req), chain: param(req, 'chain') };
+      const request = op(req, at, ruleInputOf(req.body as Schemas['RuleBody']));
+      const r = await apply([request], expected);
       const result = r.results[0];
       if (!result?.rule) throw new Error('the service returned no rule for an add');
       const existed = result.existed === true;
-      const body2: Schemas['RuleWriteResult'] = {
+      const body: Schemas['RuleWriteResult'] = {
         revision: r.revision,
         rule: ruleWire(result.rule),
-        ...(body.ensure ? { existed } : {}),
+        ...(request.op === 'ensure' ? { existed } : {}),
         changes: r.changes.map(changeWire),
       };
       return {
         status: existed ? 200 : 201,
-        body: body2,
-        headers: { ...etag(r.revision), Location: ruleUrl(family, table, chain, result.rule.id) },
+        body,
+        headers: { ...etag(r.revision), Location: ruleUrl(at.family, at.table, at.chain, result.rule.id) },
       };
+    });
+
+  router.post(
+    '/tables/:table/chains/:chain/rules',
+    addRule((_req, at, rule) => ({ op: 'append', ...at, rule })),
+  );
+  router.post(
+    '/tables/:table/chains/:chain/rules/ensure',
+    addRule((req, at, rule) => {
+      const { position } = req.body as Schemas['EnsureRuleRequest'];
+      return { op: 'ensure', ...at, rule, ...(position !== undefined ? { position } : {}) };
     }),
+  );
+  router.post(
+    '/tables/:table/chains/:chain/rules/at/:position',
+    addRule((req, at, rule) => ({ op: 'insert', ...at, position: Number(req.params.position), rule })),
   );
 
   router.put(
@@ -549,9 +528,7 @@ export function v1Router(options: RoutesOptions): Router {
       const revision = service.revision;
       const found = service.findRule(family, table, param(req, 'id'));
       if (!found || found.chain !== chain) {
-        throw new ProblemError(404, 'not_found', `no rule with id ${param(req, 'id')} in chain ${chain}`, {
-          field: 'id',
-        });
+        throw ruleNotFound(param(req, 'id'), chain);
       }
       const body: Schemas['RuleResponse'] = { revision, family, table, chain, rule: ruleWire(found.rule) };
       return { status: 200, body, headers: etag(revision) };
@@ -574,6 +551,7 @@ export function v1Router(options: RoutesOptions): Router {
       const reply: Schemas['RuleWriteResult'] = {
         revision: r.revision,
         rule: ruleWire(result.rule),
+        ...(result.deleted ? { replaced: ruleWire(result.deleted) } : {}),
         changes: r.changes.map(changeWire),
       };
       return {

@@ -40,10 +40,11 @@ describe('gRPC auth matrix (requireAuth)', () => {
     await f.close();
   });
 
-  it('covers all 21 unary RPCs; reads are exactly the Get*/List* methods', () => {
-    expect(UNARY).toHaveLength(21);
+  it('covers all 22 unary RPCs; reads are exactly the Get*/List* methods', () => {
+    expect(UNARY).toHaveLength(22);
     expect([...READ_METHODS].sort()).toEqual([
       'GetChain',
+      'GetRule',
       'GetRuleset',
       'GetStatus',
       'GetTable',

@@ -38,6 +38,8 @@ interface Case {
   readonly setup?: GrpcSetup;
   readonly call: (f: GrpcFixture) => Promise<unknown>;
   readonly metadata?: Record<string, string>;
+  /** The finer reason (ErrorInfo metadata `reason`, trailer `portcullis-reason`), when there is one. */
+  readonly reason?: string;
 }
 
 const execError = (kind: 'aborted' | 'timeout') =>
@@ -78,6 +80,7 @@ const CASES: Case[] = [
     status: grpc.status.FAILED_PRECONDITION,
     field: 'expectedRevision',
     metadata: { currentRevision: '1', expectedRevision: '7' },
+    reason: 'revision_mismatch',
     call: (f) => f.client.createChain({ chain: 'NEW', expectedRevision: 7n }, w),
   },
   {
@@ -145,6 +148,8 @@ describe('gRPC error mapping', () => {
       expect(info?.metadata.field).toBe(c.field);
     }
     if (c.metadata) expect(info?.metadata).toMatchObject(c.metadata);
+    expect(err.metadata.get('portcullis-reason')).toEqual(c.reason === undefined ? [] : [c.reason]);
+    expect(info?.metadata.reason).toBe(c.reason);
     if (c.code === 'invalid_argument') {
       expect(badRequest?.fieldViolations).toEqual([
         expect.objectContaining({ field: c.field, description: err.details }),

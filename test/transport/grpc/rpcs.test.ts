@@ -3,6 +3,7 @@
  * against the service on the fake executor: the response, and what the
  * kernel (the fake) holds afterwards.
  */
+import type * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Family, Policy } from '../../../src/gen/portcullis/v1/rule_pb.js';
 import { seedInput } from '../../helpers/service.js';
@@ -60,6 +61,22 @@ describe('gRPC reads', () => {
     expect(r.chain?.name).toBe('INPUT');
     expect(r.chain?.rules).toHaveLength(3);
     expect(r.chain?.rules[0]?.counters).toMatchObject({ packets: 0n, bytes: 0n });
+  });
+
+  it('GetRule finds a rule of the chain by id; another chain or an unknown id is NOT_FOUND (field id)', async () => {
+    const ssh = (await f.client.getChain({ chain: 'INPUT' }, w)).chain?.rules[1];
+    const id = ssh?.id ?? '';
+    const r = await f.client.getRule({ chain: 'INPUT', id }, w);
+    expect(r.revision).toBe(1n);
+    expect(r.rule).toMatchObject({ id, position: 2, text: '-p tcp -m tcp --dport 22 -j LOG_AND_DROP' });
+    for (const req of [
+      { chain: 'LOG_AND_DROP', id },
+      { chain: 'INPUT', id: '0000000000000000' },
+    ]) {
+      const err = (await f.client.getRule(req, w).catch((e: unknown) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(5);
+      expect(err.metadata.get('portcullis-field')).toEqual(['id']);
+    }
   });
 
   it('ListChains returns rule counts and references', async () => {
@@ -293,8 +310,11 @@ describe('gRPC transactions, revisions, idempotency, reload', () => {
     ).toHaveLength(1);
     const other = await f.client
       .appendRule({ ...req, rule: spec('-s 198.51.100.10 -j DROP') }, w)
-      .catch((e: unknown) => e);
+      .catch((e: grpc.ServiceError) => e);
     expect(other).toMatchObject({ code: 3 });
+    const md = (other as grpc.ServiceError).metadata;
+    expect(md.get('portcullis-field')).toEqual(['idempotencyKey']);
+    expect(md.get('portcullis-reason')).toEqual(['idempotency_key_reused']);
   });
 
   it('Reload re-reads the kernel and reports a change made behind the service', async () => {

@@ -155,10 +155,10 @@ describe('gRPC reflection and a stock client (buf curl)', () => {
     expect(r.code).toBe(0);
     const methods = r.stdout.trim().split('\n');
     expect(methods).toContain('grpc.health.v1.Health/Check');
-    for (const name of ['GetRuleset', 'AppendRule', 'DeleteRule', 'Apply', 'Reset', 'Watch']) {
+    for (const name of ['GetRuleset', 'GetRule', 'AppendRule', 'DeleteRule', 'Apply', 'Reset', 'Watch']) {
       expect(methods).toContain(`portcullis.v1.FirewallService/${name}`);
     }
-    expect(methods.filter((m) => m.startsWith('portcullis.v1.FirewallService/'))).toHaveLength(22);
+    expect(methods.filter((m) => m.startsWith('portcullis.v1.FirewallService/'))).toHaveLength(23);
   });
 
   it('AppendRule with typed JSON and a bearer token, then GetChain, as a stock client sees them', async () => {

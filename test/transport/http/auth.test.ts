@@ -20,6 +20,8 @@ const routes: Route[] = [
   { method: 'get', path: R, ok: 200 },
   { method: 'get', path: `${R}/{id}`, ok: 200 },
   { method: 'post', path: R, body: { spec: '-j DROP' }, ok: 201 },
+  { method: 'post', path: `${R}/at/1`, body: { spec: '-j DROP' }, ok: 201 },
+  { method: 'post', path: `${R}/ensure`, body: { spec: '-j DROP' }, ok: 201 },
   { method: 'put', path: R, body: { rules: [{ spec: '-j DROP' }] }, ok: 200 },
   { method: 'put', path: `${R}/{id}`, body: { spec: '-j DROP' }, ok: 200 },
   { method: 'delete', path: `${R}/{id}`, ok: 200 },
@@ -44,6 +46,7 @@ const routes: Route[] = [
     ok: 200,
   },
   { method: 'post', path: '/v1/reset', ok: 200 },
+  { method: 'post', path: '/v1/reload', ok: 200 },
 ];
 
 const open: Route[] = [

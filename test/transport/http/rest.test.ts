@@ -86,7 +86,7 @@ describe('reads', () => {
     });
     expect(problemOf(checked(await api().get('/v1/tables/nosuch')))).toMatchObject({
       status: 400,
-      code: 'invalid_parameter',
+      code: 'invalid_argument',
       field: 'table',
     });
   });
@@ -113,7 +113,7 @@ describe('reads', () => {
 });
 
 describe('writes', () => {
-  it('POST rules appends (spec or typed), inserts at a position, ensures', async () => {
+  it('POST rules appends, POST rules/at/{position} inserts, POST rules/ensure ensures', async () => {
     const a = checked(await api().post(RULES).send({ spec: '-p tcp --dport 80 -j ACCEPT' }));
     expect(a.status).toBe(201);
     expect(a.body.rule).toMatchObject({ position: 4, text: '-p tcp -m tcp --dport 80 -j ACCEPT' });
@@ -121,25 +121,32 @@ describe('writes', () => {
     expect(a.headers.etag).toBe('"2"');
     const t = checked(
       await api()
-        .post(RULES)
+        .post(`${RULES}/at/1`)
         .send({
           rule: { protocol: 'udp', matches: [{ module: 'udp', dport: '53' }], target: { target: 'ACCEPT' } },
-          position: 1,
         }),
     );
     expect(t.status).toBe(201);
     expect(t.body.rule).toMatchObject({ position: 1, text: '-p udp -m udp --dport 53 -j ACCEPT' });
-    const e1 = checked(await api().post(RULES).send({ spec: '-p tcp --dport 80 -j ACCEPT', ensure: true }));
+    expect(t.body).not.toHaveProperty('existed');
+    const e1 = checked(await api().post(`${RULES}/ensure`).send({ spec: '-p tcp --dport 80 -j ACCEPT' }));
     expect(e1.status).toBe(200);
     expect(e1.body).toMatchObject({ existed: true, revision: 3, changes: [] });
-    const e2 = checked(await api().post(RULES).send({ spec: '-p tcp --dport 81 -j ACCEPT', ensure: true }));
+    const e2 = checked(
+      await api().post(`${RULES}/ensure`).send({ spec: '-p tcp --dport 81 -j ACCEPT', position: 2 }),
+    );
     expect(e2.status).toBe(201);
     expect(e2.body.existed).toBe(false);
+    expect(e2.body.rule.position).toBe(2);
+    const past = checked(await api().post(`${RULES}/at/99`).send({ spec: '-j DROP' }));
+    expect(problemOf(past)).toMatchObject({ status: 400, code: 'invalid_argument', field: 'position' });
+    const appendAt = checked(await api().post(RULES).send({ spec: '-j DROP', position: 1 }));
+    expect(problemOf(appendAt)).toMatchObject({ status: 400, code: 'invalid_argument', field: 'position' });
     expect(await kernelRules(fx.fake, 'ipv4', 'INPUT')).toEqual([
       '-p udp -m udp --dport 53 -j ACCEPT',
+      '-p tcp -m tcp --dport 81 -j ACCEPT',
       ...seedInput('ipv4'),
       '-p tcp -m tcp --dport 80 -j ACCEPT',
-      '-p tcp -m tcp --dport 81 -j ACCEPT',
     ]);
   });
 
@@ -169,7 +176,7 @@ describe('writes', () => {
     });
     expect(problemOf(checked(await api().delete(`${RULES}/at/0`)))).toMatchObject({
       status: 400,
-      code: 'invalid_parameter',
+      code: 'invalid_argument',
       field: 'position',
     });
   });
@@ -288,11 +295,11 @@ describe('writes', () => {
     expect(await fx.fake.save('ipv4')).not.toContain('LOG_AND_DROP');
   });
 
-  it('maps invalid_argument to 400 with the field of a spec body', async () => {
+  it('maps invalid_argument to 400 with the field of a spec body (rule.spec, as on gRPC)', async () => {
     const r = checked(await api().post(RULES).send({ spec: '-p tcp --dport 99999 -j ACCEPT' }));
     const p = problemOf(r);
     expect(p).toMatchObject({ status: 400, code: 'invalid_argument' });
-    expect(p.field).toMatch(/^spec/);
+    expect(p.field).toMatch(/^rule\.spec/);
     const typed = checked(
       await api()
         .post(RULES)
@@ -360,34 +367,34 @@ describe('the request validator refuses bad input and nothing changes in the ker
       name: 'unknown field',
       send: (t) => t.send({ spec: '-j DROP', bogus: true }),
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
       field: 'bogus',
     },
     {
       name: 'unknown field in a typed rule',
       send: (t) => t.send({ rule: { protocol: 'tcp', sauce: 1 } }),
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
       field: 'rule.sauce',
     },
     {
       name: 'wrong type',
       send: (t) => t.send({ spec: 42 }),
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
       field: 'spec',
     },
     {
       name: 'both rule and spec',
       send: (t) => t.send({ spec: '-j DROP', rule: { matches: [] } }),
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
     },
     {
-      name: 'wrong position type',
+      name: 'a position on append (InsertRule takes it in the path)',
       send: (t) => t.send({ spec: '-j DROP', position: 'first' }),
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
       field: 'position',
     },
     {
@@ -424,7 +431,7 @@ describe('the request validator refuses bad input and nothing changes in the ker
       name: 'bad family',
       send: (t) => t.query({ family: 'ipv5' }).send({ spec: '-j DROP' }),
       status: 400,
-      code: 'invalid_parameter',
+      code: 'invalid_argument',
       field: 'family',
     },
   ];
@@ -451,7 +458,7 @@ describe('the request validator refuses bad input and nothing changes in the ker
     );
     expect(problemOf(r)).toMatchObject({
       status: 400,
-      code: 'invalid_body',
+      code: 'invalid_argument',
       field: 'operations[0].rule.bogus',
     });
     const fields = (r.body.errors as { field: string }[]).map((e) => e.field);
@@ -471,12 +478,23 @@ describe('ETag and If-Match', () => {
     expect(ok.headers.etag).toBe('"2"');
     const before = await fx.fake.save('ipv4');
     const stale = checked(await api().post(RULES).set('If-Match', etag).send({ spec: '-j ACCEPT' }));
-    expect(problemOf(stale)).toMatchObject({ status: 412, code: 'revision_mismatch', field: 'If-Match' });
+    expect(problemOf(stale)).toMatchObject({
+      status: 412,
+      code: 'failed_precondition',
+      field: 'expectedRevision',
+    });
+    expect(stale.body.reason).toBe('revision_mismatch');
     expect(stale.body.revision).toBe(2);
     expect(stale.headers.etag).toBe('"2"');
     expect(await fx.fake.save('ipv4')).toBe(before);
     const garbage = checked(await api().delete(`${RULES}/at/1`).set('If-Match', '"abc"'));
-    expect(problemOf(garbage)).toMatchObject({ status: 412, code: 'revision_mismatch' });
+    expect(problemOf(garbage)).toMatchObject({
+      status: 412,
+      code: 'failed_precondition',
+      field: 'expectedRevision',
+    });
+    expect(garbage.body.reason).toBe('revision_mismatch');
+    expect(garbage.headers.etag).toBe('"2"');
     expect(checked(await api().delete(`${RULES}/at/1`).set('If-Match', '*')).status).toBe(200);
     expect(checked(await api().delete(`${RULES}/at/1`).set('If-Match', 'W/"3"')).status).toBe(200);
   });
@@ -507,9 +525,10 @@ describe('Idempotency-Key', () => {
     const other = checked(await api().post(RULES).set('Idempotency-Key', 'k-2').send({ spec: '-j ACCEPT' }));
     expect(problemOf(other)).toMatchObject({
       status: 422,
-      code: 'idempotency_key_reused',
-      field: 'Idempotency-Key',
+      code: 'invalid_argument',
+      field: 'idempotencyKey',
     });
+    expect(other.body.reason).toBe('idempotency_key_reused');
     const path = checked(await api().delete(`${RULES}/at/1`).set('Idempotency-Key', 'k-2'));
     expect(path.status).toBe(422);
     expect(
@@ -530,7 +549,8 @@ describe('Idempotency-Key', () => {
     const first = api().post(RULES).set('Idempotency-Key', 'k-4').send({ spec: '-j DROP' }).then(checked);
     await new Promise((r) => setTimeout(r, 50));
     const second = checked(await api().post(RULES).set('Idempotency-Key', 'k-4').send({ spec: '-j DROP' }));
-    expect(problemOf(second)).toMatchObject({ status: 409, code: 'idempotency_key_in_use' });
+    expect(problemOf(second)).toMatchObject({ status: 409, code: 'aborted', field: 'idempotencyKey' });
+    expect(second.body.reason).toBe('idempotency_key_in_use');
     release();
     expect((await first).status).toBe(201);
   });
@@ -565,7 +585,7 @@ describe('Idempotency-Key', () => {
     const bad = checked(
       await request(a).post(RULES).set('Idempotency-Key', 'has space').send({ spec: '-j DROP' }),
     );
-    expect(problemOf(bad)).toMatchObject({ status: 400, code: 'invalid_parameter' });
+    expect(problemOf(bad)).toMatchObject({ status: 400, code: 'invalid_argument', field: 'idempotencyKey' });
   });
 });
 

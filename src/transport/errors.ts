@@ -1,0 +1,77 @@
+/**
+ * Errors the two front doors raise themselves, built once so that REST and
+ * gRPC report the same code, field, reason and message for the same mistake.
+ * A `reason` refines a domain code where a client acts differently on it:
+ * REST puts it in the problem's `reason`, gRPC in ErrorInfo metadata `reason`
+ * and the `portcullis-reason` trailer.
+ */
+import { DomainError, type ErrorCode } from '../domain/errors.js';
+
+export type ErrorReason = 'revision_mismatch' | 'idempotency_key_reused' | 'idempotency_key_in_use';
+
+/** A DomainError with a finer reason. */
+export class ReasonedError extends DomainError {
+  readonly reason: ErrorReason;
+  constructor(
+    code: ErrorCode,
+    reason: ErrorReason,
+    message: string,
+    options: { field?: string; details?: Readonly<Record<string, unknown>> } = {},
+  ) {
+    super(code, message, options);
+    this.name = 'ReasonedError';
+    this.reason = reason;
+  }
+}
+
+/** The reason of an error, if it has one: its own, or `revision_mismatch` for the service's stale-revision error. */
+export function errorReason(e: DomainError): ErrorReason | undefined {
+  if (e instanceof ReasonedError) return e.reason;
+  if (e.code === 'failed_precondition' && e.field === 'expectedRevision') return 'revision_mismatch';
+  return undefined;
+}
+
+export const IDEMPOTENCY_FIELD = 'idempotencyKey';
+
+export function idempotencyKeyInvalid(): DomainError {
+  return new DomainError(
+    'invalid_argument',
+    'the idempotency key must be 1 to 255 visible ASCII characters',
+    {
+      field: IDEMPOTENCY_FIELD,
+    },
+  );
+}
+
+export function idempotencyKeyReused(): ReasonedError {
+  return new ReasonedError(
+    'invalid_argument',
+    'idempotency_key_reused',
+    'this idempotency key was already used for a different request: use a new key for a new request',
+    { field: IDEMPOTENCY_FIELD },
+  );
+}
+
+export function idempotencyKeyInUse(): ReasonedError {
+  return new ReasonedError(
+    'aborted',
+    'idempotency_key_in_use',
+    'a request with this idempotency key is still being applied: retry when it has finished',
+    { field: IDEMPOTENCY_FIELD },
+  );
+}
+
+/** An expected revision that can never match (REST: an unreadable If-Match). */
+export function revisionMismatch(current: number, message: string): ReasonedError {
+  return new ReasonedError('failed_precondition', 'revision_mismatch', message, {
+    field: 'expectedRevision',
+    details: { currentRevision: current },
+  });
+}
+
+/** GetRule: no rule of `chain` has this id. */
+export function ruleNotFound(id: string, chain: string): DomainError {
+  return new DomainError('not_found', `no rule with id ${id.slice(0, 64)} in chain ${chain.slice(0, 64)}`, {
+    field: 'id',
+  });
+}
