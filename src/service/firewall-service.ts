@@ -22,6 +22,7 @@
  *   nothing, if the ruleset has moved on.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { DomainError } from '../domain/errors.js';
 import {
   BUILTIN_CHAINS,
@@ -138,6 +139,13 @@ export interface ServiceStatus {
   readonly batches: number;
   readonly ready: boolean;
   readonly lastExternalChange: string | undefined;
+  /** Timings of the last kernel transaction: jobs in it, and milliseconds planning, in the kernel, committing. */
+  readonly lastRun?: {
+    readonly jobs: number;
+    readonly planMs: number;
+    readonly kernelMs: number;
+    readonly commitMs: number;
+  };
 }
 
 type Job =
@@ -221,6 +229,7 @@ export class FirewallService {
   private unsubscribeFeed: (() => void) | undefined;
   /** Handles of recently added rules still being learned from the change feed. */
   private handleLearning: Promise<void> = Promise.resolve();
+  private lastRun: ServiceStatus['lastRun'];
   private pollTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FirewallServiceOptions) {
@@ -296,6 +305,7 @@ export class FirewallService {
       batches: this.queue.batchCount,
       ready: this.ready,
       lastExternalChange: this.lastExternal,
+      ...(this.lastRun ? { lastRun: this.lastRun } : {}),
     };
   }
 
@@ -581,6 +591,7 @@ export class FirewallService {
       let runFamily: Family | undefined;
       let working = this.rev;
       const done: number[] = [];
+      const t0 = performance.now();
       for (const index of pending) {
         if (isolate > 0 && run.length === 1) break;
         const job = jobs[index] as Extract<Job, { kind: 'apply' }>;
@@ -616,9 +627,17 @@ export class FirewallService {
         pending = pending.filter((p) => !done.includes(p));
         continue;
       }
+      const t1 = performance.now();
       const failed = mode === 'handles' ? await this.executeHandles(run) : await this.executeRestore(run);
+      const t2 = performance.now();
       if (failed === undefined) {
         this.commitRun(draft, run, outcomes);
+        this.lastRun = {
+          jobs: run.length,
+          planMs: t1 - t0,
+          kernelMs: t2 - t1,
+          commitMs: performance.now() - t2,
+        };
         if (isolate > 0) isolate--;
         pending = pending.filter((p) => !done.includes(p));
         continue;
@@ -980,7 +999,8 @@ function outcomeView(o: JobPlan['outcomes'][number], lookup: ChainLookup): OpRes
   let rule: RuleView | undefined;
   if (o.entry) {
     const c = lookup(o.entry.family, o.entry.table, o.entry.chain);
-    const i = c ? c.entries.indexOf(o.entry.entry) : -1;
+    // Appended rules (the common case) sit at the end: search from there.
+    const i = c ? c.entries.lastIndexOf(o.entry.entry) : -1;
     rule =
       c && i !== -1
         ? viewAt(c.entries, i)

@@ -175,8 +175,11 @@ export class Draft {
   private readonly touched = new Map<string, Set<string>>();
   /** Rule arrays this draft owns (copied from the base) and may edit in place. */
   private readonly owned = new WeakSet<readonly RuleEntry[]>();
+  /** Text counts of owned arrays: the committed array's counts (shared, read-only here) plus a delta. */
+  private readonly countStates = new Map<readonly RuleEntry[], CountState>();
+  /** Texts removed from some chain in this batch (their later copies' ids may shift). */
+  private readonly removedTexts = new Set<string>();
   /** text -> count, per owned array, built on first use. */
-  private readonly counts = new WeakMap<readonly RuleEntry[], Map<string, number>>();
   private readonly undo: (() => void)[] = [];
   /** Entries this batch created (their ids may be settled in place at commit). */
   private readonly fresh = new Set<RuleEntry>();
@@ -246,23 +249,22 @@ export class Draft {
     if (this.owned.has(c.entries)) return c.entries as RuleEntry[];
     const copy = [...c.entries];
     this.owned.add(copy);
+    this.countStates.set(copy, { source: c.entries, delta: new Map() });
     this.setChain(family, table, { ...c, entries: copy });
     return copy;
   }
 
-  private countsOf(entries: readonly RuleEntry[]): Map<string, number> {
-    let m = this.counts.get(entries);
-    if (!m) {
-      m = new Map();
-      for (const e of entries) m.set(e.text, (m.get(e.text) ?? 0) + 1);
-      this.counts.set(entries, m);
-    }
-    return m;
+  /** How many rules of an owned array have this text. */
+  private countOf(entries: readonly RuleEntry[], text: string): number {
+    const cs = this.countStates.get(entries);
+    if (!cs) return entries.reduce((n, e) => (e.text === text ? n + 1 : n), 0);
+    return (textCounts(cs.source).get(text) ?? 0) + (cs.delta.get(text) ?? 0);
   }
 
   private count(entries: readonly RuleEntry[], text: string, delta: number): void {
-    const m = this.counts.get(entries);
-    if (m) m.set(text, (m.get(text) ?? 0) + delta);
+    const cs = this.countStates.get(entries);
+    if (cs) cs.delta.set(text, (cs.delta.get(text) ?? 0) + delta);
+    if (delta < 0) this.removedTexts.add(text);
   }
 
   /**
@@ -284,7 +286,7 @@ export class Draft {
   /** How many rules with this text stand before `index` (all of them when index is the end). */
   occurrencesBefore(family: Family, table: TableName, chain: string, text: string, index: number): number {
     const entries = this.ownedEntries(family, table, chain);
-    if (index >= entries.length) return this.countsOf(entries).get(text) ?? 0;
+    if (index >= entries.length) return this.countOf(entries, text);
     let n = 0;
     for (let i = 0; i < index; i++) if (entries[i]?.text === text) n++;
     return n;
@@ -359,6 +361,23 @@ export class Draft {
     };
   }
 
+  /**
+   * Whether no id in the chain can have moved: every touched text is now absent, or is a
+   * single rule added in this batch (planned with occurrence 0) with no copy removed.
+   */
+  private idsSettled(cs: CountState | undefined, texts: ReadonlySet<string>): boolean {
+    if (!cs) return false;
+    const base = textCounts(cs.source);
+    for (const t of texts) {
+      const before = base.get(t) ?? 0;
+      const after = before + (cs.delta.get(t) ?? 0);
+      if (after === 0) continue;
+      if (before === 0 && after === 1 && !this.removedTexts.has(t)) continue;
+      return false;
+    }
+    return true;
+  }
+
   /** Whether anything was changed. */
   get isEmpty(): boolean {
     return this.undo.length === 0;
@@ -375,7 +394,11 @@ export class Draft {
         const fixed = new Map<string, ChainState>();
         for (const [chainName, c] of chains) {
           const texts = this.touched.get(`${family}/${name}/${chainName}`);
-          fixed.set(chainName, texts ? recomputeIds(family, name, c, texts, this.fresh) : c);
+          const cs = this.countStates.get(c.entries);
+          const final =
+            texts && !this.idsSettled(cs, texts) ? recomputeIds(family, name, c, texts, this.fresh) : c;
+          if (cs) carryCounts(cs, final.entries);
+          fixed.set(chainName, final);
         }
         newTables.set(name, { name, chains: orderChains(name, fixed) });
       }
@@ -383,6 +406,42 @@ export class Draft {
     }
     return out;
   }
+}
+
+interface CountState {
+  /** The committed array the owned copy was made from. */
+  readonly source: readonly RuleEntry[];
+  /** Count changes made by this batch. */
+  readonly delta: Map<string, number>;
+}
+
+const countCache = new WeakMap<readonly RuleEntry[], Map<string, number>>();
+
+/** text -> number of rules with that text, for a committed rule array (built once, then carried forward). */
+function textCounts(entries: readonly RuleEntry[]): Map<string, number> {
+  let m = countCache.get(entries);
+  if (!m) {
+    m = new Map();
+    for (const e of entries) m.set(e.text, (m.get(e.text) ?? 0) + 1);
+    countCache.set(entries, m);
+  }
+  return m;
+}
+
+/**
+ * After a commit the source array is no longer part of any state, so its counts map is
+ * updated in place and handed to the committed array (no 50k-entry rebuild per batch).
+ */
+function carryCounts(cs: CountState, committed: readonly RuleEntry[]): void {
+  const m = countCache.get(cs.source);
+  if (!m) return;
+  for (const [t, d] of cs.delta) {
+    const n = (m.get(t) ?? 0) + d;
+    if (n > 0) m.set(t, n);
+    else m.delete(t);
+  }
+  countCache.delete(cs.source);
+  countCache.set(committed, m);
 }
 
 function orderChains(table: TableName, chains: Map<string, ChainState>): Map<string, ChainState> {
