@@ -51,5 +51,11 @@ export async function openKernel(options: OpenKernelOptions = {}): Promise<Kerne
         'nft is not installed (Debian package nftables): deletes go by spec, external changes are polled',
     };
   }
-  return { executor, backend, feed: new NftChangeFeed(netns), handles: new NftRuleHandles(netns) };
+  // Listing a table's handles takes seconds at 50k rules (nft prints rule by rule): allow for it.
+  return {
+    executor,
+    backend,
+    feed: new NftChangeFeed(netns),
+    handles: new NftRuleHandles({ ...netns, timeoutMs: 120_000 }),
+  };
 }

@@ -755,6 +755,7 @@ export class FirewallService {
         family,
         refs.map((r) => ({ table: r.table, chain: r.chain, handle: r.handle })),
         {
+          timeoutMs: 30_000,
           onSpawn: (pid) => {
             spawned = pid;
             this.feed?.claim(pid);
@@ -861,7 +862,13 @@ export class FirewallService {
     tables: ReadonlySet<TableName>,
   ): Promise<Map<TableName, ReadonlyMap<string, readonly number[]>>> {
     const out = new Map<TableName, ReadonlyMap<string, readonly number[]>>();
-    for (const t of tables) out.set(t, await (this.handles as RuleHandles).list(family, t));
+    for (const t of tables) {
+      try {
+        out.set(t, await (this.handles as RuleHandles).list(family, t));
+      } catch {
+        // Without handles the table's rules are still fully usable: their deletes go by spec.
+      }
+    }
     return out;
   }
 
