@@ -24,29 +24,20 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 const CHAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 /** A name, a prefix with `+`, or `+` alone (any interface; iptables drops it unless negated). */
 const INTERFACE = /^(?:[A-Za-z0-9_.:-]+\+?|\+)$/;
-/**
- * Names no user chain may take: the verdicts, and every target extension
- * iptables 1.8.9 ships (`iptables -N LOG` fails with "chain name may not clash
- * with target name"; a jump to such a chain would read back as the target).
- */
-export const RESERVED_CHAIN_NAMES: readonly string[] = [
+/** Target extensions iptables 1.8.9 ships for both families (libxt_*), verdicts included. */
+const COMMON_TARGETS = [
   'ACCEPT',
   'DROP',
-  'QUEUE',
   'RETURN',
-  'standard',
+  'QUEUE',
   'AUDIT',
   'CHECKSUM',
   'CLASSIFY',
-  'CLUSTERIP',
   'CONNMARK',
   'CONNSECMARK',
   'CT',
   'DNAT',
-  'DNPT',
   'DSCP',
-  'ECN',
-  'HL',
   'HMARK',
   'IDLETIMER',
   'LED',
@@ -63,7 +54,6 @@ export const RESERVED_CHAIN_NAMES: readonly string[] = [
   'SECMARK',
   'SET',
   'SNAT',
-  'SNPT',
   'SYNPROXY',
   'TCPMSS',
   'TCPOPTSTRIP',
@@ -71,8 +61,22 @@ export const RESERVED_CHAIN_NAMES: readonly string[] = [
   'TOS',
   'TPROXY',
   'TRACE',
-  'TTL',
-  'ULOG',
+] as const;
+
+/** Target extensions iptables 1.8.9 ships per family (libxt_*, libipt_* / libip6t_*). */
+export const TARGET_EXTENSIONS: Readonly<Record<'ipv4' | 'ipv6', readonly string[]>> = {
+  ipv4: [...COMMON_TARGETS, 'CLUSTERIP', 'ECN', 'TTL', 'ULOG'],
+  ipv6: [...COMMON_TARGETS, 'DNPT', 'SNPT', 'HL'],
+};
+
+/**
+ * Names no user chain may take: the verdicts, and every target extension
+ * iptables 1.8.9 ships (`iptables -N LOG` fails with "chain name may not clash
+ * with target name"; a jump to such a chain would read back as the target).
+ */
+export const RESERVED_CHAIN_NAMES: readonly string[] = [
+  'standard',
+  ...new Set([...TARGET_EXTENSIONS.ipv4, ...TARGET_EXTENSIONS.ipv6]),
 ];
 
 function requireString(value: unknown, field: string): string {

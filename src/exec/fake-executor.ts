@@ -33,6 +33,7 @@
 import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Counters, Policy, Rule, Target } from '../domain/model.js';
 import { isGoto, isJump, isRawMatch, isRawTarget, targetChain } from '../domain/model.js';
+import { TARGET_EXTENSIONS } from '../domain/validate.js';
 import { parseRestorePartial, type RestoreBlock, type RestoreCommand } from '../iptables/restore-parser.js';
 import { ruleLine } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
@@ -70,47 +71,10 @@ export interface FakeExecutorOptions {
 const SAVE_ORDER: readonly TableName[] = ['mangle', 'security', 'raw', 'filter', 'nat'];
 const ZERO: Counters = Object.freeze({ packets: 0n, bytes: 0n });
 
-const COMMON_TARGETS = [
-  'ACCEPT',
-  'DROP',
-  'RETURN',
-  'QUEUE',
-  'AUDIT',
-  'CHECKSUM',
-  'CLASSIFY',
-  'CONNMARK',
-  'CONNSECMARK',
-  'CT',
-  'DNAT',
-  'DSCP',
-  'HMARK',
-  'IDLETIMER',
-  'LED',
-  'LOG',
-  'MARK',
-  'MASQUERADE',
-  'NETMAP',
-  'NFLOG',
-  'NFQUEUE',
-  'NOTRACK',
-  'RATEEST',
-  'REDIRECT',
-  'REJECT',
-  'SECMARK',
-  'SET',
-  'SNAT',
-  'SYNPROXY',
-  'TCPMSS',
-  'TCPOPTSTRIP',
-  'TEE',
-  'TOS',
-  'TPROXY',
-  'TRACE',
-];
 /** Target extensions iptables 1.8.9 ships (libxt_*, libipt_* / libip6t_*). */
 const KNOWN_TARGETS: Readonly<Record<Family, ReadonlySet<string>>> = {
-  ipv4: new Set([...COMMON_TARGETS, 'CLUSTERIP', 'ECN', 'TTL', 'ULOG']),
-  ipv6: new Set([...COMMON_TARGETS, 'DNPT', 'SNPT', 'HL']),
+  ipv4: new Set(TARGET_EXTENSIONS.ipv4),
+  ipv6: new Set(TARGET_EXTENSIONS.ipv6),
 };
 const COMMON_MATCHES = [
   'addrtype',

@@ -845,6 +845,12 @@ export class FirewallService {
         const chains = new Map<string, readonly number[]>();
         verified.set(t.name, chains);
         for (const c of t.chains) {
+          // An empty chain has no handles to verify (iptables-save also prints built-in
+          // chains nf_tables has not created yet, which nft does not list).
+          if (c.rules.length === 0) {
+            chains.set(c.name, []);
+            continue;
+          }
           const a = before.get(t.name)?.get(c.name);
           const b = after.get(t.name)?.get(c.name);
           if (a && b && a.length === c.rules.length && b.length === a.length && a.every((h, i) => h === b[i]))
