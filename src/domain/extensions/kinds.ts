@@ -163,11 +163,14 @@ export function oneOf<const W extends string>(
 
 /**
  * A comma-separated set of words printed in a fixed order (conntrack states,
- * addrtype types). Input may be a list or comma-separated text.
+ * addrtype types). Input may be a list or comma-separated text. Words are
+ * upper-cased before matching unless `exactCase` (iptables takes some sets,
+ * such as hashlimit modes and CT events, in lower case only).
  */
 export function wordSet<const W extends string>(
   order: readonly W[],
   aliases: Readonly<Record<string, W>> = {},
+  exactCase = false,
 ): ValueKind<readonly W[]> {
   return {
     arity: 1,
@@ -180,7 +183,8 @@ export function wordSet<const W extends string>(
       for (const item of items) {
         const word =
           typeof item === 'string'
-            ? (order.find((w) => w === item.toUpperCase()) ?? lookup(aliases, item.toUpperCase()))
+            ? (order.find((w) => w === (exactCase ? item : item.toUpperCase())) ??
+              lookup(aliases, exactCase ? item : item.toUpperCase()))
             : undefined;
         if (word === undefined) {
           throw invalid(

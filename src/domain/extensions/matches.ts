@@ -38,7 +38,7 @@ import {
   type ValueKind,
   wordSet,
 } from './kinds.js';
-import { canonicalRate } from './rates.js';
+import { canonicalRate, rateUnitSecondsOf } from './rates.js';
 
 const FULL_RANGE = '0:65535';
 const port = (flags: string[]): OptionSpec<string> => ({
@@ -501,22 +501,9 @@ export const pkttype = defineExtension({
 
 const U32_MAX = 0xffffffff;
 
-/** Seconds per unit of a packet rate (`5/min` -> 60); the units canonicalRate accepts. */
-const RATE_UNITS: Readonly<Record<string, number>> = {
-  s: 1,
-  sec: 1,
-  second: 1,
-  m: 60,
-  min: 60,
-  minute: 60,
-  h: 3600,
-  hour: 3600,
-  d: 86400,
-  day: 86400,
-};
 function rateUnitSeconds(rateText: string): number {
   const unit = rateText.split('/')[1];
-  return unit === undefined ? 1 : (lookup(RATE_UNITS, unit) ?? 1);
+  return unit === undefined ? 1 : (rateUnitSecondsOf(unit) ?? 1);
 }
 
 /** hashlimit keeps packet rates in millionths of a second (XT_HASHLIMIT_SCALE_v2). */
@@ -584,31 +571,7 @@ const hashlimitBurst: ValueKind<number | string> = {
 
 const HASHLIMIT_MODES = ['srcip', 'srcport', 'dstip', 'dstport'] as const;
 export type HashlimitMode = (typeof HASHLIMIT_MODES)[number];
-const hashlimitMode: ValueKind<readonly HashlimitMode[]> = {
-  arity: 1,
-  normalize(input, ctx) {
-    const items = typeof input === 'string' ? input.split(/[,|]/) : input;
-    if (!Array.isArray(items) || items.length === 0) {
-      throw invalid(ctx.field, `${ctx.field} must be a list of ${HASHLIMIT_MODES.join(', ')}`);
-    }
-    const set = new Set<HashlimitMode>();
-    for (const item of items) {
-      const word = HASHLIMIT_MODES.find((w) => w === item);
-      if (word === undefined) {
-        throw invalid(
-          ctx.field,
-          `${ctx.field}: "${preview(String(item))}" is not one of ${HASHLIMIT_MODES.join(', ')}`,
-        );
-      }
-      set.add(word);
-    }
-    return HASHLIMIT_MODES.filter((w) => set.has(w));
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v.join(',')],
-};
+const hashlimitMode: ValueKind<readonly HashlimitMode[]> = wordSet(HASHLIMIT_MODES, {}, true);
 
 /** The kernel caps htable-size and htable-max at 1048576 (HASHLIMIT_MAX_SIZE) and prints the cap. */
 const HASHLIMIT_MAX_SIZE = 1_048_576;

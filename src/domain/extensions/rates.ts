@@ -18,6 +18,11 @@ const UNITS: Readonly<Record<string, number>> = {
   d: 86400,
   day: 86400,
 };
+/** Seconds in a rate unit (`min` -> 60), or undefined for a word that is not a unit. */
+export function rateUnitSecondsOf(unit: string): number | undefined {
+  return Object.hasOwn(UNITS, unit) ? UNITS[unit] : undefined;
+}
+
 const PRINT_UNITS: ReadonlyArray<readonly [string, number]> = [
   ['day', 86400],
   ['hour', 3600],

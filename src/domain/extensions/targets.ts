@@ -23,7 +23,7 @@ import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
 import { checkText, checkUint, MAX_LOG_PREFIX, MAX_NFLOG_PREFIX } from '../validate.js';
 import { defineExtension, type ExtensionValues } from './define.js';
-import { flag, type KindContext, lookup, name, uint, type ValueKind } from './kinds.js';
+import { flag, type KindContext, lookup, name, uint, type ValueKind, wordSet } from './kinds.js';
 
 /** A one-argument kind from a normalize function and a printer. */
 function kind<T>(
@@ -559,32 +559,6 @@ export const DSCP = defineExtension({
 export const NOTRACK = verdict('NOTRACK', 'do not track this connection (raw table)');
 export const TRACE = verdict('TRACE', 'trace the packet through the rules (raw table)');
 
-/** Comma-separated lowercase words printed in a fixed order (iptables refuses other cases). */
-function eventSet<const W extends string>(order: readonly W[]): ValueKind<readonly W[]> {
-  return {
-    arity: 1,
-    normalize(input, ctx) {
-      const items = typeof input === 'string' ? input.split(',') : input;
-      if (!Array.isArray(items) || items.length === 0)
-        throw invalid(ctx.field, `${ctx.field} must be a list of ${order.join(', ')}`);
-      const set = new Set<W>();
-      for (const item of items) {
-        const w = order.find((o) => o === item);
-        if (w === undefined)
-          throw invalid(
-            ctx.field,
-            `${ctx.field}: "${preview(String(item))}" is not one of ${order.join(', ')}`,
-          );
-        set.add(w);
-      }
-      return order.filter((w) => set.has(w));
-    },
-    parse(args, ctx) {
-      return this.normalize(args[0], ctx);
-    },
-    format: (v) => [v.join(',')],
-  };
-}
 const CT_EVENTS = [
   'new',
   'related',
@@ -610,8 +584,8 @@ export const CT = defineExtension({
   options: {
     notrack: { flags: ['--notrack'], kind: flag },
     helper: { flags: ['--helper'], kind: name(15) },
-    ctevents: { flags: ['--ctevents'], kind: eventSet(CT_EVENTS) },
-    expevents: { flags: ['--expevents'], kind: eventSet(['new'] as const) },
+    ctevents: { flags: ['--ctevents'], kind: wordSet(CT_EVENTS, {}, true) },
+    expevents: { flags: ['--expevents'], kind: wordSet(['new'] as const, {}, true) },
     zone: { flags: ['--zone'], kind: zone, omitWhen: 0 },
     zoneOrig: { flags: ['--zone-orig'], kind: zone, omitWhen: 0 },
     zoneReply: { flags: ['--zone-reply'], kind: zone, omitWhen: 0 },
