@@ -7,19 +7,8 @@ import {
   parseIPv6,
   preview,
 } from '../../src/domain/address.js';
-import { DomainError } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
-
-function invalidArgument(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    expect((e as DomainError).code).toBe('invalid_argument');
-    return e as DomainError;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+import { invalidArgument } from '../helpers/errors.js';
 
 describe('parseIPv4', () => {
   it.each<[string, number[]]>([

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
 import { normalizeRule } from '../../src/domain/rule.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
+import { invalidArgument as invalidArgumentWithin } from '../helpers/errors.js';
 
-function invalidArgument(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    const d = e as DomainError;
-    expect(d.code).toBe('invalid_argument');
-    expect(d.message.length).toBeLessThan(400);
-    expect(d.message).not.toMatch(/[\n\u0000]/);
-    return d;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+const invalidArgument = (fn: () => unknown) => invalidArgumentWithin(fn, 400);
 
 describe('normalizeRule: canonical models', () => {
   it('an empty rule has no fields and no matches', () => {

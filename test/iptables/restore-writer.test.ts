@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../src/domain/errors.js';
 import type { TableName } from '../../src/domain/family.js';
 import type { Rule, Ruleset } from '../../src/domain/model.js';
 import { normalizeRule } from '../../src/domain/rule.js';
 import { RestoreBuilder, ruleLine, writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
-
-function invalidArgument(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    const d = e as DomainError;
-    expect(d.code).toBe('invalid_argument');
-    expect(d.message).not.toMatch(/[\n\u0000]/);
-    return d;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+import { invalidArgument } from '../helpers/errors.js';
 
 const spec = (text: string): Rule => parseRuleSpec(text, 'ipv4');
 

@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../src/domain/errors.js';
 import type { Rule } from '../../src/domain/model.js';
 import { normalizeRule } from '../../src/domain/rule.js';
 import { parseRuleArgs, parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { splitRestoreLine } from '../../src/iptables/tokenize.js';
+import { invalidArgument as invalidArgumentWithin } from '../helpers/errors.js';
 
-function invalidArgument(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    const d = e as DomainError;
-    expect(d.code).toBe('invalid_argument');
-    expect(d.message.length).toBeLessThan(400);
-    expect(d.message).not.toMatch(/[\n\u0000]/);
-    return d;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+const invalidArgument = (fn: () => unknown) => invalidArgumentWithin(fn, 400);
 
 /** Parses what iptables-save printed after `-A CHAIN`. */
 function parseSaved(text: string, isChain?: (name: string) => boolean): Rule {

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../src/domain/errors.js';
 import { renderTokens, splitRestoreLine, splitSpec } from '../../src/iptables/tokenize.js';
-
-function invalidArgument(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    expect((e as DomainError).code).toBe('invalid_argument');
-    return e as DomainError;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+import { invalidArgument } from '../helpers/errors.js';
 
 describe('splitSpec', () => {
   it.each<[string, string[]]>([
