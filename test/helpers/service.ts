@@ -35,7 +35,8 @@ export async function startService(setup: ServiceSetup = {}): Promise<ServiceFix
     pollIntervalMs: 0,
     ...(setup.families ? { families: setup.families } : {}),
     ...(setup.baseline ? { baseline: setup.baseline } : {}),
-    ...(setup.queue ? { queue: setup.queue } : {}),
+    // The service must never enqueue from inside a batch: have the queue check it in tests.
+    queue: { detectReentry: true, ...setup.queue },
   });
   await service.start();
   fake.calls.restore = 0;

@@ -196,12 +196,21 @@ describe('CommandQueue batching', () => {
     expect(await q.enqueue(5)).toBe(5);
   });
 
-  it('refuses enqueue from inside a batch (it would wait for itself), but allows it after', async () => {
+  it('rejects a detectReentry that is not a boolean', () => {
+    expect(() => new CommandQueue(async () => [], { detectReentry: 'yes' as unknown as boolean })).toThrow(
+      TypeError,
+    );
+  });
+
+  it('with detectReentry, refuses enqueue from inside a batch (it would wait for itself), but allows it after', async () => {
     let inner: Promise<number> | undefined;
-    const q = new CommandQueue<number, number>(async (jobs) => {
-      if (jobs[0] === 1) inner = q.enqueue(99);
-      return jobs.map((j) => ({ ok: true, value: j }));
-    });
+    const q = new CommandQueue<number, number>(
+      async (jobs) => {
+        if (jobs[0] === 1) inner = q.enqueue(99);
+        return jobs.map((j) => ({ ok: true, value: j }));
+      },
+      { detectReentry: true },
+    );
     expect(await q.enqueue(1)).toBe(1);
     const e = await expectCode(inner as Promise<number>, 'internal');
     expect(e.message).toMatch(/wait for itself/);
