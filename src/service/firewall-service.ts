@@ -42,7 +42,7 @@ import {
   type Generation,
   type RuleHandles,
 } from '../exec/executor.js';
-import { writeTable } from '../iptables/restore-writer.js';
+import { writeRestore, writeTable } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
 import { parseSave } from '../iptables/save-parser.js';
 import { renderTokens } from '../iptables/tokenize.js';
@@ -347,6 +347,11 @@ export class FirewallService {
   /** The whole ruleset of a family (as the model; ids via getChain). */
   getRuleset(family: Family): { revision: number; ruleset: Ruleset } {
     return { revision: this.rev, ruleset: toRuleset(this.familyState(family)) };
+  }
+
+  /** The whole ruleset of a family as iptables-save text (from the model, not the kernel). */
+  getRulesetText(family: Family): { revision: number; text: string } {
+    return { revision: this.rev, text: writeRestore(toRuleset(this.familyState(family))) };
   }
 
   /** A table's chains with their rules. Tables not yet used by anyone read as empty built-ins. */

@@ -10,7 +10,6 @@ import { type DescMessage, type MessageInitShape, type MessageShape, toJson } fr
 import { DomainError } from '../../domain/errors.js';
 import { FAMILIES, type Family } from '../../domain/family.js';
 import type { FirewallService } from '../../gen/portcullis/v1/firewall_service_pb.js';
-import { writeRestore } from '../../iptables/restore-writer.js';
 import type { ApplyResult, FirewallService as Service } from '../../service/firewall-service.js';
 import {
   type IdempotencyStore,
@@ -123,7 +122,7 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
           name: t.name,
           chains: service.getTable(family, t.name).chains.map(chainViewTo),
         })),
-        text: req.includeText ? writeRestore(ruleset) : '',
+        text: req.includeText ? service.getRulesetText(family).text : '',
       };
     },
 

@@ -7,7 +7,6 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { Family, TableName } from '../../domain/family.js';
-import { writeRestore } from '../../iptables/restore-writer.js';
 import type { ApplyResult, FirewallService } from '../../service/firewall-service.js';
 import {
   type IdempotencyStore,
@@ -234,7 +233,7 @@ export function v1Router(options: RoutesOptions): Router {
       if (type === 'text/plain') {
         return {
           status: 200,
-          body: writeRestore(ruleset),
+          body: service.getRulesetText(family).text,
           headers: { ...etag(revision), Vary: 'Accept' },
           type: 'text/plain; charset=utf-8',
         };
