@@ -13,7 +13,11 @@ export type { TypedMatch } from './extensions/matches.js';
 export type { TypedTarget } from './extensions/targets.js';
 export type { Family, TableName } from './family.js';
 
-/** A match we do not type: `-m NAME` followed by these tokens, kept exactly. */
+/**
+ * A match we do not type: `-m NAME` followed by these words, kept exactly as
+ * written on an iptables line (a value with spaces or quotes is one word in
+ * double quotes, `"a b"`, as iptables-save prints it).
+ */
 export interface RawMatch {
   readonly module: string;
   readonly raw: readonly string[];
@@ -28,7 +32,7 @@ export interface JumpTarget {
 export interface GotoTarget {
   readonly goto: string;
 }
-/** A target we do not type: `-j NAME` followed by these tokens, kept exactly. */
+/** A target we do not type: `-j NAME` followed by these words, kept exactly as written (see RawMatch). */
 export interface RawTarget {
   readonly target: string;
   readonly raw: readonly string[];

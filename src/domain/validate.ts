@@ -17,8 +17,8 @@ export const MAX_COMMENT = 255;
 export const MAX_LOG_PREFIX = 29;
 /** Longest `-j NFLOG --nflog-prefix` (63 characters). */
 export const MAX_NFLOG_PREFIX = 63;
-/** Longest raw token kept for an untyped match or target. */
-export const MAX_RAW_TOKEN = 256;
+/** Longest word kept for an untyped match or target (iptables' parameter buffer is 1023 bytes). */
+export const MAX_RAW_TOKEN = 1024;
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const CHAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
@@ -84,17 +84,28 @@ function requireString(value: unknown, field: string): string {
   return value;
 }
 
-/** Any free text (comment, log prefix): printable, no control bytes, bounded length. */
-export function checkText(value: unknown, field: string, maxLength: number): string {
+/** A UTF-16 surrogate without its partner: it has no UTF-8 form, so the kernel could never hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Any free text (comment, log prefix): one line of Unicode without control characters,
+ * at most `maxBytes` bytes in UTF-8 (the kernel keeps these as byte arrays). Quotes,
+ * backslashes and `#` are fine: the writer quotes them as iptables-save does.
+ */
+export function checkText(value: unknown, field: string, maxBytes: number): string {
   const text = requireString(value, field);
-  if (CONTROL.test(text)) {
+  if (CONTROL.test(text) || /[\x80-\x9f]/.test(text)) {
     throw invalid(field, `${field} must not contain control characters such as newline, tab or NUL`);
   }
-  if (/[^\x20-\x7e]/.test(text)) {
-    throw invalid(field, `${field} must be printable ASCII ("${preview(text)}")`);
+  if (LONE_SURROGATE.test(text)) {
+    throw invalid(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 form`);
   }
-  if (text.length > maxLength) {
-    throw invalid(field, `${field} is ${text.length} characters long; at most ${maxLength} are allowed`);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > maxBytes) {
+    throw invalid(
+      field,
+      `${field} is ${bytes} bytes long in UTF-8; at most ${maxBytes} are allowed`,
+    );
   }
   return text;
 }
@@ -184,20 +195,19 @@ export function canonicalPortRange(value: unknown, field: string): string {
 }
 
 /**
- * A raw token of an untyped match or target, kept exactly. Printable ASCII
- * only, bounded, and never a quote or backslash that could change how
- * iptables-restore splits the line.
+ * A word of an untyped match or target, as written on an iptables line (quotes
+ * included when the value needs them). Here only its shape is checked: bounded,
+ * one line, no control byte. Whether it is one well-formed word that iptables reads
+ * back as written is iptables syntax, checked by src/iptables (checkRuleLine) before
+ * a rule is planned, and again by the writer.
  */
 export function checkRawToken(value: unknown, field: string): string {
   const token = requireString(value, field);
   if (token.length === 0) throw invalid(field, `${field} must not be empty`);
   if (token.length > MAX_RAW_TOKEN)
     throw invalid(field, `${field} is longer than ${MAX_RAW_TOKEN} characters`);
-  if (CONTROL.test(token))
+  if (CONTROL.test(token) || /[\x80-\x9f]/.test(token))
     throw invalid(field, `${field} must not contain control characters such as newline or NUL`);
-  if (/[^\x20-\x7e]/.test(token))
-    throw invalid(field, `${field} must be printable ASCII ("${preview(token)}")`);
-  if (/["'\\]/.test(token)) throw invalid(field, `${field} must not contain quotes or backslashes`);
   return token;
 }
 

@@ -698,7 +698,7 @@ export interface components {
         SpecRule: {
             spec: components["schemas"]["Spec"];
         };
-        /** @description A rule as iptables takes it after `-A CHAIN`, e.g. `-p tcp --dport 22 -j ACCEPT`. */
+        /** @description A rule as iptables-restore reads it after `-A CHAIN`, e.g. `-p tcp --dport 22 -j ACCEPT`: words separated by spaces, a value with spaces or quotes in double quotes with `\"`, `\\` and `\'` escaped (`--comment "it\'s"`), as iptables-save prints it; single quotes and a backslash outside double quotes are plain characters. The text of any rule read from the API is a valid spec of the same rule. An empty spec is a rule that matches every packet and only counts it. */
         Spec: string;
         /** @description A rule, typed (`Rule`) or as a spec string (`{"spec": "..."}`). */
         RuleInput: Record<string, never>;

@@ -18,7 +18,7 @@ import { type Family, isTableName, type TableName } from '../domain/family.js';
 import type { Counters, Rule } from '../domain/model.js';
 import { checkChainName } from '../domain/validate.js';
 import { parseRuleArgs } from './rule-parser.js';
-import { splitRestoreLine } from './tokenize.js';
+import { splitRestoreWords, type Word } from './tokenize.js';
 
 interface At {
   /** 1-based line of the input. */
@@ -128,19 +128,20 @@ function ruleNumber(token: string): number {
 }
 
 function parseCommand(
-  tokens: string[],
+  words: readonly Word[],
   line: number,
   table: TableName,
   family: Family,
   options: ParseRestoreOptions,
 ): RestoreCommand {
-  const [flag, ...rest] = tokens;
+  const [flag, ...rest] = words.map((w) => w.value);
   const cmd = flag === undefined ? undefined : COMMAND_FLAGS[flag];
   if (cmd === undefined)
     syntax(`expected a command (-A, -I, -R, -D, -N, -X, -F, -Z, -P, -E), found "${preview(flag ?? '')}"`);
-  const rule = (args: string[], chain: string): Rule => {
+  /** The rule in the words from `rest[from]` on. */
+  const rule = (from: number, chain: string): Rule => {
     try {
-      return parseRuleArgs(args, family, {
+      return parseRuleArgs(words.slice(1 + from), family, {
         mode: 'save',
         field: `${table}/${chain}`,
         ...(options.isChain ? { isChain: options.isChain } : {}),
@@ -155,26 +156,26 @@ function parseCommand(
   switch (cmd) {
     case 'A': {
       const chain = chainArg(rest[0], flag as string);
-      return { op: 'append', line, chain, rule: rule(rest.slice(1), chain) };
+      return { op: 'append', line, chain, rule: rule(1, chain) };
     }
     case 'I': {
       const chain = chainArg(rest[0], flag as string);
       const hasNumber = rest[1] !== undefined && !rest[1].startsWith('-') && rest[1] !== '!';
       const position = hasNumber ? ruleNumber(rest[1] as string) : 1;
-      return { op: 'insert', line, chain, position, rule: rule(rest.slice(hasNumber ? 2 : 1), chain) };
+      return { op: 'insert', line, chain, position, rule: rule(hasNumber ? 2 : 1, chain) };
     }
     case 'R': {
       const chain = chainArg(rest[0], flag as string);
       if (rest[1] === undefined || rest[1].startsWith('-')) syntax(`${flag} needs a rule number`);
       const position = ruleNumber(rest[1] as string);
-      return { op: 'replace', line, chain, position, rule: rule(rest.slice(2), chain) };
+      return { op: 'replace', line, chain, position, rule: rule(2, chain) };
     }
     case 'D': {
       const chain = chainArg(rest[0], flag as string);
       if (rest.length === 2 && !(rest[1] as string).startsWith('-') && rest[1] !== '!') {
         return { op: 'deleteAt', line, chain, position: ruleNumber(rest[1] as string) };
       }
-      return { op: 'deleteRule', line, chain, rule: rule(rest.slice(1), chain) };
+      return { op: 'deleteRule', line, chain, rule: rule(1, chain) };
     }
     case 'N': {
       const chain = chainArg(rest[0], flag as string);
@@ -226,17 +227,18 @@ function parseDeclaration(text: string, line: number): RestoreCommand {
 }
 
 /** Strips a `[p:b]` or `-c P B` counters prefix from a command line. */
-function stripCounters(tokens: string[]): string[] {
+/** How many leading words are counters (`[p:b]`, `-c P B`). */
+function counterWords(tokens: readonly string[]): number {
   if (tokens[0]?.startsWith('[')) {
     if (!COUNTERS.test(tokens[0])) syntax(`expected counters [packets:bytes], found "${preview(tokens[0])}"`);
-    return tokens.slice(1);
+    return 1;
   }
   if (tokens[0] === '-c' || tokens[0] === '--set-counters') {
     if (!RULE_NUMBER.test(tokens[1] ?? '') || !RULE_NUMBER.test(tokens[2] ?? ''))
       syntax(`${tokens[0]} needs packets and bytes`);
-    return tokens.slice(3);
+    return 3;
   }
-  return tokens;
+  return 0;
 }
 
 /** Counters of a command line's `[p:b]` / `-c P B` prefix, if any. */
@@ -317,14 +319,15 @@ export function parseRestorePartial(
         current.commands.push(parseDeclaration(line, n));
         continue;
       }
-      let tokens: string[];
+      let words: Word[];
       try {
-        tokens = splitRestoreLine(line, n);
+        words = splitRestoreWords(line, n);
       } catch (e) {
         return syntax((e as Error).message.replace(/^line \d+: /, ''));
       }
+      const tokens = words.map((w) => w.value);
       const counters = lineCounters(tokens);
-      const command = parseCommand(stripCounters(tokens), n, current.table, family, options);
+      const command = parseCommand(words.slice(counterWords(tokens)), n, current.table, family, options);
       current.commands.push(
         counters && 'rule' in command
           ? { ...command, rule: Object.freeze({ ...command.rule, counters }) }

@@ -22,8 +22,9 @@ import { MATCH_SPECS, protocolMatch, TARGET_SPECS } from '../domain/extensions/i
 import type { Family } from '../domain/family.js';
 import type { Match, Rule, RuleField, Target } from '../domain/model.js';
 import { buildRule, canonicalRuleField } from '../domain/rule.js';
-import { checkChainName, checkRawToken, RESERVED_CHAIN_NAMES } from '../domain/validate.js';
-import { splitSpec } from './tokenize.js';
+import { checkChainName, RESERVED_CHAIN_NAMES } from '../domain/validate.js';
+import { checkRuleLine } from './rule-check.js';
+import { checkWord, splitSpecWords, type Word, writeValue } from './tokenize.js';
 
 export interface ParseRuleOptions {
   /** `spec`: operator input, strict. `save`: kernel output, unknown options kept raw. */
@@ -113,31 +114,41 @@ interface PendingExt {
   readonly name: string;
   readonly spec: AnyExtension | undefined;
   readonly options: ParsedOption[];
-  /** Tokens after the name, exactly as given (for the raw form). */
+  /** Words after the name, as written (for the raw form). */
   readonly tokens: string[];
   readonly field: string;
   /** Save mode: it carries an option we cannot read, so it is kept raw. */
   unreadable?: boolean;
 }
 
-export function parseRuleArgs(tokens: readonly string[], family: Family, options: ParseRuleOptions): Rule {
+/** Words of plain argument values (as `iptables -A` receives them in argv). */
+export function argvWords(args: readonly string[]): Word[] {
+  return args.map((value) => ({ value, written: writeValue(value), quoted: false }));
+}
+
+export function parseRuleArgs(words: readonly Word[], family: Family, options: ParseRuleOptions): Rule {
   const field = options.field ?? 'rule';
+  const tokens = words.map((w) => w.value);
   const fields: Partial<Record<RuleField, string | true>> = {};
   const seen = new Set<RuleField>();
   const inverted = new Set<RuleField>();
   const matches: PendingExt[] = [];
+  /** Matches and the target in the order they were loaded (for option ownership). */
+  const loaded: PendingExt[] = [];
   let target: PendingExt | undefined;
   let targetKind: 'jump' | 'goto' | undefined;
   let current: PendingExt | undefined;
 
   // iptables-save prints values verbatim when they need no quotes (a comment
-  // `-j` reads back as `--comment -j`), so in save mode a value is simply the
-  // next token; in spec mode a missing value is reported, not swallowed.
-  const takeArgs = (i: number, n: number, flagText: string): string[] => {
+  // `-j` reads back as `--comment -j`), so in save mode, and for free text in
+  // any mode, a value is simply the next word; in spec mode a missing value of
+  // any other option is reported, not swallowed.
+  const takeArgs = (i: number, n: number, flagText: string, freeText = false): string[] => {
     const args = tokens.slice(i + 1, i + 1 + n);
     if (
       args.length < n ||
       (options.mode === 'spec' &&
+        !freeText &&
         args.some(
           (a) => a === '!' || (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a) && isBoundary(a)),
         ))
@@ -196,6 +207,7 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
           field: `${field}.matches[${matches.length}]`,
         };
         matches.push(current);
+        loaded.push(current);
       } else {
         if (target) throw invalid(`${field}.target`, 'a rule has at most one target (-j or -g)');
         targetKind = GOTO_FLAGS.has(token) ? 'goto' : 'jump';
@@ -208,6 +220,7 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
           field: `${field}.target`,
         };
         target = current;
+        loaded.push(current);
       }
       continue;
     }
@@ -217,11 +230,11 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
     if (options.mode === 'save' && current?.spec && !flagIndex(current.spec).has(token)) {
       current.unreadable = true;
       if (negated) current.tokens.push('!');
-      current.tokens.push(checkRawToken(token, `${current.field}.raw`));
+      current.tokens.push((words[i] as Word).written);
       continue;
     }
     // An extension option: find its owner.
-    const owner = findOwner(token, current, matches, target, fields.protocol as string | undefined);
+    const owner = findOwner(token, current, loaded, fields.protocol as string | undefined, options.mode);
     if (owner === 'implicit') {
       const spec = protocolMatch(fields.protocol as string | undefined) as AnyExtension;
       current = {
@@ -232,26 +245,29 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
         field: `${field}.matches[${matches.length}]`,
       };
       matches.push(current);
+      loaded.push(current);
     } else if (owner === undefined) {
       if (current && !current.spec) {
-        // Untyped extension: keep every token up to the next rule-level option as is.
+        // Untyped extension: keep every word up to the next rule-level option as written.
         if (negated) current.tokens.push('!');
-        current.tokens.push(checkRawToken(token, `${current.field}.raw`));
+        current.tokens.push((words[i] as Word).written);
         continue;
       }
       const where = current ? `${current.name}` : 'the rule';
       const dash = /^[\u2012-\u2015\u2212]/.test(token)
         ? ` (it starts with a typographic dash, as text pasted from a web page often does; write --${token.slice(1)})`
-        : '';
+        : token.includes("'")
+          ? ` (single quotes do not group words in iptables syntax: write "two words" in double quotes)`
+          : '';
       throw invalid(current?.field ?? field, `unknown option ${preview(token)} for ${where}${dash}`);
     } else {
       current = owner;
     }
     const entry = flagIndex(current.spec as AnyExtension).get(token);
     const arity = entry?.arity ?? 0;
-    const args = arity ? takeArgs(i, arity, token) : [];
+    const args = arity ? takeArgs(i, arity, token, entry?.option.kind.quoted === true) : [];
     if (negated) current.tokens.push('!');
-    current.tokens.push(token, ...args);
+    current.tokens.push(...words.slice(i, i + 1 + arity).map((w) => w.written));
     current.options.push({ flag: token, negated, args });
     i += arity;
   }
@@ -261,18 +277,35 @@ export function parseRuleArgs(tokens: readonly string[], family: Family, options
   return buildRule(fields, inverted, builtMatches, builtTarget, field, options.mode === 'save');
 }
 
+/**
+ * Who owns an extension option. In spec mode, exactly as iptables' getopt loop:
+ * the option goes to the extension *first loaded* most recently among those that
+ * define it (a second `-m connmark` does not re-register `--mark`, so after
+ * `-m connmark ... -m mark ...` every `--mark` is mark's), and to that extension's
+ * latest instance. In save mode iptables-save prints each extension's options
+ * right after its name, so the current extension owns what it knows.
+ */
 function findOwner(
   flag: string,
   current: PendingExt | undefined,
-  matches: readonly PendingExt[],
-  target: PendingExt | undefined,
+  loaded: readonly PendingExt[],
   protocol: string | undefined,
+  mode: 'spec' | 'save',
 ): PendingExt | 'implicit' | undefined {
   const knows = (p: PendingExt | undefined) => p?.spec !== undefined && flagIndex(p.spec).has(flag);
-  if (knows(current)) return current;
   if (current && !current.spec) return undefined; // raw extension swallows its tokens
-  for (let j = matches.length - 1; j >= 0; j--) if (knows(matches[j])) return matches[j];
-  if (knows(target)) return target;
+  if (mode === 'save' && knows(current)) return current;
+  let owner: string | undefined;
+  const seen = new Set<string>();
+  for (const p of loaded) {
+    if (seen.has(p.name)) continue;
+    seen.add(p.name);
+    if (knows(p)) owner = p.name;
+  }
+  if (owner !== undefined) {
+    for (let j = loaded.length - 1; j >= 0; j--) if (loaded[j]?.name === owner) return loaded[j];
+  }
+  const matches = loaded;
   const implicit = protocolMatch(protocol);
   if (implicit && flagIndex(implicit).has(flag) && !matches.some((m) => m.name === implicit.name))
     return 'implicit';
@@ -289,7 +322,7 @@ function buildMatch(m: PendingExt, family: Family, mode: 'spec' | 'save'): Match
   }
   return Object.freeze({
     module: m.name,
-    raw: Object.freeze(m.tokens.map((t) => checkRawToken(t, `${m.field}.raw`))),
+    raw: Object.freeze(m.tokens.map((t, i) => checkWord(t, `${m.field}.raw[${i}]`))),
   });
 }
 
@@ -321,17 +354,19 @@ function buildTarget(
   }
   return Object.freeze({
     target: t.name,
-    raw: Object.freeze(t.tokens.map((x) => checkRawToken(x, `${t.field}.raw`))),
+    raw: Object.freeze(t.tokens.map((x, i) => checkWord(x, `${t.field}.raw[${i}]`))),
   });
 }
 
 /**
- * Parses what an operator types: `-p tcp --dport 22 -j ACCEPT`. Quoting is
- * shell-like, but no shell is involved; commands such as `-A` or `-F` are refused.
+ * Parses what an operator types: `-p tcp --dport 22 -j ACCEPT`, quoted as an
+ * iptables-restore line is (tokenize.ts); commands such as `-A` or `-F` are refused.
+ * A rule iptables could not read back as the same rule is refused (checkRuleLine).
  */
 export function parseRuleSpec(text: string, family: Family, field = 'spec'): Rule {
-  const tokens = splitSpec(text, field);
-  if (tokens.length === 0)
-    throw invalid(field, `${field} is empty: give at least a target such as -j ACCEPT`);
-  return parseRuleArgs(tokens, family, { mode: 'spec', field });
+  // An empty spec is `iptables -A CHAIN` alone: a rule that matches everything and only counts.
+  const words = splitSpecWords(text, field);
+  const rule = parseRuleArgs(words, family, { mode: 'spec', field });
+  checkRuleLine(rule, family, field);
+  return rule;
 }

@@ -3,11 +3,12 @@
  * iptables-save uses (`-s -d -i -o -p -f`, then matches as `-m NAME opts`,
  * then `-j`/`-g`), so a rule we write and the rule the kernel prints back are
  * the same text. `ruleText` is that text, used for rule ids and display.
+ * (rule-check.ts refuses a rule iptables would not read back as written.)
  */
 import { formatExtension, type Token } from '../domain/extensions/define.js';
 import { MATCH_SPECS, TARGET_SPECS } from '../domain/extensions/index.js';
 import { isGoto, isJump, isRawMatch, isRawTarget, type Rule, type RuleField } from '../domain/model.js';
-import { renderTokens } from './tokenize.js';
+import { renderTokens, tokenValues } from './tokenize.js';
 
 const RULE_FLAGS: ReadonlyArray<readonly [RuleField, string]> = [
   ['source', '-s'],
@@ -30,7 +31,7 @@ export function ruleTokens(rule: Rule): Token[] {
   }
   for (const m of rule.matches) {
     out.push({ text: '-m' }, { text: m.module });
-    if (isRawMatch(m)) for (const t of m.raw) out.push({ text: t });
+    if (isRawMatch(m)) for (const t of m.raw) out.push({ text: t, written: true });
     else {
       const spec = MATCH_SPECS.get(m.module);
       if (spec) out.push(...formatExtension(spec, m as unknown as Record<string, unknown>));
@@ -42,7 +43,7 @@ export function ruleTokens(rule: Rule): Token[] {
     else if (isGoto(t)) out.push({ text: '-g' }, { text: t.goto });
     else {
       out.push({ text: '-j' }, { text: t.target });
-      if (isRawTarget(t)) for (const x of t.raw) out.push({ text: x });
+      if (isRawTarget(t)) for (const x of t.raw) out.push({ text: x, written: true });
       else {
         const spec = TARGET_SPECS.get(t.target);
         if (spec) out.push(...formatExtension(spec, t as unknown as Record<string, unknown>));
@@ -54,7 +55,7 @@ export function ruleTokens(rule: Rule): Token[] {
 
 /** argv for `iptables -A CHAIN ...` (no quoting: each element is one argument). */
 export function ruleArgv(rule: Rule): string[] {
-  return ruleTokens(rule).map((t) => t.text);
+  return tokenValues(ruleTokens(rule));
 }
 
 /** The canonical one-line text of a rule, as iptables-save prints it after `-A CHAIN`. */

@@ -11,7 +11,7 @@ import { BUILTIN_CHAINS, type Family, isTableName, type TableName } from '../dom
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { checkChainName } from '../domain/validate.js';
 import { parseRuleArgs } from './rule-parser.js';
-import { splitRestoreLine } from './tokenize.js';
+import { splitRestoreWords, type Word } from './tokenize.js';
 
 export interface ParseSaveOptions {
   /** Keep packet/byte counters (from `iptables-save -c`). Default false. */
@@ -111,17 +111,19 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       });
       continue;
     }
-    let tokens: string[];
+    let words: Word[];
     try {
-      tokens = splitRestoreLine(line, n);
+      words = splitRestoreWords(line, n);
     } catch (e) {
       return fail(n, (e as Error).message.replace(/^line \d+: /, ''), e);
     }
+    let tokens = words.map((w) => w.value);
     let counters: Counters | undefined;
     if (tokens[0]?.startsWith('[')) {
       counters = parseCounters(tokens[0]);
       if (!counters) fail(n, `expected counters [packets:bytes], found "${preview(tokens[0])}"`);
       tokens = tokens.slice(1);
+      words = words.slice(1);
     } else if (tokens[0] === '-c') {
       const packets = counterValue(tokens[1]);
       const bytes = counterValue(tokens[2]);
@@ -129,6 +131,7 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
         fail(n, 'expected -c PACKETS BYTES (decimal numbers below 2^64)');
       counters = { packets: packets as bigint, bytes: bytes as bigint };
       tokens = tokens.slice(3);
+      words = words.slice(3);
     }
     if (tokens[0] !== '-A' && tokens[0] !== '--append') {
       fail(
@@ -142,7 +145,7 @@ export function parseSave(text: string, family: Family, options: ParseSaveOption
       fail(n, `rule for chain "${preview(chainName ?? '')}", which is not declared in table ${table}`);
     const declared = chains;
     try {
-      const rule = parseRuleArgs(tokens.slice(2), family, {
+      const rule = parseRuleArgs(words.slice(2), family, {
         mode: 'save',
         field: `${table}/${chainName}`,
         isChain: (c) => declared.has(c),

@@ -25,6 +25,7 @@ import { targetChain } from '../domain/model.js';
 import { normalizeRule } from '../domain/rule.js';
 import { ruleId } from '../domain/rule-id.js';
 import { checkChainName, checkUserChainName } from '../domain/validate.js';
+import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
 import { ruleText, ruleTokens } from '../iptables/rule-writer.js';
 import type { Operation, RuleInput, RuleRef } from './operations.js';
@@ -149,7 +150,9 @@ export function toRule(input: RuleInput, family: Family, field: string): Rule {
     if (typeof input.spec !== 'string') throw invalid(`${field}.spec`, `${field}.spec must be a string`);
     return parseRuleSpec(input.spec, family, `${field}.spec`);
   }
-  return normalizeRule(input, family, field);
+  const rule = normalizeRule(input, family, field);
+  checkRuleLine(rule, family, field);
+  return rule;
 }
 
 function view(entry: RuleEntry, index: number): RuleView {

@@ -61,7 +61,7 @@ describe('normalizeRule: canonical models', () => {
     // A "jump" to a built-in target is that target.
     ['ipv4', { target: { jump: 'ACCEPT' } }, '-j ACCEPT'],
     ['ipv4', { matches: [{ module: 'foo', raw: ['--bar', '1'] }] }, '-m foo --bar 1'],
-    ['ipv4', { target: { target: 'FOO', raw: ['--x', 'a b'] } }, '-j FOO --x "a b"'],
+    ['ipv4', { target: { target: 'FOO', raw: ['--x', '"a b"'] } }, '-j FOO --x "a b"'],
     [
       'ipv4',
       { target: { target: 'LOG', prefix: 'iptables deny: ', level: 'debug' } },
@@ -123,7 +123,7 @@ describe('normalizeRule: refusals name the field', () => {
     ['ipv4', { matches: [{ module: 'foo', opt: 1 }] }, 'rule.matches[0].opt', 'not typed'],
     ['ipv4', { matches: [{ module: 'foo', raw: '--x' }] }, 'rule.matches[0].raw', 'list of tokens'],
     ['ipv4', { matches: [{ module: 'foo', raw: ['a\nb'] }] }, 'rule.matches[0].raw[0]', 'control'],
-    ['ipv4', { matches: [{ module: 'foo', raw: ['ok', 'a"b'] }] }, 'rule.matches[0].raw[1]', 'quotes'],
+    ['ipv4', { matches: [{ module: 'foo', raw: ['ok', 'a\u0085b'] }] }, 'rule.matches[0].raw[1]', 'control'],
     [
       'ipv4',
       { protocol: 'tcp', matches: [{ module: 'tcp', dportt: 22 }] },
@@ -208,9 +208,9 @@ describe('normalizeRule: refusals name the field', () => {
     ],
     [
       'ipv4',
-      { matches: [{ module: 'comment', comment: 'ünïcode' }] },
+      { matches: [{ module: 'comment', comment: 'ü'.repeat(128) }] },
       'rule.matches[0].comment',
-      'printable ASCII',
+      'at most 255',
     ],
     [
       'ipv4',

@@ -201,8 +201,9 @@ describe('free text (comments, log prefixes)', () => {
     ['a\r\n-A INPUT -j DROP', 'control characters'],
     ['a\u0000', 'control characters'],
     ['tab\there', 'control characters'],
-    ['ünïcode', 'printable ASCII'],
-    ['emoji 🔥', 'printable ASCII'],
+    ['C1 \u0085 control', 'control characters'],
+    ['lone \udc00 surrogate', 'surrogate'],
+    ['é'.repeat(128), 'at most 255'],
     ['x'.repeat(MAX_COMMENT + 1), 'at most 255'],
     ['x'.repeat(10_240), 'at most 255'],
   ])('refuses %j', (text, message) => {
@@ -221,19 +222,19 @@ describe('free text (comments, log prefixes)', () => {
 });
 
 describe('raw tokens of untyped extensions', () => {
-  it.each(['--foo', 'bar', '192.0.2.0/24', '!', 'a b', 'x'.repeat(MAX_RAW_TOKEN)])('accepts %j', (t) => {
-    expect(checkRawToken(t, 'raw[0]')).toBe(t);
-  });
+  it.each(['--foo', 'bar', '192.0.2.0/24', '!', '"a b"', 'ü', 'a"b', "a'b", 'a\\b', 'x'.repeat(MAX_RAW_TOKEN)])(
+    'accepts the shape of %j (its syntax is checked by src/iptables)',
+    (t) => {
+      expect(checkRawToken(t, 'raw[0]')).toBe(t);
+    },
+  );
 
   it.each([
     ['', 'must not be empty'],
     ['x'.repeat(MAX_RAW_TOKEN + 1), 'longer than'],
     ['a\nb', 'control characters'],
     ['a\u0000', 'control characters'],
-    ['ü', 'printable ASCII'],
-    ['a"b', 'quotes or backslashes'],
-    ["a'b", 'quotes or backslashes'],
-    ['a\\b', 'quotes or backslashes'],
+    ['a\u0085b', 'control characters'],
   ])('refuses %j', (t, message) => {
     expect(
       invalidArgument(() => checkRawToken(t, 'matches[1].raw[2]'), 'matches[1].raw[2]').message,

@@ -252,10 +252,15 @@ export function parseExtension(
   return complete(spec, draft, inverted, family, field, { [discriminantKey]: spec.name });
 }
 
-/** A printed token: `quoted` ones take iptables' save-string quoting. */
+/**
+ * A printed token: `quoted` ones are string values that take iptables' save-string
+ * quoting; `written` ones are words already in their written form (quotes included),
+ * printed as they are (the words of untyped extensions).
+ */
 export interface Token {
   readonly text: string;
   readonly quoted?: boolean;
+  readonly written?: boolean;
 }
 
 /** The option tokens (without `-m NAME` / `-j NAME`) of a canonical value. */

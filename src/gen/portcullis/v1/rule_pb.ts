@@ -281,8 +281,10 @@ export type RuleInput = Message<"portcullis.v1.RuleInput"> & {
     case: "rule";
   } | {
     /**
-     * The rule as the arguments of `iptables -A CHAIN`, e.g.
-     * "-p tcp --dport 22 -j ACCEPT" (quotes as in a shell are understood).
+     * The rule as iptables-restore reads it after `-A CHAIN`, e.g.
+     * "-p tcp --dport 22 -j ACCEPT"; a value with spaces or quotes goes in
+     * double quotes with \" \\ and \' escaped, as iptables-save prints it.
+     * The text of any rule read from the API is a valid spec of the same rule.
      *
      * @generated from field: string spec = 2;
      */
