@@ -64,6 +64,7 @@ import {
   referencesTo,
   settleHandle,
   stateFromRuleset,
+  type TableOrder,
   toRuleset,
   toTable,
 } from './state.js';
@@ -344,14 +345,25 @@ export class FirewallService {
     return this.familyState(family).tables.get(table)?.chains ?? toEmpty(table);
   }
 
-  /** The whole ruleset of a family (as the model; ids via getChain). */
-  getRuleset(family: Family): { revision: number; ruleset: Ruleset } {
-    return { revision: this.rev, ruleset: toRuleset(this.familyState(family)) };
+  /** Tables in the order this backend's iptables-save prints them (see TableOrder). */
+  private get tableOrder(): TableOrder {
+    return this.backend?.backend === 'legacy' ? 'kernel' : 'nft';
   }
 
-  /** The whole ruleset of a family as iptables-save text (from the model, not the kernel). */
+  /** The whole ruleset of a family (as the model; ids via getChain), tables as iptables-save orders them. */
+  getRuleset(family: Family): { revision: number; ruleset: Ruleset } {
+    return { revision: this.rev, ruleset: toRuleset(this.familyState(family), this.tableOrder) };
+  }
+
+  /**
+   * The whole ruleset of a family as iptables-save text (from the model, not the kernel):
+   * equal to what iptables-save prints, comment lines and counters aside.
+   */
   getRulesetText(family: Family): { revision: number; text: string } {
-    return { revision: this.rev, text: writeRestore(toRuleset(this.familyState(family))) };
+    return {
+      revision: this.rev,
+      text: writeRestore(toRuleset(this.familyState(family), this.tableOrder)),
+    };
   }
 
   /** A table's chains with their rules. Tables not yet used by anyone read as empty built-ins. */

@@ -114,9 +114,24 @@ export function emptyTable(name: TableName): TableState {
   };
 }
 
-export function toRuleset(state: FamilyState): Ruleset {
+/**
+ * The order iptables-nft-save prints tables in (its builtin table array: mangle,
+ * security, raw, filter, nat), whatever order they were created in.
+ */
+export const NFT_TABLE_ORDER: readonly TableName[] = ['mangle', 'security', 'raw', 'filter', 'nat'];
+
+/**
+ * How tables are ordered in a ruleset read: `nft` as iptables-nft-save prints them;
+ * `kernel` as the kernel listed them at the last read (iptables-legacy-save follows
+ * /proc/net/ip_tables_names, the order the table modules registered), tables created
+ * since then last, as a newly registered table is.
+ */
+export type TableOrder = 'nft' | 'kernel';
+
+export function toRuleset(state: FamilyState, order: TableOrder = 'nft'): Ruleset {
+  const names = order === 'nft' ? NFT_TABLE_ORDER : [...state.tables.keys()];
   const tables: Table[] = [];
-  for (const name of TABLES) {
+  for (const name of names) {
     const t = state.tables.get(name);
     if (t) tables.push(toTable(t));
   }
