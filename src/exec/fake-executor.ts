@@ -22,6 +22,8 @@
  *   not update it (later commands still see the old name, not the new one).
  *   -P does not either: -X of a built-in chain checks its policy from the
  *   start of the block. A jump to a missing chain is blamed on the COMMIT line.
+ * - -Z of a built-in chain (or of the table) writes the chain back with the
+ *   policy read at the start of the block, undoing a -P earlier in the block.
  * - Some failures only come from the kernel at commit (exit 4, "line N:
  *   CHAIN_DEL failed (Device or resource busy)"): they lose to any later
  *   command error of the same block.
@@ -608,9 +610,12 @@ function applyBlock(
         break;
       }
       case 'zero': {
+        // nf_tables zeroes a built-in chain by writing it again with the policy iptables read
+        // at the start of the block: a -P earlier in the block is undone (measured on 1.8.9).
         const zero = (c: ChainState) => {
           c.policyCounters = ZERO;
           c.rules = c.rules.map((r) => (r.counters ? Object.freeze({ ...r, counters: ZERO }) : r));
+          if (c.builtin) c.policy = cachedPolicy.get(c) ?? 'ACCEPT';
         };
         if (cmd.chain === undefined) for (const c of cache.values()) zero(c);
         else zero(existing(cmd.chain) ?? noChain(line));

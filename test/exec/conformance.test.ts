@@ -229,6 +229,32 @@ const cases: Case[] = [
     name: '-E is not seen by later commands of the same batch (old name still works)',
     steps: [BASE, nf(filter('-E EMPTY NEW', '-A EMPTY -j ACCEPT'), 'ok')],
   },
+  // -Z of a chain (or the whole table) writes back the policy iptables read at the start
+  // of the block: a -P earlier in the same block is undone (found by issue 8).
+  {
+    name: '-P then -Z of that chain in one block keeps the old policy',
+    steps: [BASE, nf(filter('-P FORWARD DROP', '-Z FORWARD'), 'ok')],
+  },
+  {
+    name: '-P then -Z of the table in one block keeps the old policies',
+    steps: [BASE, nf(filter('-P INPUT ACCEPT', '-P OUTPUT DROP', '-Z'), 'ok')],
+  },
+  {
+    name: '-Z then -P in one block sets the policy',
+    steps: [BASE, nf(filter('-Z INPUT', '-P INPUT ACCEPT'), 'ok')],
+  },
+  {
+    name: '-P, -Z, -P again in one block sets the policy',
+    steps: [BASE, nf(filter('-P INPUT ACCEPT', '-Z', '-P INPUT ACCEPT'), 'ok')],
+  },
+  {
+    name: '-P then -Z in separate blocks sets the policy',
+    steps: [BASE, nf(`${filter('-P INPUT ACCEPT')}${filter('-Z INPUT')}`, 'ok')],
+  },
+  {
+    name: '-P then -Z of a built-in chain created in the same block',
+    steps: [nf(filter('-P OUTPUT DROP', '-Z OUTPUT'), 'ok')],
+  },
   {
     name: '-E of a chain created in the same batch (kernel: not found)',
     steps: [BASE, nf(filter('-N NEW', '-E NEW NEWER'), err('not_found', 3))],

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { TableName } from '../../src/domain/family.js';
 import type { Rule, Ruleset } from '../../src/domain/model.js';
 import { normalizeRule } from '../../src/domain/rule.js';
-import { RestoreBuilder, ruleLine, writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
+import { RestoreBuilder } from '../../src/iptables/restore-builder.js';
+import { ruleLine, writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import { invalidArgument } from '../helpers/errors.js';
@@ -135,7 +136,11 @@ describe('RestoreBuilder', () => {
 -F SSH
 -Z
 -Z INPUT
+COMMIT
+*filter
 -E SSH SSH2
+COMMIT
+*filter
 -X SSH2
 -P INPUT DROP
 COMMIT
@@ -167,6 +172,42 @@ COMMIT
     expect(invalidArgument(() => call(b)).field).toBe(field);
     expect(b.isEmpty).toBe(true);
     expect(b.toString()).toBe('');
+  });
+
+  it('ends a block before renaming a chain it created, and after any rename', () => {
+    const b = new RestoreBuilder()
+      .rename('filter', 'OLD', 'OLD2')
+      .newChain('filter', 'NEW')
+      .rename('filter', 'NEW', 'NEW2')
+      .append('filter', 'NEW2', r);
+    expect(b.toString()).toBe(
+      '*filter\n-E OLD OLD2\nCOMMIT\n*filter\n-N NEW\nCOMMIT\n*filter\n-E NEW NEW2\nCOMMIT\n*filter\n-A NEW2 -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n',
+    );
+  });
+
+  it('sets a policy again after a zero that would undo it', () => {
+    const b = new RestoreBuilder()
+      .policy('filter', 'INPUT', 'DROP')
+      .policy('filter', 'FORWARD', 'DROP')
+      .zero('filter', 'INPUT')
+      .zero('filter');
+    expect(b.toString()).toBe(
+      '*filter\n-P INPUT DROP\n-P FORWARD DROP\n-Z INPUT\n-P INPUT DROP\n-Z\n-P INPUT DROP\n-P FORWARD DROP\nCOMMIT\n',
+    );
+  });
+
+  it('reports the owner of every line, the blocks and the rules added', () => {
+    const built = new RestoreBuilder()
+      .add({ op: 'append', table: 'filter', chain: 'INPUT', rule: r }, 7)
+      .add({ op: 'policy', table: 'nat', chain: 'OUTPUT', policy: 'ACCEPT' }, 8)
+      .add({ op: 'insert', table: 'filter', chain: 'INPUT', position: 1, rule: r }, 9)
+      .build();
+    expect(built.owners).toEqual([undefined, 7, 9, undefined, undefined, 8, undefined]);
+    expect(built.blocks).toEqual([
+      { table: 'filter', commitLine: 4, changes: true },
+      { table: 'nat', commitLine: 7, changes: true },
+    ]);
+    expect(built.adds).toEqual([0, 2]);
   });
 
   it('a refused command leaves earlier ones intact', () => {
