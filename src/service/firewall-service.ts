@@ -42,10 +42,10 @@ import {
   type Generation,
   type RuleHandles,
 } from '../exec/executor.js';
+import { RestoreBuilder } from '../iptables/restore-builder.js';
 import { writeRestore, writeTable } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
 import { parseSave } from '../iptables/save-parser.js';
-import { renderTokens } from '../iptables/tokenize.js';
 import { CommandQueue, type CommandQueueOptions, type Outcome } from '../queue/command-queue.js';
 import {
   type ChangeEvent,
@@ -55,7 +55,7 @@ import {
   publicChange,
 } from './events.js';
 import type { ApplyOptions, Operation } from './operations.js';
-import { type Command, type JobPlan, Planner, type RuleView } from './planner.js';
+import { type JobPlan, type PlannedCommand, Planner, type RuleView } from './planner.js';
 import {
   type ChainState,
   Draft,
@@ -692,7 +692,8 @@ export class FirewallService {
   private async executeRestore(
     run: readonly PlannedJob[],
   ): Promise<{ culprit: number | undefined; error: DomainError } | undefined> {
-    const committed: { family: Family; table: TableName }[] = [];
+    /** Commands the kernel committed so far (iptables commits block by block, family by family). */
+    const committed: PlannedCommand[] = [];
     for (const family of FAMILIES) {
       const lines = run.flatMap((r) =>
         r.plan.commands.filter((c) => c.family === family).map((command) => ({ command, owner: r.index })),
@@ -708,7 +709,7 @@ export class FirewallService {
             this.feed?.claim(pid);
           },
         });
-        committed.push(...rendered.tables.map((t) => ({ family, table: t.table })));
+        committed.push(...lines.map((l) => l.command));
         if (this.useHandles() && result.pid !== undefined) {
           // Learned in the background, so the next batch need not wait for the monitor's
           // lag; deletes wait for it (see runApplyGroup). Failing to learn handles only
@@ -719,16 +720,22 @@ export class FirewallService {
       } catch (error) {
         if (spawned !== undefined) this.feed?.release(spawned);
         if (!(error instanceof ExecError)) {
-          await this.compensate(committed);
+          await this.undo(committed);
           return { culprit: undefined, error: DomainError.from(error) };
         }
-        // Tables whose COMMIT came before the failing line were applied (iptables commits table by table).
-        if (error.line !== undefined) {
-          for (const t of rendered.tables)
-            if (t.commitLine < error.line) committed.push({ family, table: t.table });
+        if (error.line === undefined) {
+          // Which blocks committed is unknown: put back what surely did, and re-read the kernel.
+          await this.undo(committed);
+          this.requestReload('resync');
+          return { culprit: undefined, error: kernelError(error) };
         }
-        await this.compensate(committed);
-        const culprit = error.line === undefined ? undefined : rendered.owners[error.line - 1];
+        // Blocks whose COMMIT came before the failing line were applied.
+        const failedAt = error.line;
+        committed.push(
+          ...lines.filter((_, i) => (rendered.commitLines[i] as number) < failedAt).map((l) => l.command),
+        );
+        await this.undo(committed);
+        const culprit = rendered.owners[failedAt - 1];
         if (error.kind === 'not_found' || error.kind === 'already_exists') this.requestReload('resync');
         return { culprit, error: kernelError(error) };
       }
@@ -801,21 +808,38 @@ export class FirewallService {
     }
   }
 
-  /** Puts tables back as the model has them (after a partly applied multi-table restore). */
-  private async compensate(tables: readonly { family: Family; table: TableName }[]): Promise<void> {
-    for (const { family, table } of tables) {
-      const t = this.state.get(family)?.tables.get(table);
-      // A table the model lacks did not exist: a full restore of an empty block deletes it.
-      const text = t ? writeTable(toTable(t)) : `*${table}\nCOMMIT\n`;
+  /**
+   * Undoes commands the kernel committed before a later part of the same run failed: only
+   * their own effect (each command's `undo`, newest first), so rules other processes added
+   * meanwhile stay. A table the change created is deleted again when nothing else is in it.
+   * When the undo itself fails, the model is re-read so that it still shows the kernel.
+   */
+  private async undo(committed: readonly PlannedCommand[]): Promise<void> {
+    if (committed.length === 0) return;
+    for (const family of FAMILIES) {
+      const mine = committed.filter((c) => c.family === family);
+      if (mine.length === 0) continue;
+      const builder = new RestoreBuilder();
+      for (let i = mine.length - 1; i >= 0; i--)
+        for (const u of (mine[i] as PlannedCommand).undo) builder.add(u);
       try {
-        // Its commit is reported as external, so the model is re-read afterwards.
-        await this.executor.restore(family, text);
+        if (!builder.isEmpty) await this.executor.restore(family, builder.toString(), { noflush: true });
+        for (const table of new Set(mine.map((c) => c.table))) {
+          if (this.state.get(family)?.tables.has(table)) continue;
+          const saved = parseSave(await this.executor.save(family, { table }), family).tables[0];
+          const empty =
+            saved === undefined ||
+            saved.chains.every(
+              (c) => BUILTIN_SET[table].has(c.name) && c.rules.length === 0 && c.policy === 'ACCEPT',
+            );
+          if (saved !== undefined && empty) await this.executor.restore(family, `*${table}\nCOMMIT\n`);
+        }
       } catch {
-        // The kernel and the model now disagree: re-read it.
         this.requestReload('resync');
       }
     }
-    if (tables.length > 0 && this.useHandles()) this.requestReload('resync');
+    // Rules put back have new nf_tables handles: re-read them.
+    if (this.useHandles()) this.requestReload('resync');
   }
 
   private commitRun(draft: Draft, run: readonly PlannedJob[], outcomes: Outcome<JobResult>[]): void {
@@ -940,56 +964,30 @@ interface RenderedRestore {
   readonly text: string;
   /** owners[line - 1] = job index that owns that input line (undefined for headers and COMMIT). */
   readonly owners: readonly (number | undefined)[];
+  /** For each command given (in order), the COMMIT line of its block. */
+  readonly commitLines: readonly number[];
   readonly tables: readonly { table: TableName; commitLine: number; changes: boolean }[];
   /** Rules added, in the order the kernel will report them. */
   readonly adds: readonly { table: TableName; chain: string; entry: RuleEntry }[];
 }
 
-/** Restore text for one family: commands grouped by table, each table one COMMIT. */
-function renderRestore(lines: readonly { command: Command; owner: number }[]): RenderedRestore {
-  const byTable = new Map<TableName, { command: Command; owner: number }[]>();
-  for (const l of lines) {
-    let list = byTable.get(l.command.table);
-    if (!list) {
-      list = [];
-      byTable.set(l.command.table, list);
-    }
-    list.push(l);
-  }
-  const out: string[] = [];
-  const owners: (number | undefined)[] = [];
-  const tables: { table: TableName; commitLine: number; changes: boolean }[] = [];
-  const adds: { table: TableName; chain: string; entry: RuleEntry }[] = [];
-  for (const [table, list] of byTable) {
-    out.push(`*${table}`);
-    owners.push(undefined);
-    list.forEach((l, k) => {
-      out.push(renderTokens(l.command.tokens));
-      owners.push(l.owner);
-      if (l.command.adds) adds.push({ table, chain: l.command.adds.chain, entry: l.command.adds.entry });
-      // iptables does not see a rename until COMMIT (later commands of the block still see the
-      // old name): commands after -E go into a new block of the same table.
-      if (l.command.tokens[0]?.text === '-E' && k < list.length - 1) {
-        out.push('COMMIT');
-        owners.push(undefined);
-        tables.push({
-          table,
-          commitLine: out.length,
-          changes: list.some((l) => l.command.tokens[0]?.text !== '-Z'),
-        });
-        out.push(`*${table}`);
-        owners.push(undefined);
-      }
-    });
-    out.push('COMMIT');
-    owners.push(undefined);
-    tables.push({
-      table,
-      commitLine: out.length,
-      changes: list.some((l) => l.command.tokens[0]?.text !== '-Z'),
-    });
-  }
-  return { text: out.length ? `${out.join('\n')}\n` : '', owners, tables, adds };
+/** Restore text for one family, from the one restore builder. */
+function renderRestore(lines: readonly { command: PlannedCommand; owner: number }[]): RenderedRestore {
+  const builder = new RestoreBuilder();
+  for (const l of lines) builder.add(l.command.command, l.owner);
+  const built = builder.build();
+  const adds = built.adds.map((i) => {
+    const c = lines[i]?.command as PlannedCommand;
+    const a = c.adds as NonNullable<PlannedCommand['adds']>;
+    return { table: c.table, chain: a.chain, entry: a.entry };
+  });
+  return {
+    text: built.text,
+    owners: built.owners,
+    tables: built.blocks,
+    adds,
+    commitLines: built.commitLines,
+  };
 }
 
 function toEmpty(table: TableName): ReadonlyMap<string, ChainState> {

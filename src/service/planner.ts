@@ -11,7 +11,6 @@
  * otherwise by rule spec, which removes an identical rule.
  */
 import { DomainError, invalid } from '../domain/errors.js';
-import type { Token } from '../domain/extensions/define.js';
 import {
   BUILTIN_CHAINS,
   type Family,
@@ -25,9 +24,10 @@ import { targetChain } from '../domain/model.js';
 import { normalizeRule } from '../domain/rule.js';
 import { ruleId } from '../domain/rule-id.js';
 import { checkChainName, checkUserChainName } from '../domain/validate.js';
+import type { Command } from '../iptables/commands.js';
 import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
-import { ruleText, ruleTokens } from '../iptables/rule-writer.js';
+import { ruleText } from '../iptables/rule-writer.js';
 import type { Operation, RuleInput, RuleRef } from './operations.js';
 import {
   type ChainState,
@@ -39,11 +39,17 @@ import {
   settleHandle,
 } from './state.js';
 
-/** One line of restore input, owned by one table. `adds` marks a command that creates a rule. */
-export interface Command {
+/** A typed command for one family's restore, owned by one table. `adds` marks a command that creates a rule. */
+export interface PlannedCommand {
   readonly family: Family;
   readonly table: TableName;
-  readonly tokens: readonly Token[];
+  readonly command: Command;
+  /**
+   * Commands that undo this one (applied in reverse order of the plan's commands), computed
+   * against the state before it: a change committed in one table before another table (or
+   * family) failed is undone by these alone, so rules other processes added meanwhile stay.
+   */
+  readonly undo: readonly Command[];
   readonly adds?: { readonly chain: string; readonly entry: RuleEntry };
 }
 
@@ -120,7 +126,7 @@ export interface HandleDelete {
 }
 
 export interface JobPlan {
-  readonly commands: Command[];
+  readonly commands: PlannedCommand[];
   readonly changes: Change[];
   readonly outcomes: OpOutcome[];
   /** Set when the whole job is one delete of a rule with a known handle. */
@@ -139,8 +145,6 @@ export interface PlannerOptions {
   readonly rebuildThreshold?: number;
 }
 
-const tok = (...parts: string[]): Token[] => parts.map((text) => ({ text }));
-
 export function toRule(input: RuleInput, family: Family, field: string): Rule {
   if (typeof input !== 'object' || input === null)
     throw invalid(field, `${field} must be an object: a typed rule or { "spec": "..." }`);
@@ -153,6 +157,29 @@ export function toRule(input: RuleInput, family: Family, field: string): Rule {
   const rule = normalizeRule(input, family, field);
   checkRuleLine(rule, family, field);
   return rule;
+}
+
+/** The undo of a command that needs no state from before it (see PlannedCommand.undo). */
+function inverse(c: Command): Command[] {
+  switch (c.op) {
+    case 'append':
+    case 'insert':
+      return [{ op: 'delete', table: c.table, chain: c.chain, rule: c.rule }];
+    case 'createChain':
+      return [{ op: 'deleteChain', table: c.table, chain: c.chain }];
+    case 'deleteChain':
+      return [{ op: 'createChain', table: c.table, chain: c.chain }];
+    case 'rename':
+      return [{ op: 'rename', table: c.table, chain: c.newName, newName: c.chain }];
+    default:
+      // zero: counters cannot be put back; the others are given their undo where planned.
+      return [];
+  }
+}
+
+/** Appends that put back a chain's rules (the undo of a flush). */
+function refill(table: TableName, chain: string, entries: readonly RuleEntry[]): Command[] {
+  return entries.map((e) => ({ op: 'append', table, chain, rule: e.rule }));
 }
 
 function view(entry: RuleEntry, index: number): RuleView {
@@ -271,11 +298,17 @@ export class Planner {
     const index = position === undefined ? chain.entries.length : position - 1;
     const entry = this.newEntry(family, table, chain, rule, index);
     this.draft.insertEntry(family, table, chain.name, index, entry);
-    const tokens =
+    const command: Command =
       position === undefined
-        ? [...tok('-A', chain.name), ...ruleTokens(rule)]
-        : [...tok('-I', chain.name, String(position)), ...ruleTokens(rule)];
-    plan.commands.push({ family, table, tokens, adds: { chain: chain.name, entry } });
+        ? { op: 'append', table, chain: chain.name, rule }
+        : { op: 'insert', table, chain: chain.name, position, rule };
+    plan.commands.push({
+      family,
+      table,
+      command,
+      undo: inverse(command),
+      adds: { chain: chain.name, entry },
+    });
     plan.changes.push({
       type: 'rule.added',
       family,
@@ -306,7 +339,12 @@ export class Planner {
     if (byHandle && wanted.handle !== undefined) {
       plan.handleDelete = { family, table, chain: chain.name, handle: wanted.handle };
     }
-    plan.commands.push({ family, table, tokens: [...tok('-D', chain.name), ...ruleTokens(removed.rule)] });
+    plan.commands.push({
+      family,
+      table,
+      command: { op: 'delete', table, chain: chain.name, rule: removed.rule },
+      undo: [{ op: 'insert', table, chain: chain.name, position: gone + 1, rule: removed.rule }],
+    });
     const v = view(wanted, index);
     plan.changes.push({
       type: 'rule.deleted',
@@ -428,7 +466,11 @@ export class Planner {
         plan.commands.push({
           family: op.family,
           table: op.table,
-          tokens: [...tok('-R', chain.name, String(index + 1)), ...ruleTokens(rule)],
+          command: { op: 'replace', table: op.table, chain: chain.name, position: index + 1, rule },
+          undo: [
+            { op: 'delete', table: op.table, chain: chain.name, rule },
+            { op: 'insert', table: op.table, chain: chain.name, position: index + 1, rule: old.rule },
+          ],
           adds: { chain: chain.name, entry },
         });
         plan.changes.push({
@@ -486,7 +528,12 @@ export class Planner {
           counters: undefined,
           entries: [],
         });
-        plan.commands.push({ family: op.family, table: op.table, tokens: tok('-N', op.chain) });
+        plan.commands.push({
+          family: op.family,
+          table: op.table,
+          command: { op: 'createChain', table: op.table, chain: op.chain },
+          undo: [{ op: 'deleteChain', table: op.table, chain: op.chain }],
+        });
         plan.changes.push({ type: 'chain.created', family: op.family, table: op.table, chain: op.chain });
         plan.outcomes.push({ op: op.op });
         return;
@@ -524,11 +571,21 @@ export class Planner {
           this.removeRule(plan, op.family, op.table, c, ref.position - 1);
         }
         if (chain.entries.length > 0) {
-          plan.commands.push({ family: op.family, table: op.table, tokens: tok('-F', op.chain) });
+          plan.commands.push({
+            family: op.family,
+            table: op.table,
+            command: { op: 'flush', table: op.table, chain: op.chain },
+            undo: refill(op.table, op.chain, chain.entries),
+          });
           plan.changes.push({ type: 'chain.flushed', family: op.family, table: op.table, chain: op.chain });
         }
         this.draft.deleteChain(op.family, op.table, op.chain);
-        plan.commands.push({ family: op.family, table: op.table, tokens: tok('-X', op.chain) });
+        plan.commands.push({
+          family: op.family,
+          table: op.table,
+          command: { op: 'deleteChain', table: op.table, chain: op.chain },
+          undo: [{ op: 'createChain', table: op.table, chain: op.chain }],
+        });
         plan.changes.push({ type: 'chain.deleted', family: op.family, table: op.table, chain: op.chain });
         plan.outcomes.push({ op: op.op });
         return;
@@ -542,7 +599,12 @@ export class Planner {
           { ...chain, entries: [] },
           chain.entries.map((e) => e.text),
         );
-        plan.commands.push({ family: op.family, table: op.table, tokens: tok('-F', op.chain) });
+        plan.commands.push({
+          family: op.family,
+          table: op.table,
+          command: { op: 'flush', table: op.table, chain: op.chain },
+          undo: refill(op.table, op.chain, chain.entries),
+        });
         plan.changes.push({ type: 'chain.flushed', family: op.family, table: op.table, chain: op.chain });
         plan.outcomes.push({ op: op.op });
         return;
@@ -585,7 +647,12 @@ export class Planner {
           renamed,
           renamed.entries.map((e) => e.text),
         );
-        plan.commands.push({ family: op.family, table: op.table, tokens: tok('-E', op.chain, newName) });
+        plan.commands.push({
+          family: op.family,
+          table: op.table,
+          command: { op: 'rename', table: op.table, chain: op.chain, newName },
+          undo: [{ op: 'rename', table: op.table, chain: newName, newName: op.chain }],
+        });
         plan.changes.push({
           type: 'chain.renamed',
           family: op.family,
@@ -608,7 +675,12 @@ export class Planner {
           throw invalid(this.f(field, 'policy'), `${this.f(field, 'policy')} must be ACCEPT or DROP`);
         const chain = this.existing(op.family, op.table, op.chain, field);
         this.draft.setChain(op.family, op.table, { ...chain, policy: op.policy });
-        plan.commands.push({ family: op.family, table: op.table, tokens: tok('-P', op.chain, op.policy) });
+        plan.commands.push({
+          family: op.family,
+          table: op.table,
+          command: { op: 'policy', table: op.table, chain: op.chain, policy: op.policy },
+          undo: [{ op: 'policy', table: op.table, chain: op.chain, policy: chain.policy ?? 'ACCEPT' }],
+        });
         plan.changes.push({
           type: 'policy.set',
           family: op.family,
@@ -630,7 +702,12 @@ export class Planner {
         plan.commands.push({
           family: op.family,
           table: op.table,
-          tokens: op.chain === undefined ? tok('-Z') : tok('-Z', op.chain),
+          command:
+            op.chain === undefined
+              ? { op: 'zero', table: op.table }
+              : { op: 'zero', table: op.table, chain: op.chain },
+          // Counters cannot be put back.
+          undo: [],
         });
         plan.changes.push({
           type: 'counters.zeroed',
@@ -735,7 +812,12 @@ export class Planner {
     const shadowed = old.slice(prefix, prefix + deleteCount).some((e) => kept.has(e.text));
     if (deleteCount > this.rebuildThreshold || shadowed) {
       // Cheaper to rebuild than to delete many rules one by one.
-      plan.commands.push({ family, table, tokens: tok('-F', chain.name) });
+      plan.commands.push({
+        family,
+        table,
+        command: { op: 'flush', table, chain: chain.name },
+        undo: refill(table, chain.name, old),
+      });
       plan.changes.push({ type: 'chain.flushed', family, table, chain: chain.name });
       let current: ChainState = { ...chain, entries: [] };
       this.draft.setChain(
@@ -817,7 +899,12 @@ export class Planner {
           counters: undefined,
           entries: [],
         });
-        plan.commands.push({ family, table, tokens: tok('-N', d.name) });
+        plan.commands.push({
+          family,
+          table,
+          command: { op: 'createChain', table, chain: d.name },
+          undo: [{ op: 'deleteChain', table, chain: d.name }],
+        });
         plan.changes.push({ type: 'chain.created', family, table, chain: d.name });
       }
     }
@@ -826,7 +913,12 @@ export class Planner {
       const c = this.existing(family, table, b);
       if (c.policy !== wanted) {
         this.draft.setChain(family, table, { ...c, policy: wanted });
-        plan.commands.push({ family, table, tokens: tok('-P', b, wanted) });
+        plan.commands.push({
+          family,
+          table,
+          command: { op: 'policy', table, chain: b, policy: wanted },
+          undo: [{ op: 'policy', table, chain: b, policy: c.policy ?? 'ACCEPT' }],
+        });
         plan.changes.push({ type: 'policy.set', family, table, chain: b, policy: wanted });
       }
     }
@@ -841,13 +933,23 @@ export class Planner {
     );
     for (const c of unwanted) {
       if (c.entries.length) {
-        plan.commands.push({ family, table, tokens: tok('-F', c.name) });
+        plan.commands.push({
+          family,
+          table,
+          command: { op: 'flush', table, chain: c.name },
+          undo: refill(table, c.name, c.entries),
+        });
         plan.changes.push({ type: 'chain.flushed', family, table, chain: c.name });
       }
     }
     for (const c of unwanted) {
       this.draft.deleteChain(family, table, c.name);
-      plan.commands.push({ family, table, tokens: tok('-X', c.name) });
+      plan.commands.push({
+        family,
+        table,
+        command: { op: 'deleteChain', table, chain: c.name },
+        undo: [{ op: 'createChain', table, chain: c.name }],
+      });
       plan.changes.push({ type: 'chain.deleted', family, table, chain: c.name });
     }
   }
