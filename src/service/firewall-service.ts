@@ -54,7 +54,8 @@ import {
   EventHub,
   publicChange,
 } from './events.js';
-import type { ApplyOptions, Operation } from './operations.js';
+import type { ApplyOptions, Operation, ValidOp } from './operations.js';
+import type { TableSpec } from './plan-types.js';
 import { type JobPlan, type PlannedCommand, Planner, type RuleView } from './planner.js';
 import {
   type ChainState,
@@ -68,6 +69,7 @@ import {
   toRuleset,
   toTable,
 } from './state.js';
+import { validateOperations } from './validate-operations.js';
 
 export interface FirewallServiceOptions {
   readonly executor: Executor;
@@ -150,7 +152,7 @@ export interface ServiceStatus {
 }
 
 type Job =
-  | { readonly kind: 'apply'; readonly ops: readonly Operation[]; readonly options: ApplyOptions }
+  | { readonly kind: 'apply'; readonly ops: readonly ValidOp[]; readonly options: ApplyOptions }
   | {
       readonly kind: 'reload';
       readonly families: readonly Family[];
@@ -445,15 +447,6 @@ export class FirewallService {
    */
   async apply(ops: readonly Operation[], options: ApplyOptions = {}): Promise<ApplyResult> {
     this.assertStarted();
-    if (!Array.isArray(ops) || ops.length === 0) {
-      throw new DomainError('invalid_argument', 'a transaction needs at least one operation', {
-        field: 'operations',
-      });
-    }
-    if (ops.length > 10_000)
-      throw new DomainError('invalid_argument', 'a transaction holds at most 10000 operations', {
-        field: 'operations',
-      });
     if (
       options.expectedRevision !== undefined &&
       (!Number.isSafeInteger(options.expectedRevision) || options.expectedRevision < 0)
@@ -462,17 +455,9 @@ export class FirewallService {
         field: 'expectedRevision',
       });
     }
-    ops.forEach((op, i) => {
-      const family = (op as { family?: unknown } | null)?.family;
-      if (isFamily(family) && !this.families.includes(family)) {
-        const field = ops.length > 1 ? `operations[${i}].family` : 'family';
-        throw new DomainError('invalid_argument', `family ${family} is not managed by this service`, {
-          field,
-        });
-      }
-    });
-    if (options.dryRun) return this.dryRun(ops, options);
-    const result = await this.queue.enqueue({ kind: 'apply', ops, options }, options.signal);
+    const valid = validateOperations(ops, this.families);
+    if (options.dryRun) return this.dryRun(valid, options);
+    const result = await this.queue.enqueue({ kind: 'apply', ops: valid, options }, options.signal);
     return result as ApplyResult;
   }
 
@@ -485,7 +470,7 @@ export class FirewallService {
     };
   }
 
-  private dryRun(ops: readonly Operation[], options: ApplyOptions): ApplyResult {
+  private dryRun(ops: readonly ValidOp[], options: ApplyOptions): ApplyResult {
     if (options.expectedRevision !== undefined && options.expectedRevision !== this.rev)
       throw this.stale(options.expectedRevision);
     const draft = new Draft(this.state);
@@ -527,10 +512,7 @@ export class FirewallService {
 
   private get baselineTables() {
     if (!this.baseline) return undefined;
-    const out = new Map<
-      Family,
-      Map<TableName, { name: string; policy?: Policy; rules: readonly Rule[] }[]>
-    >();
+    const out = new Map<Family, Map<TableName, TableSpec[]>>();
     for (const [family, rs] of this.baseline) {
       out.set(
         family,

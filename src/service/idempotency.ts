@@ -24,6 +24,7 @@
  *   }
  */
 import { createHash } from 'node:crypto';
+import { DomainError } from '../domain/errors.js';
 
 export interface IdempotencyStoreOptions {
   /**
@@ -74,11 +75,26 @@ export function isIdempotencyKey(key: unknown): key is string {
   );
 }
 
-/** A request fingerprint: SHA-256 over the JSON of `parts` (use the method, path and decoded body). */
+/**
+ * A request fingerprint: SHA-256 over the JSON of `parts` (use the method, path and decoded
+ * body). The doors refuse deeply nested requests before this runs; should one get here
+ * anyway, it is refused as the client's mistake, not a stack overflow (a 500).
+ */
 export function idempotencyFingerprint(...parts: readonly unknown[]): string {
-  return createHash('sha256')
-    .update(JSON.stringify(parts, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
-    .digest('hex');
+  let json: string;
+  try {
+    json = JSON.stringify(parts, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new DomainError(
+      'invalid_argument',
+      'the request is nested too deeply to be fingerprinted for its idempotency key',
+      {
+        cause: error,
+      },
+    );
+  }
+  return createHash('sha256').update(json).digest('hex');
 }
 
 export class IdempotencyStore<R> {

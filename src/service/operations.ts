@@ -6,7 +6,7 @@
  * grammar and one set of errors.
  */
 import type { Family, TableName } from '../domain/family.js';
-import type { Policy } from '../domain/model.js';
+import type { Policy, Rule } from '../domain/model.js';
 
 /** A rule as a client sends it: typed JSON (see domain/model.ts) or `{ spec: "-p tcp --dport 22 -j ACCEPT" }`. */
 export type RuleInput = { readonly spec: string } | Readonly<Record<string, unknown>>;
@@ -66,3 +66,64 @@ export interface ApplyOptions {
   readonly origin?: string;
   readonly signal?: AbortSignal;
 }
+
+// ------------------------------------------------------------------ validated
+
+/**
+ * Operations after validation at the facade (validate-operations.ts): names checked, rules
+ * parsed into canonical models, positions whole numbers. Only what depends on the current
+ * ruleset (does the chain exist, is the position past the end) is left to the planner.
+ */
+export interface ValidChainAddress {
+  readonly family: Family;
+  readonly table: TableName;
+  readonly chain: string;
+}
+
+export type ValidRuleRef =
+  | { readonly id: string }
+  | { readonly position: number }
+  | { readonly rule: Rule; readonly text: string };
+
+export interface ValidChainSpec {
+  readonly name: string;
+  readonly builtin: boolean;
+  readonly policy: Policy | undefined;
+  readonly rules: readonly Rule[];
+  /** Field path of this chain in the request, for errors. */
+  readonly field: string;
+}
+
+export type ValidOp = (
+  | ({ readonly op: 'append'; readonly rule: Rule } & ValidChainAddress)
+  | ({ readonly op: 'insert'; readonly position: number; readonly rule: Rule } & ValidChainAddress)
+  | ({ readonly op: 'replace'; readonly target: ValidRuleRef; readonly rule: Rule } & ValidChainAddress)
+  | ({ readonly op: 'delete'; readonly target: ValidRuleRef } & ValidChainAddress)
+  | ({
+      readonly op: 'ensure';
+      readonly rule: Rule;
+      readonly position: number | undefined;
+    } & ValidChainAddress)
+  | ({ readonly op: 'createChain' } & ValidChainAddress)
+  | ({ readonly op: 'deleteChain'; readonly force: boolean } & ValidChainAddress)
+  | ({ readonly op: 'flushChain' } & ValidChainAddress)
+  | ({ readonly op: 'renameChain'; readonly newName: string } & ValidChainAddress)
+  | ({ readonly op: 'setPolicy'; readonly policy: Policy } & ValidChainAddress)
+  | {
+      readonly op: 'zeroCounters';
+      readonly family: Family;
+      readonly table: TableName;
+      readonly chain: string | undefined;
+    }
+  | ({ readonly op: 'replaceChain'; readonly rules: readonly Rule[] } & ValidChainAddress)
+  | {
+      readonly op: 'replaceTable';
+      readonly family: Family;
+      readonly table: TableName;
+      readonly chains: readonly ValidChainSpec[];
+    }
+  | { readonly op: 'reset'; readonly family: Family | undefined; readonly table: TableName | undefined }
+) & {
+  /** Field path of the operation in the request ('' for a single operation). */
+  readonly field: string;
+};
