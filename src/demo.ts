@@ -17,10 +17,12 @@
  * `npm run demo -- --hold` keeps it running after step 4 (until Ctrl-C) and prints the URL and
  * token, to try more requests by hand. Needs root (network namespaces) and iptables.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from './sandbox/command.js';
+import { Namespaces } from './sandbox/topology.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -35,14 +37,6 @@ const HELPER_LIFETIME_S = 600;
 const out = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
-
-function sh(argv: readonly string[]): string {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 15_000 });
-  if (r.error) throw new Error(`${argv.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 const SERVICE_SCRIPT = `
 const net = require('node:net');
@@ -66,33 +60,16 @@ s.on('error', (e) => done('error ' + e.code));
 interface Sandbox {
   readonly server: string;
   readonly client: string;
+  readonly namespaces: Namespaces;
   readonly children: ChildProcess[];
 }
 
-function createSandbox(sandbox: Sandbox): void {
-  for (const ns of [sandbox.server, sandbox.client]) {
-    sh(['ip', 'netns', 'add', ns]);
-    sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-  }
-  sh([
-    'ip',
-    '-n',
-    sandbox.server,
-    'link',
-    'add',
-    'eth0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'netns',
-    sandbox.client,
-  ]);
-  sh(['ip', '-n', sandbox.server, 'addr', 'add', `${SERVER_ADDR}/30`, 'dev', 'eth0']);
-  sh(['ip', '-n', sandbox.client, 'addr', 'add', `${CLIENT_ADDR}/30`, 'dev', 'eth0']);
-  sh(['ip', '-n', sandbox.server, 'link', 'set', 'eth0', 'up']);
-  sh(['ip', '-n', sandbox.client, 'link', 'set', 'eth0', 'up']);
+async function createSandbox(sandbox: Sandbox): Promise<void> {
+  for (const ns of [sandbox.server, sandbox.client]) await sandbox.namespaces.add(ns);
+  await sandbox.namespaces.link(
+    { netns: sandbox.server, dev: 'eth0', addresses: [`${SERVER_ADDR}/30`] },
+    { netns: sandbox.client, dev: 'eth0', addresses: [`${CLIENT_ADDR}/30`] },
+  );
 }
 
 /** Stops the processes it started (SIGTERM, SIGKILL after 10 s), then deletes the namespaces. */
@@ -107,9 +84,8 @@ async function destroySandbox(sandbox: Sandbox): Promise<void> {
       clearTimeout(timer);
     }),
   );
-  for (const ns of [sandbox.client, sandbox.server]) {
-    spawnSync('ip', ['netns', 'del', ns], { timeout: 15_000 });
-  }
+  // Best effort, as on Ctrl-C: what cannot be deleted is left for the operator to see.
+  await sandbox.namespaces.destroy().catch(() => {});
 }
 
 /** Starts a process, resolves with it once `ready` matches its output (stdout or stderr). */
@@ -144,12 +120,19 @@ function startUntil(
   });
 }
 
-function attempt(client: string): string {
-  const r = spawnSync(
+async function attempt(client: string): Promise<string> {
+  const r = await runCommand([
     'ip',
-    ['netns', 'exec', client, process.execPath, '-e', CONNECT_SCRIPT, SERVER_ADDR, '22', String(ATTEMPT_MS)],
-    { encoding: 'utf8', timeout: 15_000 },
-  );
+    'netns',
+    'exec',
+    client,
+    process.execPath,
+    '-e',
+    CONNECT_SCRIPT,
+    SERVER_ADDR,
+    '22',
+    String(ATTEMPT_MS),
+  ]);
   return r.stdout.trim() || `error ${r.stderr.trim()}`;
 }
 
@@ -166,7 +149,12 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const id = `${process.pid}-${randomBytes(2).toString('hex')}`;
-  const sandbox: Sandbox = { server: `demo-server-${id}`, client: `demo-client-${id}`, children: [] };
+  const sandbox: Sandbox = {
+    server: `demo-server-${id}`,
+    client: `demo-client-${id}`,
+    namespaces: new Namespaces(),
+    children: [],
+  };
   let cleaned: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
     cleaned ??= destroySandbox(sandbox).then(() =>
@@ -184,7 +172,7 @@ async function main(argv: readonly string[]): Promise<number> {
     out('Portcullis demo: SSH brute-force limiting (secure-server-with-iptables), in throwaway namespaces.');
     out('Your own firewall is not touched: every rule goes into the namespace of the sandbox server.');
     out();
-    createSandbox(sandbox);
+    await createSandbox(sandbox);
     out(`server  ${sandbox.server}  ${SERVER_ADDR}  (a TCP service on port 22 stands in for sshd)`);
     out(`client  ${sandbox.client}  ${CLIENT_ADDR}`);
     await startUntil(
@@ -278,7 +266,7 @@ async function main(argv: readonly string[]): Promise<number> {
     out(`2. ${ATTEMPTS} SSH connection attempts from the client (${CLIENT_ADDR} -> ${SERVER_ADDR}:22):`);
     const outcomes: boolean[] = [];
     for (let i = 1; i <= ATTEMPTS; i++) {
-      const result = attempt(sandbox.client);
+      const result = await attempt(sandbox.client);
       const connected = result.startsWith('connected');
       outcomes.push(connected);
       const [, ms, ...banner] = result.split(' ');

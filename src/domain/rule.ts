@@ -7,12 +7,12 @@ import { DomainError, invalid } from './errors.js';
 import type { AnyExtension } from './extensions/define.js';
 import { normalizeExtension } from './extensions/define.js';
 import { MATCH_SPECS, TARGET_SPECS } from './extensions/index.js';
-import { mergeRepeatedMatches } from './extensions/matches.js';
+import { mergeRepeatedMatches } from './extensions/repeated-matches.js';
 import type { Family } from './family.js';
 import type { Match, Rule, RuleField, Target } from './model.js';
 import { RULE_FIELDS } from './model.js';
 import { canonicalProtocol } from './protocol.js';
-import { checkChainName, checkInterface, checkRawToken, RESERVED_CHAIN_NAMES } from './validate.js';
+import { checkChainName, checkInterface, checkRawToken, type ReservedChainNames } from './validate.js';
 
 /** Canonical value of one rule-level field, or undefined when it means "any" (e.g. `-p all`, `-s 0.0.0.0/0`). */
 export function canonicalRuleField(
@@ -54,6 +54,26 @@ function checkRaw(value: unknown, field: string): readonly string[] {
 
 const EXT_NAME = /^[A-Za-z0-9_.-]{1,28}$/;
 
+/**
+ * An extension we have no typed form for (or given as raw words): its name, and its
+ * options as validated raw tokens. `key` names the extension (`module` or `target`).
+ */
+function untypedExtension(
+  input: Record<string, unknown>,
+  key: 'module' | 'target',
+  name: string,
+  field: string,
+): { readonly raw: readonly string[] } {
+  const what = key === 'module' ? 'match' : 'target';
+  if (!EXT_NAME.test(name))
+    throw invalid(`${field}.${key}`, `${field}.${key} "${preview(name)}" is not a valid ${what} name`);
+  const extra = Object.keys(input).find((k) => k !== key && k !== 'raw');
+  if (extra !== undefined) {
+    throw invalid(`${field}.${extra}`, `${what} "${name}" is not typed; give its options as "raw": [tokens]`);
+  }
+  return Object.freeze({ [key]: name, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
+}
+
 export function normalizeMatch(input: unknown, family: Family, field: string): Match {
   if (!isRecord(input) || typeof input.module !== 'string') {
     throw invalid(field, `${field} must be an object with a "module" name`);
@@ -61,19 +81,19 @@ export function normalizeMatch(input: unknown, family: Family, field: string): M
   const spec = MATCH_SPECS.get(input.module);
   if (spec && input.raw === undefined)
     return normalizeExtension(spec, input, family, field, 'module') as Match;
-  if (!EXT_NAME.test(input.module))
-    throw invalid(`${field}.module`, `${field}.module "${preview(input.module)}" is not a valid match name`);
-  const extra = Object.keys(input).find((k) => k !== 'module' && k !== 'raw');
-  if (extra !== undefined) {
-    throw invalid(
-      `${field}.${extra}`,
-      `match "${input.module}" is not typed; give its options as "raw": [tokens]`,
-    );
-  }
-  return Object.freeze({ module: input.module, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
+  return untypedExtension(input, 'module', input.module, field) as Match;
 }
 
-export function normalizeTarget(input: unknown, family: Family, field: string): Target {
+/**
+ * A typed target, or a jump/goto. A jump to one of `reserved` (a verdict or target name,
+ * which no chain can have) is that target: `{ jump: "MASQUERADE" }` is `-j MASQUERADE`.
+ */
+export function normalizeTarget(
+  input: unknown,
+  family: Family,
+  field: string,
+  reserved: ReservedChainNames,
+): Target {
   if (!isRecord(input)) throw invalid(field, `${field} must be an object`);
   if ('jump' in input || 'goto' in input) {
     const key = 'jump' in input ? 'jump' : 'goto';
@@ -90,7 +110,7 @@ export function normalizeTarget(input: unknown, family: Family, field: string): 
         'target',
       ) as Target;
     }
-    if (RESERVED_CHAIN_NAMES.includes(chain)) {
+    if (reserved.has(chain)) {
       // No chain can be called MASQUERADE or SNAT: that jump is the untyped target.
       if (key === 'goto')
         throw invalid(`${field}.goto`, `${field}.goto must name a user chain, not ${chain}`);
@@ -103,16 +123,7 @@ export function normalizeTarget(input: unknown, family: Family, field: string): 
   const spec = TARGET_SPECS.get(input.target);
   if (spec && input.raw === undefined)
     return normalizeExtension(spec, input, family, field, 'target') as Target;
-  if (!EXT_NAME.test(input.target))
-    throw invalid(`${field}.target`, `${field}.target "${preview(input.target)}" is not a valid target name`);
-  const extra = Object.keys(input).find((k) => k !== 'target' && k !== 'raw');
-  if (extra !== undefined) {
-    throw invalid(
-      `${field}.${extra}`,
-      `target "${input.target}" is not typed; give its options as "raw": [tokens]`,
-    );
-  }
-  return Object.freeze({ target: input.target, raw: checkRaw(input.raw ?? [], `${field}.raw`) });
+  return untypedExtension(input, 'target', input.target, field) as Target;
 }
 
 /**
@@ -205,9 +216,16 @@ const RULE_KEYS = new Set<string>([...RULE_FIELDS, 'invert', 'matches', 'target'
 
 /**
  * Validates a typed rule (as JSON) for `family` and returns its canonical
- * model. Unknown fields are refused; every error names the field.
+ * model. Unknown fields are refused; every error names the field. `reserved`
+ * are the verdict and target names of the iptables in use (see normalizeTarget);
+ * callers use src/iptables/catalogue.ts' normalizeRule, which passes them.
  */
-export function normalizeRule(input: unknown, family: Family, field = 'rule'): Rule {
+export function normalizeRuleWith(
+  reserved: ReservedChainNames,
+  input: unknown,
+  family: Family,
+  field = 'rule',
+): Rule {
   if (!isRecord(input)) throw invalid(field, `${field} must be an object`);
   for (const key of Object.keys(input)) {
     if (!RULE_KEYS.has(key)) throw invalid(`${field}.${key}`, `${field} has no field "${preview(key)}"`);
@@ -238,7 +256,9 @@ export function normalizeRule(input: unknown, family: Family, field = 'rule'): R
     throw invalid(`${field}.matches`, `${field}.matches holds at most 32 matches`);
   const matches = matchesInput.map((m, i) => normalizeMatch(m, family, `${field}.matches[${i}]`));
   const target =
-    input.target === undefined ? undefined : normalizeTarget(input.target, family, `${field}.target`);
+    input.target === undefined
+      ? undefined
+      : normalizeTarget(input.target, family, `${field}.target`, reserved);
   try {
     return buildRule(fields, inverted, matches, target, field);
   } catch (e) {

@@ -24,60 +24,13 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 const CHAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 /** A name, a prefix with `+`, or `+` alone (any interface; iptables drops it unless negated). */
 const INTERFACE = /^(?:[A-Za-z0-9_.:-]+\+?|\+)$/;
-/** Target extensions iptables 1.8.9 ships for both families (libxt_*), verdicts included. */
-const COMMON_TARGETS = [
-  'ACCEPT',
-  'DROP',
-  'RETURN',
-  'QUEUE',
-  'AUDIT',
-  'CHECKSUM',
-  'CLASSIFY',
-  'CONNMARK',
-  'CONNSECMARK',
-  'CT',
-  'DNAT',
-  'DSCP',
-  'HMARK',
-  'IDLETIMER',
-  'LED',
-  'LOG',
-  'MARK',
-  'MASQUERADE',
-  'NETMAP',
-  'NFLOG',
-  'NFQUEUE',
-  'NOTRACK',
-  'RATEEST',
-  'REDIRECT',
-  'REJECT',
-  'SECMARK',
-  'SET',
-  'SNAT',
-  'SYNPROXY',
-  'TCPMSS',
-  'TCPOPTSTRIP',
-  'TEE',
-  'TOS',
-  'TPROXY',
-  'TRACE',
-] as const;
-
-/** Target extensions iptables 1.8.9 ships per family (libxt_*, libipt_* / libip6t_*). */
-export const TARGET_EXTENSIONS: Readonly<Record<'ipv4' | 'ipv6', readonly string[]>> = {
-  ipv4: [...COMMON_TARGETS, 'CLUSTERIP', 'ECN', 'TTL', 'ULOG'],
-  ipv6: [...COMMON_TARGETS, 'DNPT', 'SNPT', 'HL'],
-};
-
 /**
- * Names no user chain may take: the verdicts, and every target extension
- * iptables 1.8.9 ships (`iptables -N LOG` fails with "chain name may not clash
- * with target name"; a jump to such a chain would read back as the target).
+ * Names no user chain may take, because the iptables in use reads them as a verdict
+ * or target extension (`iptables -N LOG` fails; `-j LOG` is the target). Which names
+ * those are depends on the iptables release, so the domain does not own them: the
+ * caller passes them in (src/iptables/catalogue.ts binds them for the iptables we speak).
  */
-export const RESERVED_CHAIN_NAMES: readonly string[] = [
-  'standard',
-  ...new Set([...TARGET_EXTENSIONS.ipv4, ...TARGET_EXTENSIONS.ipv6]),
-];
+export type ReservedChainNames = ReadonlySet<string>;
 
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw invalid(field, `${field} must be a string`);
@@ -102,10 +55,7 @@ export function checkText(value: unknown, field: string, maxBytes: number): stri
   }
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxBytes) {
-    throw invalid(
-      field,
-      `${field} is ${bytes} bytes long in UTF-8; at most ${maxBytes} are allowed`,
-    );
+    throw invalid(field, `${field} is ${bytes} bytes long in UTF-8; at most ${maxBytes} are allowed`);
   }
   return text;
 }
@@ -125,10 +75,18 @@ export function checkChainName(value: unknown, field = 'chain'): string {
   return name;
 }
 
-/** A name for a new user chain: a valid chain name that is not a verdict. */
-export function checkUserChainName(value: unknown, field = 'chain'): string {
+/**
+ * A name for a new user chain: a valid chain name that is not one of `reserved`
+ * (a verdict or target name). Callers use src/iptables/catalogue.ts' checkUserChainName,
+ * which passes the names of the iptables we speak.
+ */
+export function checkUnreservedChainName(
+  value: unknown,
+  reserved: ReservedChainNames,
+  field = 'chain',
+): string {
   const name = checkChainName(value, field);
-  if (RESERVED_CHAIN_NAMES.includes(name))
+  if (reserved.has(name))
     throw invalid(field, `${field} "${name}" is reserved: it is the name of a verdict or target`);
   return name;
 }

@@ -7,13 +7,13 @@
 import type { Family } from '../domain/family.js';
 import {
   type BackendInfo,
-  classifyStderr,
   ExecError,
   type Executor,
-  matchStderr,
+  failureMessage,
   type RestoreOptions,
   type RestoreResult,
   type SaveOptions,
+  summarizeStderr,
 } from './executor.js';
 import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
 
@@ -68,12 +68,6 @@ const DEFAULT_BINARIES: Readonly<Record<Family, FamilyBinaries>> = {
   ipv4: { save: 'iptables-save', restore: 'iptables-restore', cli: 'iptables' },
   ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore', cli: 'ip6tables' },
 };
-
-/** Line `n` (1-based) of restore input, or undefined past the end (e.g. "COMMIT expected at line N"). */
-function inputLine(input: string, n: number): string | undefined {
-  const body = input.endsWith('\n') ? input.slice(0, -1) : input;
-  return body.split('\n')[n - 1];
-}
 
 interface RunResult {
   stdout: string;
@@ -238,30 +232,17 @@ export class ChildProcessExecutor implements Executor {
     stderr: string,
     where: string,
   ): ExecError {
-    const { kind, line } = classifyStderr(stderr, code);
-    const hint = matchStderr(stderr)?.hint;
-    const lineText = line === undefined || spec.input === undefined ? undefined : inputLine(spec.input, line);
-    const firstError =
-      stderr
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('Try `') && !l.startsWith('Error occurred at line'))
-        .join(' ')
-        .slice(0, 500) || `exit code ${String(code)}`;
-
+    const summary = summarizeStderr(stderr, code, spec.input);
+    const { kind, line, lineText } = summary;
     let message: string;
     if (kind === 'binary_missing') {
       message = `${spec.program} was not found${where}: install the Debian package iptables, or fix the binaries option`;
     } else if (kind === 'permission_denied') {
-      message = `${spec.program} needs root (CAP_NET_ADMIN): run as root (${firstError})`;
+      message = `${spec.program} needs root (CAP_NET_ADMIN): run as root (${summary.detail})`;
     } else if (/Cannot open network namespace/.test(stderr)) {
       message = `network namespace "${this.netns ?? ''}" does not exist: create it with \`ip netns add ${this.netns ?? ''}\` or fix the netns option`;
     } else {
-      const at =
-        line === undefined
-          ? ''
-          : ` at line ${line}${lineText === undefined ? '' : ` (${JSON.stringify(lineText)})`}`;
-      message = `${spec.program}${where} failed${at}: ${firstError}${hint === undefined ? '' : ` — ${hint}`}`;
+      message = failureMessage(`${spec.program}${where}`, summary);
     }
     return new ExecError({ kind, message, argv, exitCode: code, stderr, line, lineText });
   }

@@ -1,11 +1,13 @@
 /**
  * The executor port: the only way the rest of Portcullis reaches `iptables-save`,
  * `iptables-restore` and `iptables --version`. The real adapter spawns processes
- * (child-process-executor.ts); a fake applies restore text to an in-memory copy.
+ * (child-process-executor.ts); a fake (testing/fake-executor.ts, test support) applies
+ * restore text to an in-memory copy.
  *
  * Both report failures as one error type, {@link ExecError}, whose `kind` is derived
  * from iptables' stderr by {@link classifyStderr}. Every stderr text we recognise lives
- * in {@link STDERR_PATTERNS}, so there is exactly one place to teach it a new message.
+ * in {@link STDERR_PATTERNS}, so there is exactly one place to teach it a new message,
+ * and both build the message the same way ({@link summarizeStderr}, {@link failureMessage}).
  */
 import type { Family, TableName } from '../domain/family.js';
 
@@ -332,4 +334,58 @@ export function classifyStderr(
   const kind: ExecErrorKind = matched?.kind ?? (exitCode === 2 ? 'invalid_input' : 'failed');
   const line = parseLine(stderr);
   return line === undefined ? { kind } : { kind, line };
+}
+
+/** What the stderr of a failed iptables call says, read one way by every executor. */
+export interface StderrSummary {
+  readonly kind: ExecErrorKind;
+  /** 1-based input line iptables blamed. */
+  readonly line: number | undefined;
+  /** That line of the input, when the input was given and has it. */
+  readonly lineText: string | undefined;
+  /** The meaningful stderr lines joined into one (usage boilerplate left out), or the exit code. */
+  readonly detail: string;
+  /** What to do about it, from {@link STDERR_PATTERNS}. */
+  readonly hint: string | undefined;
+}
+
+/** Line `n` (1-based) of restore input, or undefined past the end (e.g. "COMMIT expected at line N"). */
+function inputLine(input: string, n: number): string | undefined {
+  const body = input.endsWith('\n') ? input.slice(0, -1) : input;
+  return body.split('\n')[n - 1];
+}
+
+/**
+ * Summarizes a failed call: its kind and blamed line ({@link classifyStderr}), the text of
+ * that line in `input`, the first meaningful stderr text and the hint. Pure.
+ */
+export function summarizeStderr(stderr: string, exitCode: number | null, input?: string): StderrSummary {
+  const { kind, line } = classifyStderr(stderr, exitCode);
+  const detail =
+    stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('Try `') && !l.startsWith('Error occurred at line'))
+      .join(' ')
+      .slice(0, 500) || `exit code ${String(exitCode)}`;
+  return {
+    kind,
+    line,
+    lineText: line === undefined || input === undefined ? undefined : inputLine(input, line),
+    detail,
+    hint: matchStderr(stderr)?.hint,
+  };
+}
+
+/**
+ * The message of a failed call: `PROGRAM failed at line N ("the line"): what stderr
+ * says — what to do`. `program` may carry where it ran (` in network namespace "NS"`).
+ */
+export function failureMessage(program: string, summary: StderrSummary): string {
+  const { line, lineText, detail, hint } = summary;
+  const at =
+    line === undefined
+      ? ''
+      : ` at line ${line}${lineText === undefined ? '' : ` (${JSON.stringify(lineText)})`}`;
+  return `${program} failed${at}: ${detail}${hint === undefined ? '' : ` — ${hint}`}`;
 }

@@ -15,7 +15,8 @@ import { invalid } from '../domain/errors.js';
 import type { Token } from '../domain/extensions/define.js';
 import { isTableName, type TableName } from '../domain/family.js';
 import type { Policy, Rule } from '../domain/model.js';
-import { checkChainName, checkUint, checkUserChainName } from '../domain/validate.js';
+import { checkChainName, checkUint } from '../domain/validate.js';
+import { checkUserChainName } from './catalogue.js';
 import { ruleTokens } from './rule-writer.js';
 
 interface InTable {

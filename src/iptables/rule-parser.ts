@@ -22,7 +22,8 @@ import { MATCH_SPECS, protocolMatch, TARGET_SPECS } from '../domain/extensions/i
 import type { Family } from '../domain/family.js';
 import type { Match, Rule, RuleField, Target } from '../domain/model.js';
 import { buildRule, canonicalRuleField } from '../domain/rule.js';
-import { checkChainName, RESERVED_CHAIN_NAMES } from '../domain/validate.js';
+import { checkChainName } from '../domain/validate.js';
+import { RESERVED_CHAIN_NAMES } from './catalogue.js';
 import { checkRuleLine } from './rule-check.js';
 import { checkWord, splitSpecWords, type Word, writeValue } from './tokenize.js';
 
@@ -333,7 +334,7 @@ function buildTarget(
   options: ParseRuleOptions,
 ): Target {
   if (kind === 'goto') {
-    if (TARGET_SPECS.has(t.name) || RESERVED_CHAIN_NAMES.includes(t.name))
+    if (TARGET_SPECS.has(t.name) || RESERVED_CHAIN_NAMES.has(t.name))
       throw invalid(t.field, `-g must name a user chain, not ${t.name}`);
     if (t.tokens.length) throw invalid(t.field, `-g ${t.name} takes no options`);
     return Object.freeze({ goto: t.name });
@@ -346,7 +347,7 @@ function buildTarget(
     }
   } else if (
     t.tokens.length === 0 &&
-    !RESERVED_CHAIN_NAMES.includes(t.name) &&
+    !RESERVED_CHAIN_NAMES.has(t.name) &&
     (options.isChain === undefined || options.isChain(t.name))
   ) {
     // A target name no chain may take (MASQUERADE, ...) stays a target even without options.

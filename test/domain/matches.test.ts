@@ -4,27 +4,12 @@
  * invalid_argument whose field names the option to fix.
  */
 import { describe, expect, it } from 'vitest';
-import { DomainError } from '../../src/domain/errors.js';
 import { MATCHES } from '../../src/domain/extensions/matches.js';
 import type { Family } from '../../src/domain/family.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { argvWords, parseRuleArgs, parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
-
-function refusal(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    const d = e as DomainError;
-    expect(d.code).toBe('invalid_argument');
-    // A message is one bounded line: hostile input is never echoed in full.
-    expect(d.message).not.toMatch(/[\n\r\u0000]/);
-    expect(d.message.length).toBeLessThan(500);
-    return d;
-  }
-  throw new Error('expected a DomainError, nothing was thrown');
-}
+import { invalidArgument as refusal } from '../helpers/errors.js';
 
 const LONG = 'a'.repeat(10_000);
 const M = 'rule.matches[0]';

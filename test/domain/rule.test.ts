@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/domain/family.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { invalidArgument as invalidArgumentWithin } from '../helpers/errors.js';
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
 import type { TypedTarget } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
@@ -38,7 +38,12 @@ const INVALID_JSON: ReadonlyArray<readonly [string, Record<string, unknown>, Fam
   ['LOG prefix with NUL', { target: 'LOG', prefix: 'a\u0000b' }, 'ipv4', 'rule.target.prefix'],
   ['LOG prefix with a tab', { target: 'LOG', prefix: 'a\tb' }, 'ipv4', 'rule.target.prefix'],
   ['LOG prefix of 30 UTF-8 bytes', { target: 'LOG', prefix: 'é'.repeat(15) }, 'ipv4', 'rule.target.prefix'],
-  ['LOG prefix of 8 emoji (32 bytes)', { target: 'LOG', prefix: '🔥'.repeat(8) }, 'ipv4', 'rule.target.prefix'],
+  [
+    'LOG prefix of 8 emoji (32 bytes)',
+    { target: 'LOG', prefix: '🔥'.repeat(8) },
+    'ipv4',
+    'rule.target.prefix',
+  ],
   ['LOG prefix with a C1 control', { target: 'LOG', prefix: 'a\u0085b' }, 'ipv4', 'rule.target.prefix'],
   ['LOG prefix with a lone surrogate', { target: 'LOG', prefix: 'a\ud800' }, 'ipv4', 'rule.target.prefix'],
   ['empty LOG prefix', { target: 'LOG', prefix: '' }, 'ipv4', 'rule.target.prefix'],

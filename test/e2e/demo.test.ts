@@ -3,42 +3,23 @@
  * the SSH-limiting result (three attempts connect, the fourth and fifth are dropped and
  * counted by LOG_AND_DROP) and leaves no namespace behind.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { type CommandResult, runCommand } from '../../src/sandbox/command.js';
 import { describeKernel } from '../helpers/kernel.js';
-import { run } from './topology.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DEMO_TIMEOUT_MS = 90_000;
 
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'demo.ts')], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
+function runDemo(): Promise<CommandResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
+  return runCommand([process.execPath, '--import', 'tsx', join(ROOT, 'src', 'demo.ts')], {
+    cwd: ROOT,
+    env,
+    timeoutMs: DEMO_TIMEOUT_MS,
     // SIGINT first: the demo deletes its namespaces on it.
-    const timer = setTimeout(() => child.kill('SIGINT'), DEMO_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+    killSignal: 'SIGINT',
   });
 }
 
@@ -60,7 +41,7 @@ describeKernel('e2e: npm run demo', () => {
 
       const names = [...r.stdout.matchAll(/\b(demo-(?:server|client)-\d+-[0-9a-f]+)\b/g)].map((m) => m[1]);
       expect(names.length).toBeGreaterThan(0);
-      const left = (await run(['ip', 'netns', 'list'])).stdout;
+      const left = (await runCommand(['ip', 'netns', 'list'])).stdout;
       for (const n of new Set(names)) expect(left).not.toContain(n);
     },
     DEMO_TIMEOUT_MS + 30_000,

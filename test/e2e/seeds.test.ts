@@ -10,6 +10,7 @@
  * child namespace, so logging is proven by the LOG rule's counters read through the API.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/sandbox/command.js';
 import { describeKernel } from '../helpers/kernel.js';
 import {
   ApiError,
@@ -34,7 +35,7 @@ import {
   sshLimitListing,
   withoutComments,
 } from './seeds.js';
-import { type Client, PORTS, run, Topology } from './topology.js';
+import { type Client, PORTS, Topology } from './topology.js';
 
 /** A connection that should work gets this long; on a veth link it takes a few ms. */
 const CONNECT_MS = 3000;
@@ -98,7 +99,7 @@ describeKernel('e2e: the seed articles through Portcullis on real packets', () =
   const client = (i: 0 | 1): Client => topo().clients[i] as Client;
 
   beforeAll(async () => {
-    const ping = await run(['ping', '-V']).catch(() => ({ code: -1 }));
+    const ping = await runCommand(['ping', '-V']).catch(() => ({ code: -1 }));
     if (ping.code !== 0) {
       throw new Error('the e2e tests need ping: install the Debian package iputils-ping');
     }

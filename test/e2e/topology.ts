@@ -14,12 +14,15 @@
  * In every namespace an agent (agent.mjs) listens and connects on request: the server's
  * listens on 22 (ssh) and 80 (http), each client's on 8080 (for connections the server opens).
  * Every wait is bounded; `destroy()` kills the agents by pid and deletes the namespaces, and
- * is safe to call after a partial setup or twice.
+ * is safe to call after a partial setup or twice. The namespaces and links are built by
+ * src/sandbox/topology.ts, which `npm run demo` uses too.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { type CommandResult, runCommand } from '../../src/sandbox/command.js';
+import { Namespaces } from '../../src/sandbox/topology.js';
 
 const AGENT = join(import.meta.dirname, 'agent.mjs');
 /** How long an agent may live at most, should the test process die without killing it. */
@@ -27,46 +30,6 @@ const AGENT_LIFETIME_MS = 10 * 60_000;
 const COMMAND_TIMEOUT_MS = 15_000;
 
 export type Family = 'ipv4' | 'ipv6';
-
-export interface CommandResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs argv (never a shell) with a deadline; resolves with the exit code, never rejects on failure. */
-export function run(argv: readonly string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult> {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function must(argv: readonly string[]): Promise<string> {
-  const r = await run(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (${String(r.code)}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 export interface ConnectResult {
   readonly connected: boolean;
@@ -189,7 +152,7 @@ export interface TopologyOptions {
 
 export class Topology {
   readonly id: string;
-  private readonly namespaces: string[] = [];
+  private readonly namespaces = new Namespaces();
   private readonly agents: Agent[] = [];
   server!: Host;
   readonly clients: Client[] = [];
@@ -210,15 +173,8 @@ export class Topology {
     return t;
   }
 
-  private async addNetns(role: string): Promise<string> {
-    const name = `${this.prefix}-${role}-${this.id}`;
-    await must(['ip', 'netns', 'add', name]);
-    this.namespaces.push(name);
-    await must(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
-    // Addresses usable at once, and no router solicitations or other chatter to wait for.
-    await must(['ip', 'netns', 'exec', name, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0']);
-    await must(['ip', 'netns', 'exec', name, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.accept_dad=0']);
-    return name;
+  private addNetns(role: string): Promise<string> {
+    return this.namespaces.add(`${this.prefix}-${role}-${this.id}`, { noDad: true });
   }
 
   private async build(count: number): Promise<void> {
@@ -230,51 +186,11 @@ export class Topology {
       const link = `c${i}`;
       const v4 = (n: number) => `192.0.2.${(i - 1) * 4 + n}`;
       const v6 = (n: number) => `2001:db8:${i}::${n}`;
-      // Created inside the server namespace, so no name ever exists in the host's namespace.
-      await must([
-        'ip',
-        '-n',
-        server,
-        'link',
-        'add',
-        link,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'eth0',
-        'netns',
-        netns,
-      ]);
-      await must(['ip', '-n', server, 'addr', 'add', `${v4(1)}/30`, 'dev', link]);
-      await must(['ip', '-n', server, 'addr', 'add', `${v6(1)}/64`, 'dev', link, 'nodad']);
-      await must(['ip', '-n', netns, 'addr', 'add', `${v4(2)}/30`, 'dev', 'eth0']);
-      await must(['ip', '-n', netns, 'addr', 'add', `${v6(2)}/64`, 'dev', 'eth0', 'nodad']);
-      await must(['ip', '-n', server, 'link', 'set', link, 'up']);
-      await must(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
-      const serverMac = await mac(server, link);
-      const clientMac = await mac(netns, 'eth0');
-      for (const [ns, dev, addr, lladdr] of [
-        [server, link, v4(2), clientMac],
-        [server, link, v6(2), clientMac],
-        [netns, 'eth0', v4(1), serverMac],
-        [netns, 'eth0', v6(1), serverMac],
-      ] as const) {
-        await must([
-          'ip',
-          '-n',
-          ns,
-          'neigh',
-          'replace',
-          addr,
-          'lladdr',
-          lladdr,
-          'dev',
-          dev,
-          'nud',
-          'permanent',
-        ]);
-      }
+      await this.namespaces.link(
+        { netns: server, dev: link, addresses: [`${v4(1)}/30`, `${v6(1)}/64`] },
+        { netns, dev: 'eth0', addresses: [`${v4(2)}/30`, `${v6(2)}/64`] },
+        { pinNeighbours: true },
+      );
       links.push({
         label: `client${i}`,
         netns,
@@ -301,7 +217,16 @@ export class Topology {
   /** `ping -c 1 -W 1` from a client to the server's address on its link: whether a reply came. */
   async ping(client: Client, family: Family, waitSeconds = 1): Promise<boolean> {
     const argv = ['ip', 'netns', 'exec', client.netns, 'ping', family === 'ipv6' ? '-6' : '-4'];
-    const r = await run([...argv, '-n', '-q', '-c', '1', '-W', String(waitSeconds), client.server[family]]);
+    const r = await runCommand([
+      ...argv,
+      '-n',
+      '-q',
+      '-c',
+      '1',
+      '-W',
+      String(waitSeconds),
+      client.server[family],
+    ]);
     if (r.code !== 0 && r.code !== 1)
       throw new Error(`ping failed to run (${String(r.code)}): ${r.stderr.trim()}`);
     return r.code === 0;
@@ -319,29 +244,16 @@ export class Topology {
 
   /** Runs argv inside the server namespace. */
   inServer(argv: readonly string[]): Promise<CommandResult> {
-    return run(['ip', 'netns', 'exec', this.server.netns, ...argv]);
+    return runCommand(['ip', 'netns', 'exec', this.server.netns, ...argv]);
   }
 
   /** Stops the agents and deletes the namespaces; collects every failure and throws them together. */
   async destroy(): Promise<void> {
     const errors: unknown[] = [];
     await Promise.all(this.agents.splice(0).map((a) => a.stop().catch((e: unknown) => errors.push(e))));
-    for (const ns of this.namespaces.splice(0).reverse()) {
-      const r = await run(['ip', 'netns', 'del', ns]).catch((e: unknown) => ({
-        code: -1,
-        stderr: String(e),
-      }));
-      if (r.code !== 0 && !/No such file/.test(r.stderr))
-        errors.push(new Error(`ip netns del ${ns}: ${r.stderr}`));
-    }
+    await this.namespaces.destroy().catch((e: unknown) => {
+      errors.push(...(e instanceof AggregateError ? e.errors : [e]));
+    });
     if (errors.length > 0) throw new AggregateError(errors, 'e2e topology teardown failed');
   }
-}
-
-async function mac(netns: string, dev: string): Promise<string> {
-  const out = await must(['ip', '-n', netns, '-j', 'link', 'show', dev]);
-  const parsed = JSON.parse(out) as { address?: string }[];
-  const address = parsed[0]?.address;
-  if (!address) throw new Error(`no link-layer address for ${dev} in ${netns}`);
-  return address;
 }

@@ -8,7 +8,7 @@ import { beforeEach, expect, it } from 'vitest';
 import type { Family } from '../../src/domain/family.js';
 import { ChildProcessExecutor } from '../../src/exec/child-process-executor.js';
 import { ExecError, type ExecErrorKind, type Executor } from '../../src/exec/executor.js';
-import { FakeExecutor } from '../../src/exec/fake-executor.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import { describeKernel, useNetns } from '../helpers/kernel.js';
 

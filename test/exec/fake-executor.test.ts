@@ -3,8 +3,8 @@ import { isDomainError } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
 import type { Rule } from '../../src/domain/model.js';
 import { ExecError, type ExecErrorKind } from '../../src/exec/executor.js';
-import { FakeExecutor } from '../../src/exec/fake-executor.js';
-import { parseRestore, parseRestorePartial } from '../../src/iptables/restore-parser.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
+import { parseRestore, parseRestorePartial } from '../../src/exec/testing/restore-parser.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 
 const filter = (...lines: string[]) => `*filter\n${lines.join('\n')}\nCOMMIT\n`;

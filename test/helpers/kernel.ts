@@ -7,9 +7,10 @@
  * `describeKernel` can choose at collection time between running, skipping (with the reason
  * printed) and failing (when CI or PORTCULLIS_REQUIRE_KERNEL=1 demands kernel tests).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { type CommandResult, runCommand } from '../../src/sandbox/command.js';
 
 const COMMAND_TIMEOUT_MS = 30_000;
 
@@ -93,40 +94,8 @@ export interface Netns {
   destroy(): Promise<void>;
 }
 
-function run(
-  argv: readonly string[],
-  input?: string,
-): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  const [cmd, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.stdin.on('error', () => {});
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${argv.join(' ')} did not finish within ${COMMAND_TIMEOUT_MS} ms and was killed`));
-    }, COMMAND_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    child.stdin.end(input ?? '');
-  });
+function run(argv: readonly string[], input?: string): Promise<CommandResult> {
+  return runCommand(argv, { input: input ?? '', timeoutMs: COMMAND_TIMEOUT_MS, rejectOnTimeout: true });
 }
 
 /** Creates `ip netns add <prefix>-<pid>-<random>` and brings `lo` up. Registers nothing globally. */

@@ -11,6 +11,22 @@ import { writeTable } from '../../src/iptables/restore-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import type { Netns } from './kernel.js';
 
+/** `-A CHAIN rest` lines of one table of a save text, per chain, in order. */
+export function ruleLines(saved: string, table: TableName): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string | undefined;
+  for (const line of saved.split('\n')) {
+    if (line.startsWith('*')) current = line.slice(1);
+    if (current !== table) continue;
+    const m = /^-A (\S+)(?: (.*))?$/s.exec(line);
+    if (!m) continue;
+    const list = out.get(m[1] as string) ?? [];
+    list.push(m[2] ?? '');
+    out.set(m[1] as string, list);
+  }
+  return out;
+}
+
 export function executorFor(ns: Netns): ChildProcessExecutor {
   return new ChildProcessExecutor({ netns: ns.name });
 }

@@ -11,10 +11,31 @@
  * mac, ttl/hl, NAT targets, MARK, CONNMARK, TCPMSS, DSCP, CT, TRACE, goto).
  */
 import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
+import type { Chain, Rule } from '../../src/domain/model.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 
 export const USER_CHAIN = 'PROP_USER';
 export const JUMP_CHAIN = 'PROP_JUMP';
+
+/** The chains generated rules go into: the table's built-in chains and the two user chains. */
+export function generatedChains(table: TableName): string[] {
+  return [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN];
+}
+
+/** `table` for the restore writer, each chain of generatedChains holding its rules of `generated`. */
+export function generatedTable(
+  table: TableName,
+  generated: readonly { readonly chain: string; readonly model: Rule }[],
+): { name: TableName; chains: Chain[] } {
+  return {
+    name: table,
+    chains: generatedChains(table).map((name) => ({
+      name,
+      ...(BUILTIN_CHAINS[table].includes(name) ? { policy: 'ACCEPT' as const } : {}),
+      rules: generated.filter((g) => g.chain === name).map((g) => g.model),
+    })),
+  };
+}
 
 export interface RuleGenOptions {
   /** Comments and log prefixes from the hostile alphabet (Unicode included). */

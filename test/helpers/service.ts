@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { DomainError, type ErrorCode } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
 import type { Ruleset } from '../../src/domain/model.js';
-import { FakeExecutor } from '../../src/exec/fake-executor.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import type { CommandQueueOptions } from '../../src/queue/command-queue.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
 

@@ -20,9 +20,9 @@
  */
 import { beforeAll, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
-import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
-import type { Chain, Rule } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import type { Family, TableName } from '../../src/domain/family.js';
+import type { Rule } from '../../src/domain/model.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { writeTable } from '../../src/iptables/restore-writer.js';
 import { checkRuleLine } from '../../src/iptables/rule-check.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
@@ -30,8 +30,8 @@ import { ruleText } from '../../src/iptables/rule-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
 import { describeKernel, useNetns } from '../helpers/kernel.js';
-import { executorFor } from '../helpers/roundtrip.js';
-import { type Json, JUMP_CHAIN, prng, rule, USER_CHAIN } from '../helpers/rule-gen.js';
+import { executorFor, ruleLines } from '../helpers/roundtrip.js';
+import { generatedChains, generatedTable, type Json, prng, rule } from '../helpers/rule-gen.js';
 
 const SEED = Number(process.env.PORTCULLIS_LOSSLESS_SEED ?? 20261129) >>> 0;
 const PER_TABLE = Number(process.env.PORTCULLIS_LOSSLESS_RULES ?? 260);
@@ -54,7 +54,7 @@ function generate(seed: number, family: Family): { rules: Generated[]; refused: 
   const out: Generated[] = [];
   const refused: string[] = [];
   for (const table of TABLES) {
-    const chains = [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN];
+    const chains = generatedChains(table);
     for (let i = 0; i < PER_TABLE; i++) {
       const chain = r.pick(chains);
       const input = rule(r, family, table, chain, { hostile: true, extras: true, sets: SETS });
@@ -81,34 +81,6 @@ function generate(seed: number, family: Family): { rules: Generated[]; refused: 
     }
   }
   return { rules: out, refused };
-}
-
-function tableOf(table: TableName, generated: readonly Generated[]): { name: TableName; chains: Chain[] } {
-  const chains = [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN];
-  return {
-    name: table,
-    chains: chains.map((name) => ({
-      name,
-      ...(BUILTIN_CHAINS[table].includes(name) ? { policy: 'ACCEPT' as const } : {}),
-      rules: generated.filter((g) => g.table === table && g.chain === name).map((g) => g.model),
-    })),
-  };
-}
-
-/** `-A CHAIN rest` lines of one table of a save text, per chain, in order. */
-function ruleLines(saved: string, table: TableName): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let current: string | undefined;
-  for (const line of saved.split('\n')) {
-    if (line.startsWith('*')) current = line.slice(1);
-    if (current !== table) continue;
-    const m = /^-A (\S+)(?: (.*))?$/s.exec(line);
-    if (!m) continue;
-    const list = out.get(m[1] as string) ?? [];
-    list.push(m[2] ?? '');
-    out.set(m[1] as string, list);
-  }
-  return out;
 }
 
 /** iptables-save output without its comment lines and with every counter as [0:0]. */
@@ -167,7 +139,12 @@ describeKernel('lossless text: every rule we print is valid input again, byte fo
       expect(problems, `${where}\n${problems.slice(0, 20).join('\n')}`).toEqual([]);
 
       for (const table of TABLES) {
-        const text = writeTable(tableOf(table, generated));
+        const text = writeTable(
+          generatedTable(
+            table,
+            generated.filter((g) => g.table === table),
+          ),
+        );
         try {
           await exec.restore(family, text);
         } catch (e) {
@@ -184,7 +161,7 @@ describeKernel('lossless text: every rule we print is valid input again, byte fo
       for (const table of TABLES) {
         const lines = ruleLines(saved, table);
         const back = parsed.tables.find((t) => t.name === table);
-        for (const chain of [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN]) {
+        for (const chain of generatedChains(table)) {
           const expected = generated.filter((g) => g.table === table && g.chain === chain);
           const printed = lines.get(chain) ?? [];
           const models = back?.chains.find((c) => c.name === chain)?.rules ?? [];
@@ -274,7 +251,7 @@ it.each<[string, Json, string, string]>([
   ],
   [
     'LOG prefix of 30 bytes',
-    { target: { target: 'LOG', prefix: '🔥'.repeat(7) + 'xy' } },
+    { target: { target: 'LOG', prefix: `${'🔥'.repeat(7)}xy` } },
     'target.prefix',
     `"${'🔥'.repeat(7)}xy"`,
   ],

@@ -15,15 +15,15 @@
  * explore others (every failure message starts with the seed to reproduce it).
  */
 import { expect, it } from 'vitest';
-import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
+import type { Family, TableName } from '../../src/domain/family.js';
 import type { Chain, Rule } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { writeTable } from '../../src/iptables/restore-writer.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import { describeKernel, useNetns } from '../helpers/kernel.js';
-import { executorFor } from '../helpers/roundtrip.js';
-import { type Json, JUMP_CHAIN, prng, rule, USER_CHAIN } from '../helpers/rule-gen.js';
+import { executorFor, ruleLines } from '../helpers/roundtrip.js';
+import { generatedChains, generatedTable, type Json, prng, rule } from '../helpers/rule-gen.js';
 
 const SEED = Number(process.env.PORTCULLIS_PROPERTY_SEED ?? 20261122) >>> 0;
 const RULES_PER_BATCH = 60;
@@ -49,7 +49,7 @@ interface Generated {
 
 function generate(seed: number, family: Family, table: TableName): Generated[] {
   const r = prng(seed);
-  const chains = [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN];
+  const chains = generatedChains(table);
   const out: Generated[] = [];
   for (let i = 0; i < RULES_PER_BATCH; i++) {
     const chain = r.pick(chains);
@@ -63,31 +63,6 @@ function generate(seed: number, family: Family, table: TableName): Generated[] {
       );
     }
     out.push({ chain, input, model });
-  }
-  return out;
-}
-
-function tableOf(table: TableName, generated: readonly Generated[]): { name: TableName; chains: Chain[] } {
-  const chains = [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN];
-  return {
-    name: table,
-    chains: chains.map((name) => ({
-      name,
-      ...(BUILTIN_CHAINS[table].includes(name) ? { policy: 'ACCEPT' as const } : {}),
-      rules: generated.filter((g) => g.chain === name).map((g) => g.model),
-    })),
-  };
-}
-
-/** `-A CHAIN rest` lines of a save text, per chain, in order. */
-function ruleLines(saved: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const line of saved.split('\n')) {
-    const m = /^-A (\S+)(?: (.*))?$/.exec(line);
-    if (!m) continue;
-    const list = out.get(m[1] as string) ?? [];
-    list.push(m[2] ?? '');
-    out.set(m[1] as string, list);
   }
   return out;
 }
@@ -108,7 +83,7 @@ describeKernel('property: generated rules survive restore -> save -> parse -> wr
     const exec = executorFor(ns());
     const where = `seed ${seed} (${family}/${table}; PORTCULLIS_PROPERTY_SEED=${SEED})`;
 
-    const text1 = writeTable(tableOf(table, generated));
+    const text1 = writeTable(generatedTable(table, generated));
     try {
       await exec.restore(family, text1);
     } catch (e) {
@@ -120,10 +95,10 @@ describeKernel('property: generated rules survive restore -> save -> parse -> wr
     }
     const saved1 = await exec.save(family, { table });
     const parsed = parseSave(saved1, family).tables.find((t) => t.name === table);
-    const lines = ruleLines(saved1);
+    const lines = ruleLines(saved1, table);
 
     const problems: string[] = [];
-    for (const chain of [...BUILTIN_CHAINS[table], USER_CHAIN, JUMP_CHAIN]) {
+    for (const chain of generatedChains(table)) {
       const expected = generated.filter((g) => g.chain === chain);
       const back = parsed?.chains.find((c) => c.name === chain)?.rules ?? [];
       const printed = lines.get(chain) ?? [];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TableName } from '../../src/domain/family.js';
 import type { Rule, Ruleset } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { RestoreBuilder } from '../../src/iptables/restore-builder.js';
 import { ruleLine, writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';

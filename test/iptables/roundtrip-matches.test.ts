@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
 import type { Family, TableName } from '../../src/domain/family.js';
 import type { Rule } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { parseSave } from '../../src/iptables/save-parser.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Rule } from '../../src/domain/model.js';
-import { normalizeRule } from '../../src/domain/rule.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { parseRuleArgs, parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { ruleText } from '../../src/iptables/rule-writer.js';
 import { splitRestoreWords } from '../../src/iptables/tokenize.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/domain/family.js';
-import { FakeExecutor } from '../../src/exec/fake-executor.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
 import { expectError, kernelRules, seedInput, startSeeded } from '../helpers/service.js';
 

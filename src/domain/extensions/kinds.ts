@@ -10,6 +10,9 @@ import type { Family } from '../family.js';
 import { canonicalPortRange, checkName, checkText, checkUint } from '../validate.js';
 import { canonicalRate } from './rates.js';
 
+/** The largest unsigned 32-bit value (marks, masks, kernel counters). */
+export const U32_MAX = 0xffffffff;
+
 export interface KindContext {
   readonly family: Family;
   /** Field path for error messages, e.g. `matches[0].dport`. */
@@ -37,9 +40,10 @@ export function lookup<V>(table: Readonly<Record<string, V>>, key: string): V | 
   return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
-function simple<T>(
+/** A one-argument kind from a normalize function and a printer. */
+export function kind<T>(
   normalize: (input: unknown, ctx: KindContext) => T,
-  format: (v: T) => string,
+  format: (v: T) => string = String,
   quoted = false,
 ): ValueKind<T> {
   return {
@@ -63,14 +67,14 @@ export const flag: ValueKind<true> = {
 };
 
 export const uint = (min: number, max: number): ValueKind<number> =>
-  simple(
+  kind(
     (input, ctx) => checkUint(input, ctx.field, min, max),
     (v) => String(v),
   );
 
 /** Free text printed with quotes when needed (comment, log prefix). */
 export const text = (maxLength: number): ValueKind<string> =>
-  simple(
+  kind(
     (input, ctx) => checkText(input, ctx.field, maxLength),
     (v) => v,
     true,
@@ -78,12 +82,12 @@ export const text = (maxLength: number): ValueKind<string> =>
 
 /** A name made of letters, digits, `_ . -`. */
 export const name = (maxLength: number): ValueKind<string> =>
-  simple(
+  kind(
     (input, ctx) => checkName(input, ctx.field, maxLength),
     (v) => v,
   );
 
-export const portRange: ValueKind<string> = simple(
+export const portRange: ValueKind<string> = kind(
   (input, ctx) => canonicalPortRange(input, ctx.field),
   (v) => v,
 );
@@ -107,7 +111,7 @@ export const portList: ValueKind<readonly string[]> = {
   format: (v) => [v.join(',')],
 };
 
-export const address: ValueKind<string> = simple(
+export const address: ValueKind<string> = kind(
   (input, ctx) => {
     if (typeof input !== 'string') throw invalid(ctx.field, `${ctx.field} must be an address`);
     return canonicalAddress(ctx.family, input, ctx.field);
@@ -116,7 +120,7 @@ export const address: ValueKind<string> = simple(
 );
 
 /** CIDR printed as iptables does in extensions: a host without `/32`. */
-export const cidr: ValueKind<string> = simple(
+export const cidr: ValueKind<string> = kind(
   (input, ctx) => {
     if (typeof input !== 'string') throw invalid(ctx.field, `${ctx.field} must be an address or CIDR`);
     const c = canonicalCidr(ctx.family, input, ctx.field);
@@ -127,7 +131,7 @@ export const cidr: ValueKind<string> = simple(
 );
 
 /** Address range `a-b`. */
-export const addressRange: ValueKind<string> = simple(
+export const addressRange: ValueKind<string> = kind(
   (input, ctx) => {
     if (typeof input !== 'string')
       throw invalid(ctx.field, `${ctx.field} must be a range like 192.0.2.1-192.0.2.9`);
@@ -145,7 +149,7 @@ export function oneOf<const W extends string>(
   aliases: Readonly<Record<string, W>> = {},
   caseInsensitive = false,
 ): ValueKind<W> {
-  return simple(
+  return kind(
     (input, ctx) => {
       if (typeof input !== 'string')
         throw invalid(ctx.field, `${ctx.field} must be one of ${words.join(', ')}`);
@@ -204,7 +208,7 @@ export function wordSet<const W extends string>(
 }
 
 /** A 32-bit value with optional mask, printed in hex: `0x1`, `0x10/0xff`. */
-export const markMask: ValueKind<string> = simple(
+export const markMask: ValueKind<string> = kind(
   (input, ctx) => {
     const textValue = typeof input === 'number' ? String(input) : input;
     if (typeof textValue !== 'string')
@@ -220,7 +224,7 @@ export const markMask: ValueKind<string> = simple(
 
 /** A rate such as `5/min`, canonical as iptables prints it (see rates.ts). */
 export const rate = (scale: number): ValueKind<string> =>
-  simple(
+  kind(
     (input, ctx) => canonicalRate(input, ctx.field, scale),
     (v) => v,
   );

@@ -2,6 +2,8 @@
  * Typed matches (`-m NAME ...`). Each table lists its options in the order
  * iptables-save prints them; see define.ts for what the fields mean. A match
  * that is not listed here is kept as a validated token list (RawMatch).
+ * hashlimit (hashlimit.ts) and the ICMP type tables (icmp.ts) have files of
+ * their own; merging repeated tcp/udp matches is repeated-matches.ts.
  *
  * Kernel facts (iptables 1.8.9, nf_tables) behind the less obvious rules here:
  * - `--icmp-type 255[/code]` is the kernel's "any" and is printed as `any`.
@@ -16,16 +18,17 @@
 import { preview } from '../address.js';
 import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
-import type { Match } from '../model.js';
 import { canonicalProtocol } from '../protocol.js';
-import { checkName, checkUint, MAX_COMMENT } from '../validate.js';
+import { checkUint, MAX_COMMENT } from '../validate.js';
 import { choice, defineExtension, type ExtensionValues, type OptionSpec } from './define.js';
+import { hashlimit } from './hashlimit.js';
+import { ICMP_TYPES, ICMP6_TYPES, icmpType } from './icmp.js';
 import {
   address,
   addressRange,
   cidr,
   flag,
-  lookup,
+  kind,
   markMask,
   name,
   oneOf,
@@ -34,11 +37,13 @@ import {
   portRange,
   rate,
   text,
+  U32_MAX,
   uint,
   type ValueKind,
   wordSet,
 } from './kinds.js';
-import { canonicalRate, rateUnitSecondsOf } from './rates.js';
+
+export { type HashlimitMode, hashlimit } from './hashlimit.js';
 
 const FULL_RANGE = '0:65535';
 const port = (flags: string[]): OptionSpec<string> => ({
@@ -48,11 +53,10 @@ const port = (flags: string[]): OptionSpec<string> => ({
   omitWhen: FULL_RANGE,
 });
 
-const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'] as const;
+export const TCP_FLAGS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG'] as const;
 export type TcpFlag = (typeof TCP_FLAGS)[number];
-const tcpFlagSet: ValueKind<readonly TcpFlag[]> = {
-  arity: 1,
-  normalize(input, ctx) {
+const tcpFlagSet: ValueKind<readonly TcpFlag[]> = kind(
+  (input, ctx) => {
     const items = typeof input === 'string' ? input.split(',') : input;
     if (!Array.isArray(items))
       throw invalid(
@@ -76,11 +80,8 @@ const tcpFlagSet: ValueKind<readonly TcpFlag[]> = {
     }
     return TCP_FLAGS.filter((f) => set.has(f));
   },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v.length ? v.join(',') : 'NONE'],
-};
+  (v) => (v.length ? v.join(',') : 'NONE'),
+);
 
 /**
  * The nf_tables backend keeps `! --sport 0:N` as "port > N" and prints it
@@ -188,109 +189,6 @@ function requires(module: string, options: Readonly<Record<string, string>>, exa
   };
 }
 
-/** ICMP and ICMPv6 type names iptables accepts, mapped to the numbers iptables-save prints. */
-const ICMP_TYPES: Readonly<Record<string, string>> = {
-  'echo-reply': '0',
-  pong: '0',
-  'destination-unreachable': '3',
-  'network-unreachable': '3/0',
-  'host-unreachable': '3/1',
-  'protocol-unreachable': '3/2',
-  'port-unreachable': '3/3',
-  'fragmentation-needed': '3/4',
-  'source-route-failed': '3/5',
-  'network-unknown': '3/6',
-  'host-unknown': '3/7',
-  'network-prohibited': '3/9',
-  'host-prohibited': '3/10',
-  'TOS-network-unreachable': '3/11',
-  'TOS-host-unreachable': '3/12',
-  'communication-prohibited': '3/13',
-  'host-precedence-violation': '3/14',
-  'precedence-cutoff': '3/15',
-  'source-quench': '4',
-  redirect: '5',
-  'network-redirect': '5/0',
-  'host-redirect': '5/1',
-  'TOS-network-redirect': '5/2',
-  'TOS-host-redirect': '5/3',
-  'echo-request': '8',
-  ping: '8',
-  'router-advertisement': '9',
-  'router-solicitation': '10',
-  'time-exceeded': '11',
-  'ttl-exceeded': '11',
-  'ttl-zero-during-transit': '11/0',
-  'ttl-zero-during-reassembly': '11/1',
-  'parameter-problem': '12',
-  'ip-header-bad': '12/0',
-  'required-option-missing': '12/1',
-  'timestamp-request': '13',
-  'timestamp-reply': '14',
-  'address-mask-request': '17',
-  'address-mask-reply': '18',
-};
-const ICMP6_TYPES: Readonly<Record<string, string>> = {
-  'destination-unreachable': '1',
-  'no-route': '1/0',
-  'communication-prohibited': '1/1',
-  'beyond-scope': '1/2',
-  'address-unreachable': '1/3',
-  'port-unreachable': '1/4',
-  'failed-policy': '1/5',
-  'reject-route': '1/6',
-  'packet-too-big': '2',
-  'time-exceeded': '3',
-  'ttl-exceeded': '3',
-  'ttl-zero-during-transit': '3/0',
-  'ttl-zero-during-reassembly': '3/1',
-  'parameter-problem': '4',
-  'bad-header': '4/0',
-  'unknown-header-type': '4/1',
-  'unknown-option': '4/2',
-  'echo-request': '128',
-  ping: '128',
-  'echo-reply': '129',
-  pong: '129',
-  'router-solicitation': '133',
-  'router-advertisement': '134',
-  'neighbour-solicitation': '135',
-  'neighbor-solicitation': '135',
-  'neighbour-advertisement': '136',
-  'neighbor-advertisement': '136',
-  redirect: '137',
-};
-/**
- * An ICMP type[/code] as iptables-save prints it: a number. For IPv4, type 255
- * means "any type" to the kernel and is printed as `any`, whatever the code.
- */
-const icmpType = (names: Readonly<Record<string, string>>, anyWord: boolean): ValueKind<string> => ({
-  arity: 1,
-  normalize(input, ctx) {
-    const t = typeof input === 'number' ? String(input) : input;
-    if (typeof t !== 'string')
-      throw invalid(ctx.field, `${ctx.field} must be an ICMP type name or number like 8 or 3/1`);
-    if (anyWord && t === 'any') return 'any';
-    const named =
-      lookup(names, t) ?? Object.entries(names).find(([k]) => k.toLowerCase() === t.toLowerCase())?.[1];
-    if (named) return named;
-    const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(t);
-    if (!m)
-      throw invalid(
-        ctx.field,
-        `${ctx.field} "${preview(t)}" is not an ICMP type name or number like 8 or 3/1`,
-      );
-    const type = checkUint(m[1], ctx.field, 0, 255);
-    const code = m[2] === undefined ? undefined : checkUint(m[2], ctx.field, 0, 255);
-    if (anyWord && type === 255) return 'any';
-    return code === undefined ? String(type) : `${type}/${code}`;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-});
-
 export const icmp = defineExtension({
   name: 'icmp',
   summary: 'ICMP type and code (IPv4; needs protocol icmp)',
@@ -334,35 +232,25 @@ export const state = defineExtension({
   finish: requires('state', { state: '--state' }),
 });
 
-const protocolNumber: ValueKind<number> = {
-  arity: 1,
-  normalize(input, ctx) {
-    const p = canonicalProtocol(input, ctx.field);
-    if (p.number === undefined)
-      throw invalid(ctx.field, `${ctx.field}: protocol "${String(input)}" has no known number`);
-    return p.number;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [String(v)],
-};
-const uintRange = (max: number): ValueKind<string> => ({
-  arity: 1,
-  normalize(input, ctx) {
-    const t = String(input);
-    const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(t);
-    if (!m) throw invalid(ctx.field, `${ctx.field} must be a number or range like 10:20`);
-    const lo = checkUint(m[1], ctx.field, 0, max);
-    const hi = m[2] === undefined ? lo : checkUint(m[2], ctx.field, 0, max);
-    if (lo > hi) throw invalid(ctx.field, `${ctx.field} range "${t}" starts after it ends`);
-    return lo === hi ? String(lo) : `${lo}:${hi}`;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
+const protocolNumber: ValueKind<number> = kind((input, ctx) => {
+  const p = canonicalProtocol(input, ctx.field);
+  if (p.number === undefined)
+    throw invalid(ctx.field, `${ctx.field}: protocol "${String(input)}" has no known number`);
+  return p.number;
 });
+const uintRange = (max: number): ValueKind<string> =>
+  kind(
+    (input, ctx) => {
+      const t = String(input);
+      const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(t);
+      if (!m) throw invalid(ctx.field, `${ctx.field} must be a number or range like 10:20`);
+      const lo = checkUint(m[1], ctx.field, 0, max);
+      const hi = m[2] === undefined ? lo : checkUint(m[2], ctx.field, 0, max);
+      if (lo > hi) throw invalid(ctx.field, `${ctx.field} range "${t}" starts after it ends`);
+      return lo === hi ? String(lo) : `${lo}:${hi}`;
+    },
+    (v) => v,
+  );
 
 const conntrackOptions = {
   ctstate: { flags: ['--ctstate'], kind: wordSet(CT_STATES), negatable: true },
@@ -499,200 +387,9 @@ export const pkttype = defineExtension({
   finish: requires('pkttype', { pktType: '--pkt-type' }),
 });
 
-const U32_MAX = 0xffffffff;
-
-function rateUnitSeconds(rateText: string): number {
-  const unit = rateText.split('/')[1];
-  return unit === undefined ? 1 : (rateUnitSecondsOf(unit) ?? 1);
-}
-
-/** hashlimit keeps packet rates in millionths of a second (XT_HASHLIMIT_SCALE_v2). */
-const HASHLIMIT_SCALE = 1_000_000;
-const BYTES_RATE = /^(\d{1,10})(k|m)?b\/s$/;
-const BYTES_SIZE = /^(\d{1,10})(k|m)?b$/;
-const BYTE_UNITS: ReadonlyArray<readonly [string, number]> = [
-  ['m', 1024 * 1024],
-  ['k', 1024],
-];
-const byteFactor = (unit: string | undefined): number =>
-  unit === 'm' ? 1024 * 1024 : unit === 'k' ? 1024 : 1;
-/** The kernel's byte-mode cost: UINT32_MAX / (bytes / 16 + 1) (xt_hashlimit). */
-const bytesToCost = (bytes: number): number => Math.floor(U32_MAX / (Math.floor(bytes / 16) + 1));
-const costToBytes = (cost: number): number => (Math.floor(U32_MAX / cost) - 1) * 16;
-
-/**
- * A hashlimit rate as given: packets (`10/min`, canonicalised with the
- * rest of the match in `finish`, because the default htable-expire depends
- * on the unit that was typed) or bytes (`100kb/s`).
- */
-const hashlimitRate: ValueKind<string> = {
-  arity: 1,
-  normalize(input, ctx) {
-    const t = typeof input === 'number' ? String(input) : input;
-    if (typeof t === 'string') {
-      const m = BYTES_RATE.exec(t);
-      if (m) {
-        const bytes = Number(m[1]) * byteFactor(m[2]);
-        if (bytes < 1 || bytes > U32_MAX)
-          throw invalid(ctx.field, `${ctx.field} "${t}" must be from 1b/s to 4095mb/s`);
-        return t;
-      }
-    }
-    canonicalRate(t, ctx.field, HASHLIMIT_SCALE);
-    return t as string;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-};
-
-/** Packets (a count) for a packet rate, or bytes (`3kb`, `1mb`, `992b`) for a byte rate. */
-const hashlimitBurst: ValueKind<number | string> = {
-  arity: 1,
-  normalize(input, ctx) {
-    if (typeof input === 'number' || (typeof input === 'string' && /^\d{1,16}$/.test(input))) {
-      return checkUint(input, ctx.field, 1, 1_000_000);
-    }
-    const m = typeof input === 'string' ? BYTES_SIZE.exec(input) : null;
-    if (!m || Number(m[1]) * byteFactor(m[2]) > U32_MAX || Number(m[1]) === 0) {
-      throw invalid(
-        ctx.field,
-        `${ctx.field} must be a packet count from 1 to 1000000, or a byte size like 3kb or 1mb for a byte rate`,
-      );
-    }
-    return input as string;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [String(v)],
-};
-
-const HASHLIMIT_MODES = ['srcip', 'srcport', 'dstip', 'dstport'] as const;
-export type HashlimitMode = (typeof HASHLIMIT_MODES)[number];
-const hashlimitMode: ValueKind<readonly HashlimitMode[]> = wordSet(HASHLIMIT_MODES, {}, true);
-
-/** The kernel caps htable-size and htable-max at 1048576 (HASHLIMIT_MAX_SIZE) and prints the cap. */
-const HASHLIMIT_MAX_SIZE = 1_048_576;
-const htableSize: ValueKind<number> = {
-  arity: 1,
-  normalize: (input, ctx) => Math.min(checkUint(input, ctx.field, 0, U32_MAX), HASHLIMIT_MAX_SIZE),
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [String(v)],
-};
-
-/** A prefix length: 0-32 for ipv4, 0-128 for ipv6. */
-const prefixLength: ValueKind<number> = {
-  arity: 1,
-  normalize: (input, ctx) => checkUint(input, ctx.field, 0, ctx.family === 'ipv4' ? 32 : 128),
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [String(v)],
-};
-
-/** A hashlimit table name: it names a /proc file, so `.` and `..` are refused. */
-const hashlimitName: ValueKind<string> = {
-  arity: 1,
-  normalize(input, ctx) {
-    const n = checkName(input, ctx.field, 254);
-    if (n === '.' || n === '..') throw invalid(ctx.field, `${ctx.field} must not be "." or ".."`);
-    return n;
-  },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-};
-
-/** Canonical printed byte rate, as libxt_hashlimit's print_bytes writes it. */
-function printBytes(cost: number): string {
-  const r = costToBytes(cost);
-  for (const [unit, thresh] of BYTE_UNITS) {
-    if (r >= thresh && bytesToCost(r - (r % thresh)) === cost) return `${Math.floor(r / thresh)}${unit}b/s`;
-  }
-  return `${r}b/s`;
-}
-function printBurstBytes(bytes: number): string {
-  for (const [unit, thresh] of BYTE_UNITS)
-    if (bytes >= thresh) return `${Math.floor(bytes / thresh)}${unit}b`;
-  return `${bytes}b`;
-}
-
-export const hashlimit = defineExtension({
-  name: 'hashlimit',
-  summary: 'rate limit per hash bucket (source/destination address and port)',
-  options: {
-    upto: { flags: ['--hashlimit-upto', '--hashlimit'], kind: hashlimitRate },
-    above: { flags: ['--hashlimit-above'], kind: hashlimitRate },
-    burst: { flags: ['--hashlimit-burst'], kind: hashlimitBurst },
-    mode: { flags: ['--hashlimit-mode'], kind: hashlimitMode },
-    name: { flags: ['--hashlimit-name'], kind: hashlimitName },
-    htableSize: { flags: ['--hashlimit-htable-size'], kind: htableSize, omitWhen: 0 },
-    htableMax: { flags: ['--hashlimit-htable-max'], kind: htableSize, omitWhen: 0 },
-    htableGcinterval: { flags: ['--hashlimit-htable-gcinterval'], kind: uint(1, U32_MAX), omitWhen: 1000 },
-    htableExpire: { flags: ['--hashlimit-htable-expire'], kind: uint(1, U32_MAX) },
-    srcmask: { flags: ['--hashlimit-srcmask'], kind: prefixLength },
-    dstmask: { flags: ['--hashlimit-dstmask'], kind: prefixLength },
-    /** Match while the rate is below/above the limit, measured over rateInterval seconds. */
-    rateMatch: { flags: ['--hashlimit-rate-match'], kind: flag },
-    rateInterval: { flags: ['--hashlimit-rate-interval'], kind: uint(1, U32_MAX) },
-  },
-  finish(draft, family, field) {
-    if (draft.upto !== undefined && draft.above !== undefined)
-      throw invalid(`${field}.above`, 'hashlimit takes either upto or above, not both');
-    const key = draft.upto !== undefined ? 'upto' : 'above';
-    const given = draft[key];
-    if (typeof given !== 'string')
-      throw invalid(`${field}.upto`, 'hashlimit needs a rate: upto (--hashlimit-upto) or above');
-    if (draft.name === undefined)
-      throw invalid(`${field}.name`, 'hashlimit needs a table name (--hashlimit-name)');
-    const bytes = BYTES_RATE.exec(given);
-    let quantum: number;
-    if (bytes) {
-      const cost = bytesToCost(Number(bytes[1]) * byteFactor(bytes[2]));
-      draft[key] = printBytes(cost);
-      const unit = costToBytes(cost);
-      if (draft.burst !== undefined) {
-        const b = draft.burst;
-        const m = typeof b === 'string' ? BYTES_SIZE.exec(b) : null;
-        const burstBytes = m ? Number(m[1]) * byteFactor(m[2]) : Number(b);
-        if (burstBytes < unit)
-          throw invalid(`${field}.burst`, `${field}.burst cannot be smaller than ${unit}b at this rate`);
-        draft.burst = printBurstBytes(unit * Math.ceil(burstBytes / unit));
-      }
-      quantum = draft.burst === undefined ? 15_000 : 60_000;
-      if (draft.rateMatch) draft.rateInterval ??= 1;
-    } else {
-      const unitSeconds = rateUnitSeconds(given);
-      // With rate-match the kernel keeps the per-second rate and the unit as the interval.
-      const rateText = draft.rateMatch ? `${given.split('/')[0]}/sec` : given;
-      draft[key] = canonicalRate(rateText, `${field}.${key}`, HASHLIMIT_SCALE);
-      if (draft.rateMatch) draft.rateInterval ??= unitSeconds;
-      if (typeof draft.burst === 'string')
-        throw invalid(`${field}.burst`, `${field}.burst in bytes needs a byte rate such as 100kb/s`);
-      draft.burst ??= 5;
-      // iptables defaults htable-expire to the unit the rate was typed in, and prints it
-      // whenever that differs from the unit of the printed rate (60/min -> 1/sec).
-      draft.htableExpire ??= unitSeconds * 1000;
-      quantum = rateUnitSeconds(draft[key] as string) * 1000;
-    }
-    if (draft.htableExpire === quantum) delete draft.htableExpire;
-    // The interval is printed only with rate-match, and only when it is not 1.
-    if (!draft.rateMatch || draft.rateInterval === 1) delete draft.rateInterval;
-    const full = family === 'ipv4' ? 32 : 128;
-    if (draft.srcmask === full) delete draft.srcmask;
-    if (draft.dstmask === full) delete draft.dstmask;
-  },
-});
-
 const MAC = /^[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}$/;
-const macAddress: ValueKind<string> = {
-  arity: 1,
-  normalize(input, ctx) {
+const macAddress: ValueKind<string> = kind(
+  (input, ctx) => {
     if (typeof input !== 'string' || !MAC.test(input)) {
       throw invalid(
         ctx.field,
@@ -704,11 +401,8 @@ const macAddress: ValueKind<string> = {
       .map((o) => o.toLowerCase().padStart(2, '0'))
       .join(':');
   },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-};
+  (v) => v,
+);
 
 export const mac = defineExtension({
   name: 'mac',
@@ -719,7 +413,7 @@ export const mac = defineExtension({
   },
 });
 
-const ADDRTYPES = [
+export const ADDRTYPES = [
   'UNSPEC',
   'UNICAST',
   'LOCAL',
@@ -781,9 +475,8 @@ export const addrtype = defineExtension({
 /** An ipset name (IPSET_MAXNAMELEN - 1 characters). */
 const SET_FLAGS = ['src', 'dst'] as const;
 export type SetFlag = (typeof SET_FLAGS)[number];
-const setFlags: ValueKind<readonly SetFlag[]> = {
-  arity: 1,
-  normalize(input, ctx) {
+const setFlags: ValueKind<readonly SetFlag[]> = kind(
+  (input, ctx) => {
     const items = typeof input === 'string' ? input.split(',') : input;
     if (!Array.isArray(items) || items.length === 0 || items.length > 6) {
       throw invalid(ctx.field, `${ctx.field} must be a list of 1 to 6 of src, dst (like src,dst)`);
@@ -795,11 +488,8 @@ const setFlags: ValueKind<readonly SetFlag[]> = {
       return f;
     });
   },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v.join(',')],
-};
+  (v) => v.join(','),
+);
 const counter = (negatable: boolean): OptionSpec<number> => ({
   flags: [],
   kind: uint(0, Number.MAX_SAFE_INTEGER),
@@ -838,9 +528,8 @@ export const set = defineExtension({
 });
 
 /** A uid or gid, or a range `a-b` (iptables prints a one-id range as the id). */
-const idRange: ValueKind<string> = {
-  arity: 1,
-  normalize(input, ctx) {
+const idRange: ValueKind<string> = kind(
+  (input, ctx) => {
     const t = typeof input === 'number' ? String(input) : input;
     const id = '(\\d{1,10}|0x[0-9a-fA-F]{1,8})';
     const m = typeof t === 'string' ? new RegExp(`^${id}(?:-${id})?$`).exec(t) : null;
@@ -855,11 +544,8 @@ const idRange: ValueKind<string> = {
     if (lo > hi) throw invalid(ctx.field, `${ctx.field} range "${t}" starts after it ends`);
     return lo === hi ? String(lo) : `${lo}-${hi}`;
   },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-};
+  (v) => v,
+);
 
 export const owner = defineExtension({
   name: 'owner',
@@ -916,9 +602,8 @@ export const hl = defineExtension({
 });
 
 /** A bridge port name: at most 15 characters (IFNAMSIZ - 1) including a final `+`. */
-const bridgePort: ValueKind<string> = {
-  arity: 1,
-  normalize(input, ctx) {
+const bridgePort: ValueKind<string> = kind(
+  (input, ctx) => {
     if (
       typeof input !== 'string' ||
       !/^[A-Za-z0-9_.:-]{0,15}\+?$/.test(input) ||
@@ -932,11 +617,8 @@ const bridgePort: ValueKind<string> = {
     }
     return input;
   },
-  parse(args, ctx) {
-    return this.normalize(args[0], ctx);
-  },
-  format: (v) => [v],
-};
+  (v) => v,
+);
 
 export const physdev = defineExtension({
   name: 'physdev',
@@ -953,95 +635,6 @@ export const physdev = defineExtension({
       throw invalid(field, 'physdev needs at least one of its options');
   },
 });
-
-/**
- * Options of tcp and udp matches that iptables-nft turns into native
- * nf_tables expressions. A tcp match with `--tcp-option`, and a match with no
- * option at all, is kept as an xtables match instead (see isNative).
- */
-const NATIVE_OPTIONS: ReadonlyMap<
-  string,
-  { readonly spec: typeof tcp | typeof udp; readonly keys: readonly string[] }
-> = new Map([
-  ['tcp', { spec: tcp, keys: ['sport', 'dport', 'tcpFlags'] }],
-  ['udp', { spec: udp, keys: ['sport', 'dport'] }],
-]);
-
-function isNative(m: Match, module: string, keys: readonly string[]): m is Match & Record<string, unknown> {
-  if ('raw' in m || m.module !== module) return false;
-  const v = m as unknown as Record<string, unknown>;
-  return v.tcpOption === undefined && keys.some((k) => v[k] !== undefined);
-}
-
-/**
- * Repeated tcp and udp matches, as the nf_tables backend keeps them: iptables-nft
- * stores the ports and flags of a tcp/udp match as native expressions and, reading
- * the rule back, gathers every such expression into ONE match at the place of the
- * first (`-p tcp --dport 22 -m tcp --sport 1` reads back as `-p tcp -m tcp --sport 1
- * --dport 22`). A match it keeps as an xtables match stays as it is: one without
- * options (`-m tcp`) and a tcp match with `--tcp-option`. Other modules (icmp,
- * comment, state, conntrack, ...) are never merged.
- *
- * The same option in two of them is kept only when the values are equal: the
- * kernel tests both (dport 22 AND dport 23 matches nothing) but prints only the
- * last, so different values are refused, or, with `lenient` (kernel output, which
- * is never lost), left unmerged.
- */
-export function mergeRepeatedMatches(
-  matches: readonly Match[],
-  field: string,
-  lenient = false,
-): readonly Match[] {
-  // Fast path (every rule read from the kernel comes through here): nothing to merge
-  // unless a module with native options appears twice.
-  let repeated = false;
-  for (let i = 0; i < matches.length && !repeated; i++) {
-    const name = (matches[i] as Match).module;
-    if (!NATIVE_OPTIONS.has(name)) continue;
-    for (let j = i + 1; j < matches.length; j++) if ((matches[j] as Match).module === name) repeated = true;
-  }
-  if (!repeated) return matches;
-  let out = matches;
-  for (const [module, { spec, keys }] of NATIVE_OPTIONS) {
-    const at = out.flatMap((m, i) => (isNative(m, module, keys) ? [i] : []));
-    if (at.length < 2) continue;
-    const merged: Record<string, unknown> = {};
-    const inverted = new Set<string>();
-    let conflict: { at: number; key: string } | undefined;
-    for (const i of at) {
-      const m = out[i] as unknown as Record<string, unknown>;
-      const invert = (m.invert as readonly string[] | undefined) ?? [];
-      for (const k of keys) {
-        if (m[k] === undefined) continue;
-        if (merged[k] === undefined) {
-          merged[k] = m[k];
-          if (invert.includes(k)) inverted.add(k);
-        } else if (
-          JSON.stringify(merged[k]) !== JSON.stringify(m[k]) ||
-          inverted.has(k) !== invert.includes(k)
-        ) {
-          conflict ??= { at: i, key: k };
-        }
-      }
-    }
-    if (conflict !== undefined) {
-      if (lenient) continue;
-      const where = `${field}.matches[${conflict.at}].${conflict.key}`;
-      throw invalid(
-        where,
-        `${where}: another ${module} match of this rule sets ${conflict.key} differently; nf_tables would test both but print back only the last, so give it once`,
-      );
-    }
-    const value: Record<string, unknown> = { module };
-    for (const k of Object.keys(spec.options)) if (merged[k] !== undefined) value[k] = merged[k];
-    const invert = Object.keys(spec.options).filter((k) => inverted.has(k));
-    if (invert.length) value.invert = Object.freeze(invert);
-    const first = at[0] as number;
-    const one = Object.freeze(value) as unknown as Match;
-    out = out.flatMap((m, i) => (i === first ? [one] : at.includes(i) ? [] : [m]));
-  }
-  return out;
-}
 
 export const MATCHES = [
   tcp,

@@ -23,22 +23,17 @@ import { invalid } from '../errors.js';
 import type { Family } from '../family.js';
 import { checkText, checkUint, MAX_LOG_PREFIX, MAX_NFLOG_PREFIX } from '../validate.js';
 import { defineExtension, type ExtensionValues } from './define.js';
-import { flag, type KindContext, lookup, name, uint, type ValueKind, wordSet } from './kinds.js';
-
-/** A one-argument kind from a normalize function and a printer. */
-function kind<T>(
-  normalize: (input: unknown, ctx: KindContext) => T,
-  format: (v: T) => string = String,
-  quoted = false,
-): ValueKind<T> {
-  return {
-    arity: 1,
-    normalize,
-    parse: (args, ctx) => normalize(args[0], ctx),
-    format: (v) => [format(v)],
-    quoted,
-  };
-}
+import {
+  flag,
+  type KindContext,
+  kind,
+  lookup,
+  name,
+  U32_MAX,
+  uint,
+  type ValueKind,
+  wordSet,
+} from './kinds.js';
 
 /** Refuses a draft holding more than one of `keys`. */
 function atMostOne(draft: Record<string, unknown>, keys: readonly string[], field: string, what: string) {
@@ -194,7 +189,7 @@ export const NFLOG = defineExtension({
     /** Bytes of the packet to copy; printed whenever given, 0 included. */
     size: {
       flags: ['--nflog-size'],
-      kind: uint(0, 0xffffffff),
+      kind: uint(0, U32_MAX),
       shorthands: {
         '--nflog-range': {
           arity: 1,
@@ -367,12 +362,11 @@ export const REDIRECT = defineExtension({
 
 // ------------------------------------------------------------ MARK, CONNMARK
 
-const U32 = 0xffffffff;
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 const u32 = (input: unknown, field: string): number => {
   const t = typeof input === 'number' ? input : typeof input === 'string' ? input : undefined;
   if (t === undefined) throw invalid(field, `${field} must be a 32-bit value like 0x1f`);
-  return checkUint(t, field, 0, U32);
+  return checkUint(t, field, 0, U32_MAX);
 };
 /** A 32-bit mask printed in hex (`0xff`). */
 const mask32: ValueKind<string> = kind((input, ctx) => hex(u32(input, ctx.field)));
@@ -383,7 +377,7 @@ function valueMask(input: unknown, field: string): [number, number] {
   if (typeof t !== 'string') throw invalid(field, `${field} must be a mark like 0x1 or 0x10/0xff`);
   const parts = t.split('/');
   if (parts.length > 2) throw invalid(field, `${field} "${preview(t)}" must be value[/mask]`);
-  return [u32(parts[0], field), parts[1] === undefined ? U32 : u32(parts[1], field)];
+  return [u32(parts[0], field), parts[1] === undefined ? U32_MAX : u32(parts[1], field)];
 }
 
 /** `--set-xmark value/mask` as printed: both parts in hex, the mask always present. */
@@ -468,8 +462,8 @@ export const CONNMARK = defineExtension({
       draft.ctmask = draft.mask;
       delete draft.mask;
     }
-    draft.nfmask ??= hex(U32);
-    draft.ctmask ??= hex(U32);
+    draft.nfmask ??= hex(U32_MAX);
+    draft.ctmask ??= hex(U32_MAX);
   },
 });
 

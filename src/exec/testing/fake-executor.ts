@@ -4,6 +4,11 @@
  * block to a copy and keeps the copy only when the whole block succeeds, and it
  * fails with the same ExecError `kind` and `line` the real executor reports for
  * the same input (test/exec/conformance.test.ts checks this against a kernel).
+ * Which extensions exist is the catalogue's (src/iptables/catalogue.ts), and its
+ * errors are summarized as the real executor's are (summarizeStderr).
+ *
+ * Test support: only tests import src/exec/testing; no production module may
+ * (test/layering.test.ts checks it).
  *
  * What it mimics, measured on the kernel:
  * - Tables are committed one by one at their COMMIT: a failure in a later block
@@ -32,24 +37,24 @@
  * are not detected (only a chain jumping to itself); targets valid only in some
  * chains (DNAT in POSTROUTING) are not checked, only nat targets outside nat.
  */
-import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
-import type { Counters, Policy, Rule, Target } from '../domain/model.js';
-import { isGoto, isJump, isRawMatch, isRawTarget, targetChain } from '../domain/model.js';
-import { TARGET_EXTENSIONS } from '../domain/validate.js';
-import { parseRestorePartial, type RestoreBlock, type RestoreCommand } from '../iptables/restore-parser.js';
-import { ruleLine } from '../iptables/restore-writer.js';
-import { ruleText } from '../iptables/rule-writer.js';
+import { BUILTIN_CHAINS, type Family, type TableName } from '../../domain/family.js';
+import type { Counters, Policy, Rule, Target } from '../../domain/model.js';
+import { isGoto, isJump, isRawMatch, isRawTarget, targetChain } from '../../domain/model.js';
+import { isMatchExtension, isTargetExtension } from '../../iptables/catalogue.js';
+import { ruleLine } from '../../iptables/restore-writer.js';
+import { ruleText } from '../../iptables/rule-writer.js';
 import {
   type BackendInfo,
-  classifyStderr,
   ExecError,
   type ExecErrorKind,
   type Executor,
-  matchStderr,
+  failureMessage,
   type RestoreOptions,
   type RestoreResult,
   type SaveOptions,
-} from './executor.js';
+  summarizeStderr,
+} from '../executor.js';
+import { type ParsedBlock, parseRestorePartial, type RestoreCommand } from './restore-parser.js';
 
 /** One call of `restore`, as the hooks and the log see it. */
 export interface RestoreCall {
@@ -73,83 +78,11 @@ export interface FakeExecutorOptions {
 const SAVE_ORDER: readonly TableName[] = ['mangle', 'security', 'raw', 'filter', 'nat'];
 const ZERO: Counters = Object.freeze({ packets: 0n, bytes: 0n });
 
-/** Target extensions iptables 1.8.9 ships (libxt_*, libipt_* / libip6t_*). */
-const KNOWN_TARGETS: Readonly<Record<Family, ReadonlySet<string>>> = {
-  ipv4: new Set(TARGET_EXTENSIONS.ipv4),
-  ipv6: new Set(TARGET_EXTENSIONS.ipv6),
-};
-const COMMON_MATCHES = [
-  'addrtype',
-  'bpf',
-  'cgroup',
-  'cluster',
-  'comment',
-  'connbytes',
-  'connlabel',
-  'connlimit',
-  'connmark',
-  'conntrack',
-  'cpu',
-  'dccp',
-  'devgroup',
-  'dscp',
-  'ecn',
-  'esp',
-  'hashlimit',
-  'helper',
-  'ipcomp',
-  'iprange',
-  'ipvs',
-  'length',
-  'limit',
-  'mac',
-  'mark',
-  'multiport',
-  'nfacct',
-  'osf',
-  'owner',
-  'physdev',
-  'pkttype',
-  'policy',
-  'quota',
-  'rateest',
-  'recent',
-  'rpfilter',
-  'sctp',
-  'set',
-  'socket',
-  'state',
-  'statistic',
-  'string',
-  'tcp',
-  'tcpmss',
-  'time',
-  'tos',
-  'u32',
-  'udp',
-];
-/** Match extensions iptables 1.8.9 ships. */
-const KNOWN_MATCHES: Readonly<Record<Family, ReadonlySet<string>>> = {
-  ipv4: new Set([...COMMON_MATCHES, 'ah', 'icmp', 'realm', 'ttl']),
-  ipv6: new Set([
-    ...COMMON_MATCHES,
-    'ah',
-    'dst',
-    'eui64',
-    'frag',
-    'hbh',
-    'hl',
-    'icmp6',
-    'ipv6header',
-    'mh',
-    'rt',
-    'srh',
-  ]),
-};
 /** Targets the kernel accepts only in the nat table (RULE_APPEND fails with EINVAL elsewhere). */
 const NAT_TARGETS: ReadonlySet<string> = new Set(['DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP']);
 
-interface ChainState {
+/** A chain as the fake keeps it (mutable inside one block; the service's FakeChain is another thing). */
+interface FakeChain {
   name: string;
   readonly builtin: boolean;
   policy: Policy;
@@ -157,18 +90,18 @@ interface ChainState {
   rules: Rule[];
 }
 
-interface TableState {
+interface FakeTable {
   /** Built-in chains only once they exist; user chains in creation order. */
-  chains: ChainState[];
+  chains: FakeChain[];
 }
 
-type FamilyState = Map<TableName, TableState>;
+type FakeFamily = Map<TableName, FakeTable>;
 
-function cloneTable(t: TableState): TableState {
+function cloneTable(t: FakeTable): FakeTable {
   return { chains: t.chains.map((c) => ({ ...c, rules: [...c.rules] })) };
 }
 
-function cloneFamily(s: FamilyState): FamilyState {
+function cloneFamily(s: FakeFamily): FakeFamily {
   return new Map([...s].map(([name, t]) => [name, cloneTable(t)]));
 }
 
@@ -206,7 +139,7 @@ export class FakeExecutor implements Executor {
   readonly restores: RestoreCall[] = [];
   onRestore: ((call: RestoreCall) => Error | undefined) | undefined;
   readonly #info: BackendInfo;
-  readonly #state: Record<Family, FamilyState> = { ipv4: new Map(), ipv6: new Map() };
+  readonly #state: Record<Family, FakeFamily> = { ipv4: new Map(), ipv6: new Map() };
   #nextPid = 4_000_000;
   readonly #failures: Array<{ error: Error; when: (call: RestoreCall) => boolean }> = [];
 
@@ -266,8 +199,7 @@ export class FakeExecutor implements Executor {
       });
     }
 
-    const known = KNOWN_TARGETS[family];
-    const parsed = parseRestorePartial(text, family, { isChain: (name) => !known.has(name) });
+    const parsed = parseRestorePartial(text, family, { isChain: (name) => !isTargetExtension(family, name) });
     // Blocks are read and committed one at a time: a block's own reading errors come
     // first, and a failing block stops before the next one is read.
     const state = options.test ? cloneFamily(this.#state[family]) : this.#state[family];
@@ -331,40 +263,24 @@ function parameterProblem(program: string, message: string, line: number): strin
 }
 
 function execError(f: Failure, argv: readonly string[], text: string, program: string): ExecError {
-  const classified = classifyStderr(f.stderr, f.exitCode);
-  const kind = f.kind ?? classified.kind;
-  const line = classified.line;
-  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-  const lineText = line === undefined ? undefined : body.split('\n')[line - 1];
-  const hint = matchStderr(f.stderr)?.hint;
-  const first =
-    f.stderr
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '' && !l.startsWith('Try `') && !l.startsWith('Error occurred at line'))
-      .join(' ')
-      .slice(0, 500) || `exit code ${f.exitCode}`;
-  const at =
-    line === undefined
-      ? ''
-      : ` at line ${line}${lineText === undefined ? '' : ` (${JSON.stringify(lineText)})`}`;
+  const summary = summarizeStderr(f.stderr, f.exitCode, text);
   return new ExecError({
-    kind,
-    message: `${program} failed${at}: ${first}${hint === undefined ? '' : ` — ${hint}`}`,
+    kind: f.kind ?? summary.kind,
+    message: failureMessage(program, summary),
     argv,
     exitCode: f.exitCode,
     stderr: f.stderr,
-    line,
-    lineText,
+    line: summary.line,
+    lineText: summary.lineText,
   });
 }
 
 /** What iptables rejects while reading a rule: unknown matches, options of unknown targets. */
-function checkExtensions(block: RestoreBlock, family: Family, program: string): Failure | undefined {
+function checkExtensions(block: ParsedBlock, family: Family, program: string): Failure | undefined {
   for (const cmd of block.commands) {
     if (!('rule' in cmd)) continue;
     for (const m of cmd.rule.matches) {
-      if (isRawMatch(m) && !KNOWN_MATCHES[family].has(m.module)) {
+      if (isRawMatch(m) && !isMatchExtension(family, m.module)) {
         return {
           stderr: parameterProblem(
             program,
@@ -376,7 +292,7 @@ function checkExtensions(block: RestoreBlock, family: Family, program: string): 
       }
     }
     const t = cmd.rule.target;
-    if (t && isRawTarget(t) && !KNOWN_TARGETS[family].has(t.target) && t.raw.length > 0) {
+    if (t && isRawTarget(t) && !isTargetExtension(family, t.target) && t.raw.length > 0) {
       return {
         stderr: parameterProblem(program, `unknown option "${t.raw[0]}"`, cmd.line),
         exitCode: 2,
@@ -386,7 +302,7 @@ function checkExtensions(block: RestoreBlock, family: Family, program: string): 
   return undefined;
 }
 
-function renderTable(name: TableName, t: TableState, counters: boolean): string {
+function renderTable(name: TableName, t: FakeTable, counters: boolean): string {
   const builtins = BUILTIN_CHAINS[name].map(
     (b) =>
       t.chains.find((c) => c.builtin && c.name === b) ?? {
@@ -428,27 +344,28 @@ interface ApplyContext {
  * table does not exist) or throws a BlockFailure.
  */
 function applyBlock(
-  block: RestoreBlock,
-  before: TableState | undefined,
+  block: ParsedBlock,
+  before: FakeTable | undefined,
   ctx: ApplyContext,
-): TableState | undefined {
+): FakeTable | undefined {
   const { program } = ctx;
   const table = block.table;
   // Without --noflush the table is deleted first and rebuilt from the block.
-  let t: TableState | undefined = ctx.noflush && before ? cloneTable(before) : undefined;
+  let t: FakeTable | undefined = ctx.noflush && before ? cloneTable(before) : undefined;
   /** What iptables believes: name -> chain, as read at the start of the block. */
-  const cache = new Map<string, ChainState>();
+  const cache = new Map<string, FakeChain>();
   /** Built-in policies as read at the start of the block (-P does not update them). */
-  const cachedPolicy = new Map<ChainState, Policy>();
+  const cachedPolicy = new Map<FakeChain, Policy>();
   for (const c of t?.chains ?? []) {
     cache.set(c.name, c);
     if (c.builtin) cachedPolicy.set(c, c.policy);
   }
-  const created = new Set<ChainState>();
-  const kernel: string[] = [];
+  const created = new Set<FakeChain>();
+  /** Errors the kernel reports when the block commits (exit 4), in command order. */
+  const commitFailures: string[] = [];
 
   const isBuiltinName = (name: string) => BUILTIN_CHAINS[table].includes(name);
-  const ensureTable = (): TableState => {
+  const ensureTable = (): FakeTable => {
     t ??= { chains: [] };
     return t;
   };
@@ -456,10 +373,10 @@ function applyBlock(
     throw new BlockFailure({ stderr: `${program}: line ${line} failed: ${message}\n`, exitCode: 1 });
   };
   const noChain = (line: number): never => failed(line, 'No chain/target/match by that name.');
-  const kernelError = (line: number, op: string, errno: string, what: string): void => {
-    kernel.push(`line ${line}: ${op} failed (${errno}): ${what}`);
+  const failAtCommit = (line: number, op: string, errno: string, what: string): void => {
+    commitFailures.push(`line ${line}: ${op} failed (${errno}): ${what}`);
   };
-  const materialize = (name: string): ChainState => {
+  const materialize = (name: string): FakeChain => {
     const tbl = ensureTable();
     let c = cache.get(name);
     if (!c) {
@@ -470,27 +387,27 @@ function applyBlock(
     }
     return c;
   };
-  const createUser = (name: string): ChainState => {
-    const c: ChainState = { name, builtin: false, policy: 'ACCEPT', policyCounters: ZERO, rules: [] };
+  const createUser = (name: string): FakeChain => {
+    const c: FakeChain = { name, builtin: false, policy: 'ACCEPT', policyCounters: ZERO, rules: [] };
     ensureTable().chains.push(c);
     cache.set(name, c);
     created.add(c);
     return c;
   };
-  const removeChain = (c: ChainState): void => {
+  const removeChain = (c: FakeChain): void => {
     if (t) t.chains = t.chains.filter((x) => x !== c);
     for (const [k, v] of cache) if (v === c) cache.delete(k);
   };
-  const referenced = (c: ChainState): boolean =>
+  const referenced = (c: FakeChain): boolean =>
     (t?.chains ?? []).some((x) => x.rules.some((r) => targetChain(r) === c.name));
-  const existing = (name: string): ChainState | undefined => cache.get(name);
+  const existing = (name: string): FakeChain | undefined => cache.get(name);
 
   /** Whether a loop of jumps/gotos can be entered from a built-in chain (the kernel refuses those). */
   const loopFromBuiltin = (): boolean => {
     const chains = t?.chains ?? [];
     const byName = new Map(chains.map((c) => [c.name, c]));
-    const state = new Map<ChainState, 'open' | 'done'>();
-    const visit = (c: ChainState): boolean => {
+    const state = new Map<FakeChain, 'open' | 'done'>();
+    const visit = (c: FakeChain): boolean => {
       const s = state.get(c);
       if (s === 'open') return true;
       if (s === 'done') return false;
@@ -506,22 +423,16 @@ function applyBlock(
   };
 
   /** Applies a rule change; a jump that makes a loop reachable is a kernel error (ELOOP). */
-  const withLoopCheck = (
-    line: number,
-    op: string,
-    chain: ChainState,
-    rule: Rule,
-    apply: () => void,
-  ): void => {
+  const withLoopCheck = (line: number, op: string, chain: FakeChain, rule: Rule, apply: () => void): void => {
     const jumps = targetChain(rule) !== undefined;
     const before = jumps && loopFromBuiltin();
     apply();
     if (jumps && !before && loopFromBuiltin())
-      kernelError(line, op, 'Too many links', `rule in chain ${chain.name}`);
+      failAtCommit(line, op, 'Too many links', `rule in chain ${chain.name}`);
   };
 
   /** Checks a rule's jump and resolves it to the chain's current name. */
-  const prepareRule = (cmd: RestoreCommand & { rule: Rule }, chain: ChainState, op: string): Rule => {
+  const prepareRule = (cmd: RestoreCommand & { rule: Rule }, chain: FakeChain, op: string): Rule => {
     let rule = ctx.counters ? cmd.rule : withoutCounters(cmd.rule);
     const jumpTo = targetChain(rule);
     if (jumpTo !== undefined) {
@@ -532,12 +443,12 @@ function applyBlock(
           exitCode: 2,
         });
       }
-      if (dest.builtin) kernelError(cmd.line, op, 'Operation not supported', `rule in chain ${chain.name}`);
+      if (dest.builtin) failAtCommit(cmd.line, op, 'Operation not supported', `rule in chain ${chain.name}`);
       if (dest.name !== jumpTo) rule = retarget(rule, dest.name);
     }
     const tgt = rule.target;
     if (tgt && 'target' in tgt && NAT_TARGETS.has(tgt.target) && table !== 'nat')
-      kernelError(cmd.line, op, 'Invalid argument', `rule in chain ${chain.name}`);
+      failAtCommit(cmd.line, op, 'Invalid argument', `rule in chain ${chain.name}`);
     return rule;
   };
 
@@ -612,7 +523,7 @@ function applyBlock(
       case 'zero': {
         // nf_tables zeroes a built-in chain by writing it again with the policy iptables read
         // at the start of the block: a -P earlier in the block is undone (measured on 1.8.9).
-        const zero = (c: ChainState) => {
+        const zero = (c: FakeChain) => {
           c.policyCounters = ZERO;
           c.rules = c.rules.map((r) => (r.counters ? Object.freeze({ ...r, counters: ZERO }) : r));
           if (c.builtin) c.policy = cachedPolicy.get(c) ?? 'ACCEPT';
@@ -622,14 +533,14 @@ function applyBlock(
         break;
       }
       case 'deleteChain': {
-        const del = (c: ChainState, single: boolean): void => {
+        const del = (c: FakeChain, single: boolean): void => {
           if (c.builtin) {
             const policy = cachedPolicy.get(c) ?? 'ACCEPT';
             if (!single && (policy !== 'ACCEPT' || c.rules.length > 0)) return;
             if (policy !== 'ACCEPT') failed(line, 'Directory not empty.');
           }
           if (c.rules.length > 0 || referenced(c))
-            kernelError(line, 'CHAIN_DEL', 'Device or resource busy', `chain ${c.name}`);
+            failAtCommit(line, 'CHAIN_DEL', 'Device or resource busy', `chain ${c.name}`);
           removeChain(c);
         };
         if (cmd.chain === undefined) {
@@ -652,7 +563,7 @@ function applyBlock(
         if (isBuiltinName(cmd.newName) || existing(cmd.newName)) failed(line, 'File exists.');
         if (created.has(c)) {
           // Renamed by handle, which a chain created in the same batch does not have yet.
-          kernelError(line, 'CHAIN_RENAME', 'No such file or directory', `chain ${cmd.newName}`);
+          failAtCommit(line, 'CHAIN_RENAME', 'No such file or directory', `chain ${cmd.newName}`);
         }
         for (const x of ensureTable().chains) {
           x.rules = x.rules.map((r) => (targetChain(r) === c.name ? retarget(r, cmd.newName) : r));
@@ -663,9 +574,9 @@ function applyBlock(
       }
     }
   }
-  if (kernel.length > 0) {
+  if (commitFailures.length > 0) {
     throw new BlockFailure({
-      stderr: `${program} v1.8.9 (nf_tables): \n${kernel.join('\n')}\n`,
+      stderr: `${program} v1.8.9 (nf_tables): \n${commitFailures.join('\n')}\n`,
       exitCode: 4,
     });
   }

@@ -1,5 +1,9 @@
 /**
- * `iptables-restore` input -> table blocks of commands. Pure.
+ * `iptables-restore` input -> table blocks of commands. Pure. Test support: the
+ * fake executor (fake-executor.ts) reads its input with it; production code only
+ * writes restore input (src/iptables/restore-builder.ts), never reads it. It reads
+ * rules with the production codec (rule parser, tokenizer), so what it accepts is
+ * what the writer emits.
  *
  * Restore input is a superset of iptables-save output: besides `*table`,
  * `:CHAIN POLICY [p:b]` declarations, `-A` rules and `COMMIT`, a block may hold
@@ -12,13 +16,13 @@
  * "line N failed"), `missing_commit` (the input ends inside a table; `line` is
  * one past the last line, as iptables counts), or `syntax`.
  */
-import { preview } from '../domain/address.js';
-import { DomainError } from '../domain/errors.js';
-import { type Family, isTableName, type TableName } from '../domain/family.js';
-import type { Counters, Rule } from '../domain/model.js';
-import { checkChainName } from '../domain/validate.js';
-import { parseRuleArgs } from './rule-parser.js';
-import { splitRestoreWords, type Word } from './tokenize.js';
+import { preview } from '../../domain/address.js';
+import { DomainError } from '../../domain/errors.js';
+import { type Family, isTableName, type TableName } from '../../domain/family.js';
+import type { Counters, Rule } from '../../domain/model.js';
+import { checkChainName } from '../../domain/validate.js';
+import { parseRuleArgs } from '../../iptables/rule-parser.js';
+import { splitRestoreWords, type Word } from '../../iptables/tokenize.js';
 
 interface At {
   /** 1-based line of the input. */
@@ -45,7 +49,8 @@ export type RestoreCommand =
   | (At & { readonly op: 'policy'; readonly chain: string; readonly policy: string })
   | (At & { readonly op: 'rename'; readonly chain: string; readonly newName: string });
 
-export interface RestoreBlock {
+/** One `*table` ... `COMMIT` block as read (restore-builder.ts' RestoreBlock is one being written). */
+export interface ParsedBlock {
   readonly table: TableName;
   /** Line of `*table`. */
   readonly line: number;
@@ -67,7 +72,7 @@ export interface ParseRestoreOptions {
 
 export interface PartialRestore {
   /** The blocks read completely before the first error, in input order. */
-  readonly blocks: readonly RestoreBlock[];
+  readonly blocks: readonly ParsedBlock[];
   /** The first error, if any; it lies in the block after the last of `blocks` (or outside any block). */
   readonly error?: DomainError;
 }
@@ -266,7 +271,7 @@ export function parseRestorePartial(
   family: Family,
   options: ParseRestoreOptions = {},
 ): PartialRestore {
-  const blocks: RestoreBlock[] = [];
+  const blocks: ParsedBlock[] = [];
   const lines = text.split('\n');
   const total = countLines(text);
   let current: { table: TableName; line: number; commands: RestoreCommand[] } | undefined;
@@ -348,7 +353,7 @@ export function parseRestore(
   text: string,
   family: Family,
   options: ParseRestoreOptions = {},
-): readonly RestoreBlock[] {
+): readonly ParsedBlock[] {
   const { blocks, error } = parseRestorePartial(text, family, options);
   if (error) throw error;
   return blocks;
