@@ -30,6 +30,17 @@ export interface RestoreBlock {
   readonly commitLine: number;
   /** Whether the block holds a command other than `-Z` (nf_tables then commits a generation). */
   readonly changes: boolean;
+  /** The marker chain the block creates, when built with markers. */
+  readonly marker?: string;
+}
+
+export interface BuildOptions {
+  /**
+   * A marker chain to create first in each block (`-N NAME`), so that the kernel records
+   * which blocks committed (see store/change-journal.ts). Called with the block's table and
+   * its index among all blocks.
+   */
+  readonly marker?: (table: TableName, block: number) => string;
 }
 
 export interface BuiltRestore {
@@ -105,7 +116,7 @@ export class RestoreBuilder {
     return this.entries.length === 0;
   }
 
-  build(): BuiltRestore {
+  build(options: BuildOptions = {}): BuiltRestore {
     const byTable = new Map<TableName, Entry[]>();
     for (const e of this.entries) {
       const table = checkTable(e.command.table);
@@ -126,17 +137,28 @@ export class RestoreBuilder {
       let created = new Set<string>();
       let policies = new Map<string, { policy: Policy; owner: number | undefined }>();
       let changes = false;
+      let marker: string | undefined;
       const open = () => {
         out.push(`*${table}`);
         owners.push(undefined);
         created = new Set();
         policies = new Map();
         changes = false;
+        marker = options.marker?.(table, blocks.length);
+        if (marker !== undefined) {
+          out.push(renderTokens(commandTokens({ op: 'createChain', table, chain: marker })));
+          owners.push(undefined);
+        }
       };
       const close = () => {
         out.push('COMMIT');
         owners.push(undefined);
-        blocks.push({ table, commitLine: out.length, changes });
+        blocks.push({
+          table,
+          commitLine: out.length,
+          changes: changes || marker !== undefined,
+          ...(marker === undefined ? {} : { marker }),
+        });
         for (const i of pending) commitLines[i] = out.length;
         pending = [];
       };

@@ -7,7 +7,14 @@ import type { Family } from '../domain/family.js';
 import type { Change } from './planner.js';
 
 export interface ChangeEventChange {
-  readonly type: Change['type'] | 'rule.external' | 'ruleset.reloaded';
+  /**
+   * Besides the planned changes: `ruleset.reloaded` (the model was re-read as a whole after the
+   * change feed was lost), `ruleset.diverged` (verify found the model and the kernel apart, for
+   * this chain; a re-read follows), `backend.mixed` (rules in the other iptables backend, which
+   * the kernel also filters with; `detail` says which).
+   */
+  readonly type: Change['type'] | 'ruleset.reloaded' | 'ruleset.diverged' | 'backend.mixed';
+  readonly detail?: string;
   readonly family: Family;
   readonly table?: string;
   readonly chain?: string;

@@ -46,7 +46,8 @@ export function planRuleOp(p: Planner, op: RuleOp, plan: JobPlan): void {
       return;
     }
     case 'replace':
-      return replace(p, op, chain, plan);
+      replace(p, op, chain, plan);
+      return;
     case 'delete': {
       const index = p.resolve(chain, op.target, family, table, at(field, 'target'));
       const deleted = p.removeRule(plan, family, table, chain, index);
@@ -87,7 +88,7 @@ function replace(p: Planner, op: Extract<RuleOp, { op: 'replace' }>, chain: Chai
     table,
     command: { op: 'replace', table, chain: chain.name, position: index + 1, rule },
     undo: [
-      { op: 'delete', table, chain: chain.name, rule },
+      p.undoAdd(family, table, chain.name, rule, entry.text, index),
       { op: 'insert', table, chain: chain.name, position: index + 1, rule: old.rule },
     ],
     adds: { chain: chain.name, entry },

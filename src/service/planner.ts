@@ -33,24 +33,6 @@ import { type ChainState, type Draft, emptyTable, freshEntry, type RuleEntry } f
 
 export type { Change, HandleDelete, JobPlan, OpOutcome, PlannedCommand, RuleView } from './plan-types.js';
 
-/** The undo of a command that needs no state from before it (see PlannedCommand.undo). */
-export function inverse(c: Command): Command[] {
-  switch (c.op) {
-    case 'append':
-    case 'insert':
-      return [{ op: 'delete', table: c.table, chain: c.chain, rule: c.rule }];
-    case 'createChain':
-      return [{ op: 'deleteChain', table: c.table, chain: c.chain }];
-    case 'deleteChain':
-      return [{ op: 'createChain', table: c.table, chain: c.chain }];
-    case 'rename':
-      return [{ op: 'rename', table: c.table, chain: c.newName, newName: c.chain }];
-    default:
-      // zero: counters cannot be put back; the others are given their undo where planned.
-      return [];
-  }
-}
-
 /** Appends that put back a chain's rules (the undo of a flush). */
 export function refill(table: TableName, chain: string, entries: readonly RuleEntry[]): Command[] {
   return entries.map((e) => ({ op: 'append', table, chain, rule: e.rule }));
@@ -109,18 +91,21 @@ export class Planner {
       case 'ensure':
       case 'replace':
       case 'delete':
-        return planRuleOp(this, op, plan);
+        planRuleOp(this, op, plan);
+        return;
       case 'createChain':
       case 'deleteChain':
       case 'flushChain':
       case 'renameChain':
       case 'setPolicy':
       case 'zeroCounters':
-        return planChainOp(this, op, plan);
+        planChainOp(this, op, plan);
+        return;
       case 'replaceChain':
       case 'replaceTable':
       case 'reset':
-        return planTableOp(this, op, plan);
+        planTableOp(this, op, plan);
+        return;
     }
   }
 
@@ -182,7 +167,7 @@ export class Planner {
       family,
       table,
       command,
-      undo: inverse(command),
+      undo: [this.undoAdd(family, table, chain.name, rule, entry.text, index)],
       adds: { chain: chain.name, entry },
     });
     plan.changes.push({
@@ -195,6 +180,18 @@ export class Planner {
       entry,
     });
     return entry;
+  }
+
+  /**
+   * The undo of a rule just added at `index`: a delete by spec when it is the only rule with
+   * its text (immune to positions shifted by others), else by position (a spec delete would
+   * remove the first identical rule, not this one).
+   */
+  undoAdd(family: Family, table: TableName, chain: string, rule: Rule, text: string, index: number): Command {
+    const copies = this.draft.occurrencesBefore(family, table, chain, text, Number.POSITIVE_INFINITY);
+    return copies === 1
+      ? { op: 'delete', table, chain, rule }
+      : { op: 'deleteAt', table, chain, position: index + 1 };
   }
 
   /**

@@ -6,7 +6,7 @@
  * a batch plans on a `Draft` that copies only the chains it touches, and the
  * draft becomes the new state when the kernel accepted the change.
  */
-import { BUILTIN_CHAINS, type Family, TABLES, type TableName } from '../domain/family.js';
+import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { ruleId } from '../domain/rule-id.js';
 import { ruleText } from '../iptables/rule-writer.js';

@@ -17,11 +17,12 @@ import {
   type TableName,
 } from '../domain/family.js';
 import { type Policy, type Rule, targetChain } from '../domain/model.js';
-import { normalizeRule } from '../domain/rule.js';
-import { checkChainName, checkUserChainName } from '../domain/validate.js';
+import { checkChainName } from '../domain/validate.js';
+import { checkUserChainName, normalizeRule } from '../iptables/catalogue.js';
 import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
 import { ruleText } from '../iptables/rule-writer.js';
+import { MARKER_PREFIX } from '../store/change-journal.js';
 import type {
   Operation,
   RuleInput,
@@ -51,6 +52,17 @@ export function toRule(input: RuleInput, family: Family, field: string): Rule {
 }
 
 const f = (field: string, name: string): string => (field ? `${field}.${name}` : name);
+
+/** A name for a chain we create: a user chain name, and not one of the change journal's markers. */
+function newChainName(value: unknown, field: string): string {
+  const name = checkUserChainName(value, field);
+  if (name.startsWith(MARKER_PREFIX))
+    throw invalid(
+      field,
+      `${field} "${name}": names starting with ${MARKER_PREFIX} are reserved for Portcullis' change journal`,
+    );
+  return name;
+}
 
 /** A 1-based position: a whole number from 1 (whether it is past the end is the planner's to say). */
 export function checkPositionValue(value: unknown, field: string): number {
@@ -99,7 +111,7 @@ function tableChains(value: unknown, family: Family, table: TableName, field: st
     const input = c as { name?: unknown; policy?: unknown; rules?: unknown };
     const name = checkChainName(input.name, `${cf}.name`);
     const isBuiltin = builtin(table, name);
-    if (!isBuiltin) checkUserChainName(name, `${cf}.name`);
+    if (!isBuiltin) newChainName(name, `${cf}.name`);
     if (
       input.policy !== undefined &&
       (!isBuiltin || (input.policy !== 'ACCEPT' && input.policy !== 'DROP'))
@@ -169,7 +181,7 @@ function validateOne(op: Operation, field: string): ValidOp {
     }
     case 'createChain': {
       const at = address(op, field);
-      checkUserChainName(at.chain, f(field, 'chain'));
+      newChainName(at.chain, f(field, 'chain'));
       if (builtin(at.table, at.chain)) {
         throw new DomainError('already_exists', `${at.chain} is a built-in chain of table ${at.table}`, {
           field: f(field, 'chain'),
@@ -189,7 +201,7 @@ function validateOne(op: Operation, field: string): ValidOp {
       const at = address(op, field);
       if (builtin(at.table, at.chain))
         throw invalid(f(field, 'chain'), `${at.chain} is a built-in chain and cannot be renamed`);
-      const newName = checkUserChainName(op.newName, f(field, 'newName'));
+      const newName = newChainName(op.newName, f(field, 'newName'));
       return { op: 'renameChain', ...at, newName, field };
     }
     case 'setPolicy': {
@@ -210,6 +222,7 @@ function validateOne(op: Operation, field: string): ValidOp {
     }
     case 'replaceChain': {
       const at = address(op, field);
+      if (!builtin(at.table, at.chain)) newChainName(at.chain, f(field, 'chain'));
       return { op: 'replaceChain', ...at, rules: rulesList(op.rules, at.family, f(field, 'rules')), field };
     }
     case 'replaceTable': {

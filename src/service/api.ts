@@ -1,0 +1,52 @@
+/**
+ * FirewallApi: the narrow port the front doors (REST, gRPC, and the CLI through
+ * REST) depend on. Reads, changes and the event stream; nothing about how the
+ * service is built. The doors import their types from here only, never from
+ * the service's rooms.
+ */
+import type { Family, TableName } from '../domain/family.js';
+import type { Ruleset } from '../domain/model.js';
+import type { ChangeListener } from './events.js';
+import type { ServiceStatus } from './firewall-service.js';
+import type { ApplyOptions, Operation } from './operations.js';
+import type { VerifyResult } from './verify.js';
+import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js';
+
+export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
+export type { ServiceStatus } from './firewall-service.js';
+export type { ApplyOptions, Operation, OperationName, RuleInput, RuleRef } from './operations.js';
+export type { VerifyDifference, VerifyResult } from './verify.js';
+export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail, RuleView } from './views.js';
+
+export interface FirewallApi {
+  /** Families this service manages. */
+  readonly families: readonly Family[];
+  /** The current revision: it advances with every change, ours or found in the kernel. */
+  readonly revision: number;
+  /** Started and not closing. */
+  readonly ready: boolean;
+  status(): ServiceStatus;
+  /** Every change from now on, in revision order; returns the unsubscribe. */
+  subscribe(listener: ChangeListener): () => void;
+
+  getRuleset(family: Family): { revision: number; ruleset: Ruleset };
+  /** The ruleset as iptables-save prints it (comments and counters aside). */
+  getRulesetText(family: Family): { revision: number; text: string };
+  getTable(family: Family, table: TableName): { revision: number; chains: ChainView[] };
+  /** One chain; with `counters`, read live from the kernel. */
+  getChain(
+    family: Family,
+    table: TableName,
+    chain: string,
+    options?: { counters?: boolean },
+  ): Promise<{ revision: number; chain: ChainView }>;
+  listChains(family: Family, table: TableName): { revision: number; chains: ChainSummary[] };
+  findRule(family: Family, table: TableName, id: string): { chain: string; rule: RuleView } | undefined;
+
+  /** Operations as one all-or-nothing transaction; with `dryRun`, the plan without applying it. */
+  apply(ops: readonly Operation[], options?: ApplyOptions): Promise<ApplyResult>;
+  /** Re-reads the kernel now (after pending changes). */
+  reload(): Promise<{ revision: number; changed: boolean }>;
+  /** Compares the model with the kernel and reports every difference (then re-reads when they differ). */
+  verify(): Promise<VerifyResult>;
+}

@@ -1,0 +1,579 @@
+/**
+ * The batch runner: the queue's worker, and the only code that commits changes
+ * to the model (see model.ts for who may touch which state).
+ *
+ * A batch is the jobs that waited while the previous one ran (group commit).
+ * Apply jobs are planned in order on one copy-on-write Draft and executed as
+ * one `iptables-restore --noflush` per family; the draft becomes the model only
+ * when the kernel accepted it. A job the kernel refuses is found from the
+ * failing input line and failed alone; the others are re-planned and applied
+ * (a failure that cannot be pinned on a line isolates the jobs one by one). A
+ * job that is one delete of a rule whose nf_tables handle is known goes by
+ * handle: fast at 50k rules and immune to another process shifting positions.
+ * When a later part of a run fails after earlier blocks or families committed,
+ * exactly those committed commands are undone (each command carries its undo).
+ * Reload jobs are handed to kernel sync.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { DomainError } from '../domain/errors.js';
+import { FAMILIES, type Family, type TableName } from '../domain/family.js';
+import {
+  type ChangeFeed,
+  ExecError,
+  type Executor,
+  type Generation,
+  type RuleHandles,
+} from '../exec/executor.js';
+import { RestoreBuilder } from '../iptables/restore-builder.js';
+import { parseSave } from '../iptables/save-parser.js';
+import type { Outcome } from '../queue/command-queue.js';
+import { type ChangeJournal, type JournalBlock, MARKER_PREFIX } from '../store/change-journal.js';
+import { type ChangeEvent, publicChange } from './events.js';
+import type { KernelSync, ReloadJob } from './kernel-sync.js';
+import { BUILTIN_SET, type ServiceModel, staleRevision } from './model.js';
+import type { ApplyOptions, ValidOp } from './operations.js';
+import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
+import { Planner } from './planner.js';
+import { Draft, type RuleEntry, settleHandle } from './state.js';
+import { type ApplyResult, outcomeView, stateChainLookup } from './views.js';
+
+export interface ApplyJob {
+  readonly kind: 'apply';
+  readonly ops: readonly ValidOp[];
+  readonly options: ApplyOptions;
+}
+
+export type Job = ApplyJob | ReloadJob;
+export type JobResult = ApplyResult | { readonly revision: number; readonly changed: boolean };
+
+/** Timings of the last kernel transaction: jobs in it, and milliseconds planning, in the kernel, committing. */
+export interface RunTimings {
+  readonly jobs: number;
+  readonly planMs: number;
+  readonly kernelMs: number;
+  readonly commitMs: number;
+}
+
+interface PlannedJob {
+  readonly index: number;
+  readonly job: ApplyJob;
+  readonly plan: JobPlan;
+  /** Whether the job changes anything (a no-op ensure does not). */
+  readonly changes: boolean;
+}
+
+type Failure = { culprit: number | undefined; error: DomainError } | undefined;
+
+/** A block the kernel committed: its commands, and its journal marker when the run is journaled. */
+interface CommittedBlock {
+  readonly family: Family;
+  readonly table: TableName;
+  readonly marker?: string;
+  readonly commands: readonly PlannedCommand[];
+}
+
+export interface BatchRunnerOptions {
+  readonly executor: Executor;
+  readonly handles: RuleHandles | undefined;
+  readonly model: ServiceModel;
+  readonly sync: KernelSync;
+  readonly plannerOptions: () => Omit<PlannerOptions, 'useHandles'>;
+  /** How long to wait for the feed to report our own commit (ms). */
+  readonly feedTimeoutMs: number;
+  /** Where a change that commits in several parts records its intent (none: not recorded). */
+  readonly journal?: ChangeJournal;
+}
+
+/** A kernel refusal as the DomainError a client sees (the kernel's own line kept in details). */
+export function kernelError(e: ExecError): DomainError {
+  // iptables-restore (nf_tables) prints a bare "iptables-restore v1.8.9 (nf_tables): " banner
+  // line before the real error ("line 3: RULE_APPEND failed (Invalid argument): ...").
+  const first =
+    e.stderr.split('\n').find((l) => l.trim() !== '' && !/^\S+ v[\d.]+ \([^)]*\):\s*$/.test(l)) ?? e.message;
+  const details = {
+    ...(e.line === undefined ? {} : { line: e.line }),
+    ...(e.lineText === undefined ? {} : { input: e.lineText }),
+    kernel: first.slice(0, 500),
+  };
+  const refused = (code: 'not_found' | 'already_exists' | 'invalid_argument' | 'failed_precondition') =>
+    new DomainError(code, `the kernel refused the change: ${first}`, { details, cause: e });
+  switch (e.kind) {
+    case 'not_found':
+      return refused('not_found');
+    case 'already_exists':
+      return refused('already_exists');
+    case 'invalid_input':
+      return refused('invalid_argument');
+    case 'failed':
+      return refused('failed_precondition');
+    case 'aborted':
+      return new DomainError('aborted', 'the change was cancelled', { cause: e });
+    default:
+      return new DomainError(
+        'unavailable',
+        `the firewall could not be changed right now (${e.kind}): ${e.message}`,
+        {
+          details,
+          cause: e,
+        },
+      );
+  }
+}
+
+interface RenderedRestore {
+  readonly text: string;
+  /** owners[line - 1] = job index that owns that input line (undefined for headers and COMMIT). */
+  readonly owners: readonly (number | undefined)[];
+  /** For each command given (in order), the COMMIT line of its block. */
+  readonly commitLines: readonly number[];
+  readonly tables: readonly { table: TableName; commitLine: number; changes: boolean; marker?: string }[];
+  /** Rules added, in the order the kernel will report them. */
+  readonly adds: readonly { table: TableName; chain: string; entry: RuleEntry }[];
+}
+
+/** Restore text for one family, from the one restore builder (with journal markers when given). */
+export function renderRestore(
+  lines: readonly { command: PlannedCommand; owner: number }[],
+  marker?: (table: TableName, block: number) => string,
+): RenderedRestore {
+  const builder = new RestoreBuilder();
+  for (const l of lines) builder.add(l.command.command, l.owner);
+  const built = builder.build(marker ? { marker } : {});
+  const adds = built.adds.map((i) => {
+    const c = lines[i]?.command as PlannedCommand;
+    const a = c.adds as NonNullable<PlannedCommand['adds']>;
+    return { table: c.table, chain: a.chain, entry: a.entry };
+  });
+  return {
+    text: built.text,
+    owners: built.owners,
+    commitLines: built.commitLines,
+    tables: built.blocks,
+    adds,
+  };
+}
+
+export class BatchRunner {
+  private readonly o: BatchRunnerOptions;
+  /** Handles of recently added rules still being learned from the change feed. */
+  private handleLearning: Promise<void> = Promise.resolve();
+  lastRun: RunTimings | undefined;
+
+  constructor(options: BatchRunnerOptions) {
+    this.o = options;
+  }
+
+  /** Waits for handle learning still under way (on close). */
+  settled(): Promise<void> {
+    return this.handleLearning;
+  }
+
+  private get feed(): ChangeFeed | undefined {
+    return this.o.sync.feed;
+  }
+
+  planner(draft: Draft, useHandles: boolean): Planner {
+    return new Planner(draft, { ...this.o.plannerOptions(), useHandles });
+  }
+
+  async run(jobs: readonly Job[]): Promise<Outcome<JobResult>[]> {
+    const outcomes: Outcome<JobResult>[] = new Array(jobs.length);
+    let i = 0;
+    while (i < jobs.length) {
+      const job = jobs[i] as Job;
+      if (job.kind === 'reload') {
+        try {
+          outcomes[i] = { ok: true, value: await this.o.sync.reload(job.families, job.reason) };
+        } catch (error) {
+          outcomes[i] = { ok: false, error: DomainError.from(error) };
+        }
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < jobs.length && jobs[j]?.kind === 'apply') j++;
+      await this.runApplyGroup(jobs, i, j, outcomes);
+      i = j;
+    }
+    return outcomes;
+  }
+
+  /** Plans and applies jobs [from, to) in order; fills their outcomes. */
+  private async runApplyGroup(
+    jobs: readonly Job[],
+    from: number,
+    to: number,
+    outcomes: Outcome<JobResult>[],
+  ): Promise<void> {
+    const model = this.o.model;
+    let pending = Array.from({ length: to - from }, (_, k) => from + k);
+    // Deletes go by handle: let the handles of rules just added arrive first.
+    if (pending.some((i) => (jobs[i] as ApplyJob).ops.some((op) => op.op === 'delete'))) {
+      await this.handleLearning;
+    }
+    let isolate = 0; // while > 0, runs hold one job (after a failure we could not pin on a line)
+    while (pending.length > 0) {
+      const draft = new Draft(model.state);
+      const planner = this.planner(draft, this.o.sync.useHandles);
+      const run: PlannedJob[] = [];
+      let mode: 'restore' | 'handles' | undefined;
+      let runFamily: Family | undefined;
+      let working = model.revision;
+      const done: number[] = [];
+      const t0 = performance.now();
+      for (const index of pending) {
+        if (isolate > 0 && run.length === 1) break;
+        const job = jobs[index] as ApplyJob;
+        if (job.options.expectedRevision !== undefined && job.options.expectedRevision !== working) {
+          outcomes[index] = { ok: false, error: staleRevision(job.options.expectedRevision, working) };
+          done.push(index);
+          continue;
+        }
+        const restore = draft.checkpoint();
+        let plan: JobPlan;
+        try {
+          plan = planner.plan(job.ops);
+        } catch (error) {
+          restore();
+          outcomes[index] = { ok: false, error: DomainError.from(error) };
+          done.push(index);
+          continue;
+        }
+        const jobMode = plan.handleDelete ? 'handles' : 'restore';
+        const jobFamily = plan.handleDelete?.family;
+        if (mode !== undefined && (jobMode !== mode || (mode === 'handles' && jobFamily !== runFamily))) {
+          restore();
+          break;
+        }
+        mode = jobMode;
+        runFamily = jobFamily;
+        const changes = plan.commands.length > 0;
+        if (changes) working++;
+        run.push({ index, job, plan, changes });
+        done.push(index);
+      }
+      if (run.length === 0) {
+        pending = pending.filter((p) => !done.includes(p));
+        continue;
+      }
+      const t1 = performance.now();
+      const failed = mode === 'handles' ? await this.executeHandles(run) : await this.executeRestore(run);
+      const t2 = performance.now();
+      if (failed === undefined) {
+        this.commitRun(draft, run, outcomes);
+        this.lastRun = {
+          jobs: run.length,
+          planMs: t1 - t0,
+          kernelMs: t2 - t1,
+          commitMs: performance.now() - t2,
+        };
+        if (isolate > 0) isolate--;
+        pending = pending.filter((p) => !done.includes(p));
+        continue;
+      }
+      // The kernel refused: fail the culprit (or isolate if unknown), re-plan the rest.
+      const notRun = pending.filter((p) => !done.includes(p) || run.some((r) => r.index === p));
+      if (failed.culprit !== undefined) {
+        outcomes[failed.culprit] = { ok: false, error: failed.error };
+        pending = notRun.filter((p) => p !== failed.culprit);
+        for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
+      } else if (run.length === 1) {
+        outcomes[run[0]?.index as number] = { ok: false, error: failed.error };
+        pending = notRun.filter((p) => p !== run[0]?.index);
+        for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
+      } else {
+        isolate = run.length;
+        pending = notRun.filter((p) => run.some((r) => r.index === p) || !done.includes(p));
+        for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
+      }
+    }
+  }
+
+  /**
+   * Applies a run through iptables-restore, one transaction per family. Returns the failure, if
+   * any. When a job of the run commits in several parts (tables, families, blocks), the run is
+   * journaled first (store/change-journal.ts), so that a crash between parts is repaired at start.
+   */
+  private async executeRestore(run: readonly PlannedJob[]): Promise<Failure> {
+    const perFamily = FAMILIES.map((family) => ({
+      family,
+      lines: run.flatMap((r) =>
+        r.plan.commands.filter((c) => c.family === family).map((command) => ({ command, owner: r.index })),
+      ),
+    }));
+    let id: string | undefined;
+    let rendered = perFamily.map((p) => ({ ...p, rendered: renderRestore(p.lines) }));
+    const split = this.o.journal ? multipartJobs(rendered) : new Set<number>();
+    if (split.size > 0) {
+      const tx = randomBytes(4).toString('hex');
+      id = tx;
+      rendered = perFamily.map((p) => ({
+        ...p,
+        rendered: renderRestore(p.lines, (_table, block) => `${MARKER_PREFIX}${tx}-${block}`),
+      }));
+      try {
+        await (this.o.journal as ChangeJournal).write({
+          id: tx,
+          state: 'applying',
+          blocks: journalBlocks(rendered, split),
+        });
+      } catch (error) {
+        return {
+          culprit: undefined,
+          error: new DomainError(
+            'unavailable',
+            `the change journal could not be written: ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          ),
+        };
+      }
+    }
+    /** Blocks the kernel committed so far (iptables commits block by block, family by family). */
+    const committed: CommittedBlock[] = [];
+    const failure = async (f: NonNullable<Failure>): Promise<Failure> => {
+      if (await this.undo(committed)) await this.o.journal?.clear().catch(() => undefined);
+      return f;
+    };
+    for (const { family, lines, rendered: r } of rendered) {
+      if (!r.text) continue;
+      let spawned: number | undefined;
+      const feed = this.feed;
+      const blocksUpTo = (line: number) =>
+        r.tables
+          .filter((b) => b.commitLine < line)
+          .map((b) => ({
+            family,
+            table: b.table,
+            ...(b.marker ? { marker: b.marker } : {}),
+            commands: lines.filter((_, i) => r.commitLines[i] === b.commitLine).map((l) => l.command),
+          }));
+      try {
+        const result = await this.o.executor.restore(family, r.text, {
+          noflush: true,
+          onSpawn: (pid) => {
+            spawned = pid;
+            feed?.claim(pid);
+          },
+        });
+        committed.push(...blocksUpTo(Number.POSITIVE_INFINITY));
+        if (feed && this.o.sync.useHandles && result.pid !== undefined) {
+          // Learned in the background, so the next batch need not wait for the monitor's
+          // lag; deletes wait for it (see runApplyGroup). Failing to learn handles only
+          // makes later deletes of these rules slower (by spec).
+          const learning = this.learnHandles(feed, family, result.pid, r).catch(() => undefined);
+          this.handleLearning = Promise.all([this.handleLearning, learning]).then(() => undefined);
+        }
+      } catch (error) {
+        if (spawned !== undefined) feed?.release(spawned);
+        if (!(error instanceof ExecError))
+          return failure({ culprit: undefined, error: DomainError.from(error) });
+        if (error.line === undefined) {
+          // Which blocks committed is unknown: put back what surely did, and re-read the kernel.
+          this.o.sync.requestReload('resync');
+          return failure({ culprit: undefined, error: kernelError(error) });
+        }
+        // Blocks whose COMMIT came before the failing line were applied.
+        committed.push(...blocksUpTo(error.line));
+        if (error.kind === 'not_found' || error.kind === 'already_exists')
+          this.o.sync.requestReload('resync');
+        return failure({ culprit: r.owners[error.line - 1], error: kernelError(error) });
+      }
+    }
+    if (id !== undefined) {
+      // Every part committed: the change is whole. Say so before the markers go, then clean up.
+      const journal = this.o.journal as ChangeJournal;
+      try {
+        await journal.write({ id, state: 'complete', blocks: [] });
+        for (const family of FAMILIES) {
+          const builder = new RestoreBuilder();
+          for (const b of committed)
+            if (b.family === family && b.marker) builder.deleteChain(b.table, b.marker);
+          if (!builder.isEmpty) await this.o.executor.restore(family, builder.toString(), { noflush: true });
+        }
+        await journal.clear();
+      } catch {
+        // The journal stays (complete): the next start removes the markers; the model re-reads.
+        this.o.sync.requestReload('resync');
+      }
+    }
+    return undefined;
+  }
+
+  /** Learns the handles of the rules a restore added, from the commits the feed saw. */
+  private async learnHandles(
+    feed: ChangeFeed,
+    family: Family,
+    pid: number,
+    rendered: RenderedRestore,
+  ): Promise<void> {
+    // Every table with a command other than -Z commits a generation (-Z on an empty chain may not).
+    const count = rendered.tables.filter((t) => t.changes).length;
+    // The monitor prints each event separately: allow for its lag on big batches.
+    const generations = await feed.takeOwn(
+      pid,
+      count,
+      Math.ceil(this.o.feedTimeoutMs + rendered.adds.length / 10),
+    );
+    const adds = generations.flatMap((g) => g.rules.filter((r) => r.op === 'add'));
+    const wanted = rendered.adds;
+    if (adds.length !== wanted.length) return; // handles stay unknown: deletes of these rules go by spec
+    for (let k = 0; k < adds.length; k++) {
+      const a = adds[k] as Generation['rules'][number];
+      const e = wanted[k] as { table: TableName; chain: string; entry: RuleEntry };
+      if (a.table !== e.table || a.chain !== e.chain || a.family !== family) return;
+    }
+    for (let k = 0; k < adds.length; k++) {
+      settleHandle((wanted[k] as { entry: RuleEntry }).entry, (adds[k] as { handle: number }).handle);
+    }
+  }
+
+  /** Deletes by nf_tables handle: one transaction for the run (one family). */
+  private async executeHandles(run: readonly PlannedJob[]): Promise<Failure> {
+    const refs = run.map((r) => r.plan.handleDelete as NonNullable<JobPlan['handleDelete']>);
+    const family = refs[0]?.family as Family;
+    const feed = this.feed;
+    let spawned: number | undefined;
+    try {
+      const result = await (this.o.handles as RuleHandles).delete(
+        family,
+        refs.map((r) => ({ table: r.table, chain: r.chain, handle: r.handle })),
+        {
+          timeoutMs: 30_000,
+          onSpawn: (pid) => {
+            spawned = pid;
+            feed?.claim(pid);
+          },
+        },
+      );
+      if (result.pid !== undefined && feed) await feed.takeOwn(result.pid, 1, this.o.feedTimeoutMs);
+      return undefined;
+    } catch (error) {
+      if (spawned !== undefined) feed?.release(spawned);
+      if (!(error instanceof ExecError)) return { culprit: undefined, error: DomainError.from(error) };
+      const culprit = error.line === undefined ? undefined : run[error.line - 1]?.index;
+      if (error.kind === 'not_found') {
+        this.o.sync.requestReload('resync');
+        return {
+          culprit,
+          error: new DomainError(
+            'not_found',
+            'the rule is no longer in the kernel: another process removed it',
+            {
+              cause: error,
+            },
+          ),
+        };
+      }
+      return { culprit, error: kernelError(error) };
+    }
+  }
+
+  /**
+   * Undoes blocks the kernel committed before a later part of the same run failed: only their
+   * commands' own effect (each command's `undo`, newest first), so rules other processes added
+   * meanwhile stay; a block's journal marker goes in the same commit as its undo, so a crash
+   * can never undo it twice. A table the change created is deleted again when nothing else is
+   * in it. When the undo itself fails, the model is re-read so that it still shows the kernel.
+   * Returns whether everything was undone.
+   */
+  private async undo(committed: readonly CommittedBlock[]): Promise<boolean> {
+    if (committed.length === 0) return true;
+    const { executor, model } = this.o;
+    let ok = true;
+    for (const family of FAMILIES) {
+      const mine = committed.filter((b) => b.family === family);
+      if (mine.length === 0) continue;
+      const builder = new RestoreBuilder();
+      for (let k = mine.length - 1; k >= 0; k--) {
+        const b = mine[k] as CommittedBlock;
+        for (let i = b.commands.length - 1; i >= 0; i--)
+          for (const u of (b.commands[i] as PlannedCommand).undo) builder.add(u);
+        if (b.marker) builder.deleteChain(b.table, b.marker);
+      }
+      try {
+        if (!builder.isEmpty) await executor.restore(family, builder.toString(), { noflush: true });
+        for (const table of new Set(mine.map((b) => b.table))) {
+          if (model.state.get(family)?.tables.has(table)) continue;
+          const saved = parseSave(await executor.save(family, { table }), family).tables[0];
+          const empty =
+            saved === undefined ||
+            saved.chains.every(
+              (c) => BUILTIN_SET[table].has(c.name) && c.rules.length === 0 && c.policy === 'ACCEPT',
+            );
+          if (saved !== undefined && empty) await executor.restore(family, `*${table}\nCOMMIT\n`);
+        }
+      } catch {
+        ok = false;
+        this.o.sync.requestReload('resync');
+      }
+    }
+    // Rules put back have new nf_tables handles: re-read them.
+    if (this.o.sync.useHandles) this.o.sync.requestReload('resync');
+    return ok;
+  }
+
+  private commitRun(draft: Draft, run: readonly PlannedJob[], outcomes: Outcome<JobResult>[]): void {
+    const model = this.o.model;
+    model.state = draft.commit();
+    const lookup = stateChainLookup(model.state);
+    for (const r of run) {
+      if (r.changes) model.revision++;
+      const results = r.plan.outcomes.map((o) => outcomeView(o, lookup));
+      const changes = r.plan.changes.map(publicChange);
+      outcomes[r.index] = { ok: true, value: { revision: model.revision, results, changes } };
+      if (r.changes) {
+        const event: ChangeEvent = {
+          revision: model.revision,
+          origin: 'service',
+          ...(r.job.options.origin ? { client: r.job.options.origin } : {}),
+          time: new Date().toISOString(),
+          changes,
+        };
+        model.hub.emit(event);
+      }
+    }
+  }
+}
+
+/** Jobs (by index) whose commands land in more than one committed block. */
+function multipartJobs(
+  rendered: readonly { lines: readonly { owner: number }[]; rendered: RenderedRestore; family: Family }[],
+): Set<number> {
+  const blocks = new Map<number, Set<string>>();
+  for (const { family, lines, rendered: r } of rendered) {
+    lines.forEach((l, i) => {
+      let set = blocks.get(l.owner);
+      if (!set) {
+        set = new Set();
+        blocks.set(l.owner, set);
+      }
+      set.add(`${family}:${r.commitLines[i]}`);
+    });
+  }
+  return new Set([...blocks].filter(([, set]) => set.size > 1).map(([owner]) => owner));
+}
+
+/** The journal's blocks: per committed block, what undoes the commands of multi-part jobs in it. */
+function journalBlocks(
+  rendered: readonly {
+    family: Family;
+    lines: readonly { command: PlannedCommand; owner: number }[];
+    rendered: RenderedRestore;
+  }[],
+  split: ReadonlySet<number>,
+): JournalBlock[] {
+  const out: JournalBlock[] = [];
+  for (const { family, lines, rendered: r } of rendered) {
+    for (const b of r.tables) {
+      const mine = lines.filter((l, i) => split.has(l.owner) && r.commitLines[i] === b.commitLine);
+      const builder = new RestoreBuilder();
+      for (let i = mine.length - 1; i >= 0; i--)
+        for (const u of (mine[i] as { command: PlannedCommand }).command.undo) builder.add(u);
+      out.push({ family, table: b.table, marker: b.marker as string, undo: builder.toString() });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,270 @@
+/**
+ * Kernel sync: reading the kernel into the model, and noticing when someone
+ * else changed it.
+ *
+ * - On nf_tables with `nft` the change feed (`nft monitor`) reports every
+ *   commit with its process id; commits that are not ours make the service
+ *   re-read the kernel. Rule handles are listed with the save, verified (see
+ *   readKernel), so deletes can go by handle.
+ * - Without a feed (legacy backend, no nft), or once the feed is lost (the
+ *   monitor died or dropped events), a periodic check re-reads the kernel and
+ *   compares it with the model. Losing the feed is visible: status says
+ *   `poll` and why, and an event (`ruleset.reloaded`) is emitted.
+ * - Every re-read runs as a queue job (see reload), never concurrently with a
+ *   change; what changed becomes an event with origin `external`.
+ */
+import { createHash } from 'node:crypto';
+import { type Family, TABLES, type TableName } from '../domain/family.js';
+import type { ChangeFeed, Executor, Generation, RuleHandles } from '../exec/executor.js';
+import { parseSave } from '../iptables/save-parser.js';
+import type { ChangeEventChange } from './events.js';
+import { BUILTIN_SET, type ServiceModel } from './model.js';
+import { type ChainState, type FamilyState, stateFromRuleset } from './state.js';
+
+export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost';
+
+export interface ReloadJob {
+  readonly kind: 'reload';
+  readonly families: readonly Family[];
+  readonly reason: ReloadReason;
+}
+
+export interface KernelSyncOptions {
+  readonly executor: Executor;
+  readonly feed: ChangeFeed | undefined;
+  readonly handles: RuleHandles | undefined;
+  readonly families: readonly Family[];
+  readonly model: ServiceModel;
+  /** Without a feed: how often to compare the kernel with the model (ms); 0 disables. */
+  readonly pollIntervalMs: number;
+  /** Puts a reload job on the queue; false when the queue refused it (full or closing). */
+  readonly schedule: (job: ReloadJob, done: () => void) => boolean;
+}
+
+/** How often to poll once the feed is lost when polling was not configured (ms). */
+const FALLBACK_POLL_MS = 5000;
+
+export class KernelSync {
+  private readonly o: KernelSyncOptions;
+  private reloadQueued = false;
+  private closing = false;
+  private unsubscribeFeed: (() => void) | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  /** Why the feed was given up, once it was. */
+  private lost: string | undefined;
+
+  constructor(options: KernelSyncOptions) {
+    this.o = options;
+  }
+
+  /** The change feed while it can be trusted. */
+  get feed(): ChangeFeed | undefined {
+    return this.lost === undefined ? this.o.feed : undefined;
+  }
+
+  /** Whether deletes may go by handle and handles are learned: a live feed and the handle lister. */
+  get useHandles(): boolean {
+    return this.feed !== undefined && this.o.handles !== undefined;
+  }
+
+  /** How external changes are noticed now. */
+  get watch(): 'nft-monitor' | 'poll' | 'none' {
+    if (this.feed) return 'nft-monitor';
+    return this.pollTimer ? 'poll' : 'none';
+  }
+
+  /** Why the nft feed was given up (status shows it), if it was. */
+  get feedLost(): string | undefined {
+    return this.lost;
+  }
+
+  /** Starts the feed (or polling) and reads every managed family into the model. */
+  async start(): Promise<void> {
+    if (this.o.feed) {
+      await this.o.feed.start();
+      this.unsubscribeFeed = this.o.feed.onExternal((g) => this.onExternal(g));
+    }
+    for (const family of this.o.families) this.o.model.state.set(family, await this.readKernel(family));
+    if (!this.o.feed) this.startPolling(this.o.pollIntervalMs);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.unsubscribeFeed?.();
+    await this.o.feed?.close();
+  }
+
+  private startPolling(intervalMs: number): void {
+    if (intervalMs <= 0 || this.pollTimer) return;
+    this.pollTimer = setInterval(() => this.requestReload('poll'), intervalMs);
+    this.pollTimer.unref();
+  }
+
+  private onExternal(generation: Generation): void {
+    // The feed reports its own loss in band: a generation with negative otherEvents.
+    if (generation.otherEvents < 0) {
+      if (this.lost !== undefined || this.closing) return;
+      this.lost = 'the nft monitor stopped or dropped events; external changes are now polled';
+      this.unsubscribeFeed?.();
+      this.startPolling(this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS);
+      this.requestReload('feed-lost', true);
+      return;
+    }
+    this.requestReload('external');
+  }
+
+  /** Queues a re-read of every managed family, once (a pending one covers later requests). */
+  requestReload(reason: ReloadReason, force = false): void {
+    if (this.closing || (this.reloadQueued && !force)) return;
+    this.reloadQueued = true;
+    const ok = this.o.schedule({ kind: 'reload', families: this.o.families, reason }, () => {
+      if (reason === 'poll') this.reloadQueued = false;
+    });
+    if (!ok) this.reloadQueued = false;
+  }
+
+  /** A re-read, run as a queue job: the model becomes what the kernel holds; what changed is an event. */
+  async reload(
+    families: readonly Family[],
+    reason: ReloadReason,
+  ): Promise<{ revision: number; changed: boolean }> {
+    this.reloadQueued = false;
+    const model = this.o.model;
+    const changes: ChangeEventChange[] = [];
+    const next = new Map(model.state);
+    for (const family of families) {
+      const fresh = await this.readKernel(family);
+      changes.push(...diffStates(family, model.state.get(family), fresh));
+      next.set(family, fresh);
+    }
+    model.state = next;
+    if (reason === 'feed-lost')
+      for (const family of families) changes.push({ type: 'ruleset.reloaded', family });
+    if (changes.length === 0) return { revision: model.revision, changed: false };
+    model.revision++;
+    model.lastExternal = new Date().toISOString();
+    model.hub.emit({
+      revision: model.revision,
+      origin: 'external',
+      client: reason,
+      time: model.lastExternal,
+      changes,
+    });
+    return { revision: model.revision, changed: true };
+  }
+
+  /** Reads one family's rules from the kernel, without handles (for verify). */
+  async readRules(family: Family): Promise<FamilyState> {
+    return stateFromRuleset(parseSave(await this.o.executor.save(family), family));
+  }
+
+  /** Reads one family from the kernel (with verified rule handles when they are used). */
+  async readKernel(family: Family): Promise<FamilyState> {
+    if (!this.useHandles) return stateFromRuleset(parseSave(await this.o.executor.save(family), family));
+    // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
+    // may commit in between — e.g. one restore inserting a rule and deleting another, which keeps
+    // the count and shifts every handle by one: a delete by handle would then remove the wrong
+    // rule. So the handles are listed before and after the save, and a chain's handles are kept
+    // only when both listings agree and match its rule count: handles are never reused, so any
+    // rule added or removed in between would show. Chains that never agree go without handles
+    // (their deletes go by spec). Waiting for the feed to report the commit is not enough: it
+    // may report it only after the listing.
+    const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
+    for (let attempt = 1; ; attempt++) {
+      const before = await this.listHandles(family, tables);
+      const ruleset = parseSave(await this.o.executor.save(family), family);
+      const after = await this.listHandles(family, new Set(ruleset.tables.map((t) => t.name)));
+      const verified = new Map<TableName, Map<string, readonly number[]>>();
+      let complete = true;
+      for (const t of ruleset.tables) {
+        const chains = new Map<string, readonly number[]>();
+        verified.set(t.name, chains);
+        for (const c of t.chains) {
+          // An empty chain has no handles to verify (iptables-save also prints built-in
+          // chains nf_tables has not created yet, which nft does not list).
+          if (c.rules.length === 0) {
+            chains.set(c.name, []);
+            continue;
+          }
+          const a = before.get(t.name)?.get(c.name);
+          const b = after.get(t.name)?.get(c.name);
+          if (a && b && a.length === c.rules.length && b.length === a.length && a.every((h, i) => h === b[i]))
+            chains.set(c.name, b);
+          else complete = false;
+        }
+        tables.add(t.name);
+      }
+      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified);
+    }
+  }
+
+  private async listHandles(
+    family: Family,
+    tables: ReadonlySet<TableName>,
+  ): Promise<Map<TableName, ReadonlyMap<string, readonly number[]>>> {
+    const out = new Map<TableName, ReadonlyMap<string, readonly number[]>>();
+    for (const t of tables) {
+      try {
+        out.set(t, await (this.o.handles as RuleHandles).list(family, t));
+      } catch {
+        // Without handles the table's rules are still fully usable: their deletes go by spec.
+      }
+    }
+    return out;
+  }
+}
+
+function fingerprint(c: ChainState): string {
+  const h = createHash('sha256');
+  h.update(c.policy ?? '-');
+  for (const e of c.entries) h.update(`\n${e.text}`);
+  return h.digest('hex');
+}
+
+/** What changed between two states of a family (chains, policies, rules by content). */
+export function diffStates(
+  family: Family,
+  old: FamilyState | undefined,
+  fresh: FamilyState,
+): ChangeEventChange[] {
+  const changes: ChangeEventChange[] = [];
+  for (const table of TABLES) {
+    const a = old?.tables.get(table)?.chains ?? new Map<string, ChainState>();
+    const b = fresh.tables.get(table)?.chains ?? new Map<string, ChainState>();
+    for (const [name, cb] of b) {
+      const ca = a.get(name);
+      if (!ca) {
+        if (!BUILTIN_SET[table].has(name))
+          changes.push({ type: 'chain.created', family, table, chain: name });
+      } else if (fingerprint(ca) === fingerprint(cb)) continue;
+      if (ca && ca.policy !== cb.policy && cb.policy)
+        changes.push({ type: 'policy.set', family, table, chain: name, policy: cb.policy });
+      const before = new Map<string, number>();
+      for (const e of ca?.entries ?? []) before.set(e.text, (before.get(e.text) ?? 0) + 1);
+      cb.entries.forEach((e, i) => {
+        const n = before.get(e.text) ?? 0;
+        if (n > 0) before.set(e.text, n - 1);
+        else
+          changes.push({
+            type: 'rule.added',
+            family,
+            table,
+            chain: name,
+            position: i + 1,
+            id: e.id,
+            text: e.text,
+          });
+      });
+      for (const [text, n] of before) {
+        for (let k = 0; k < n; k++) changes.push({ type: 'rule.deleted', family, table, chain: name, text });
+      }
+    }
+    for (const name of a.keys()) {
+      if (!b.has(name) && !BUILTIN_SET[table].has(name))
+        changes.push({ type: 'chain.deleted', family, table, chain: name });
+    }
+  }
+  return changes;
+}

@@ -1,0 +1,94 @@
+/**
+ * What reads and change results look like: views of chains and rules (with id
+ * and position), chain summaries, and per-operation results. Pure functions of
+ * the model; no state, no kernel.
+ */
+import type { Family, TableName } from '../domain/family.js';
+import type { Counters, Policy } from '../domain/model.js';
+import type { ChangeEventChange } from './events.js';
+import { BUILTIN_SET } from './model.js';
+import type { Operation } from './operations.js';
+import type { JobPlan, RuleView } from './plan-types.js';
+import type { ChainState, Draft, FamilyState, RuleEntry } from './state.js';
+
+export type { RuleView } from './plan-types.js';
+
+export interface OpResult {
+  readonly op: Operation['op'];
+  readonly rule?: RuleView;
+  readonly existed?: boolean;
+  readonly deleted?: RuleView;
+}
+
+export interface ApplyResult {
+  readonly revision: number;
+  readonly results: readonly OpResult[];
+  readonly changes: readonly ChangeEventChange[];
+  /** Dry run only: the exact restore text per family, nothing applied. */
+  readonly restoreText?: Partial<Record<Family, string>>;
+  readonly dryRun?: true;
+}
+
+export interface RuleDetail extends RuleView {
+  readonly counters?: Counters;
+}
+
+export interface ChainView {
+  readonly name: string;
+  readonly builtin: boolean;
+  readonly policy?: Policy;
+  readonly counters?: Counters;
+  readonly rules: readonly RuleDetail[];
+}
+
+export interface ChainSummary {
+  readonly name: string;
+  readonly builtin: boolean;
+  readonly policy?: Policy;
+  readonly rules: number;
+  readonly references: number;
+}
+
+export function viewAt(entries: readonly RuleEntry[], i: number): RuleView {
+  const e = entries[i] as RuleEntry;
+  return { id: e.id, position: i + 1, text: e.text, rule: e.rule };
+}
+
+export function chainView(table: TableName, c: ChainState): ChainView {
+  return {
+    name: c.name,
+    builtin: BUILTIN_SET[table].has(c.name),
+    ...(c.policy ? { policy: c.policy } : {}),
+    rules: c.entries.map((_, i) => viewAt(c.entries, i)),
+  };
+}
+
+export type ChainLookup = (family: Family, table: TableName, chain: string) => ChainState | undefined;
+
+export function stateChainLookup(state: ReadonlyMap<Family, FamilyState>): ChainLookup {
+  return (family, table, chain) => state.get(family)?.tables.get(table)?.chains.get(chain);
+}
+
+export function draftChainLookup(draft: Draft): ChainLookup {
+  return (family, table, chain) => draft.chain(family, table, chain);
+}
+
+/** An operation's result, with the final id and position of the rule it added (looked up in `lookup`). */
+export function outcomeView(o: JobPlan['outcomes'][number], lookup: ChainLookup): OpResult {
+  let rule: RuleView | undefined;
+  if (o.entry) {
+    const c = lookup(o.entry.family, o.entry.table, o.entry.chain);
+    // Appended rules (the common case) sit at the end: search from there.
+    const i = c ? c.entries.lastIndexOf(o.entry.entry) : -1;
+    rule =
+      c && i !== -1
+        ? viewAt(c.entries, i)
+        : { id: o.entry.entry.id, position: 0, text: o.entry.entry.text, rule: o.entry.entry.rule };
+  }
+  return {
+    op: o.op,
+    ...(rule ? { rule } : {}),
+    ...(o.existed !== undefined ? { existed: o.existed } : {}),
+    ...(o.deleted ? { deleted: o.deleted } : {}),
+  };
+}
