@@ -9,13 +9,14 @@
  * exits with code 2 before anything is started. Token hashes are never echoed back.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Family } from './domain/family.js';
 import type { Ruleset } from './domain/model.js';
 import { parseSave } from './iptables/save-parser.js';
 import type { Scope, TokenEntry } from './transport/auth.js';
+import type { ConnectionLimits } from './transport/connection-limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -38,6 +39,8 @@ export interface Config {
   readonly pollIntervalMs: number;
   readonly queue: { readonly maxDepth: number; readonly jobDeadlineMs: number };
   readonly maxBodyBytes: number;
+  /** Timeouts and the connection cap of every listener (REST TCP, REST Unix socket, gRPC). */
+  readonly limits: ConnectionLimits;
   readonly logLevel: LogLevel;
   readonly allowRemote: boolean;
 }
@@ -67,7 +70,14 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Key = keyof Config | 'queue.maxDepth' | 'queue.jobDeadlineMs';
+type Key =
+  | Exclude<keyof Config, 'limits'>
+  | 'queue.maxDepth'
+  | 'queue.jobDeadlineMs'
+  | 'requestTimeoutMs'
+  | 'headerTimeoutMs'
+  | 'idleTimeoutMs'
+  | 'maxConnections';
 
 interface OptionSpec {
   readonly key: Exclude<Key, 'queue'>;
@@ -423,9 +433,49 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'PORTCULLIS_MAX_BODY_BYTES',
     metavar: 'BYTES',
     shownDefault: '1048576',
-    help: 'Largest REST request body (and gRPC message) accepted, in bytes; larger ones get 413 / RESOURCE_EXHAUSTED.',
+    help: 'Largest REST request body (and gRPC message) accepted, in bytes; larger ones get 413 / RESOURCE_EXHAUSTED. A request may take several times its size in memory while it is parsed, so raise it with care; a large table also goes in as several Apply calls.',
     defaultValue: 1_048_576,
     parse: integer('maxBodyBytes', 1024, 1_073_741_824),
+  },
+  {
+    key: 'requestTimeoutMs',
+    flag: '--request-timeout-ms',
+    env: 'PORTCULLIS_REQUEST_TIMEOUT_MS',
+    metavar: 'MS',
+    shownDefault: '30000',
+    help: "Most milliseconds a client may take to send a whole request (REST headers and body; a gRPC call's message); slower ones are cut off (REST 408).",
+    defaultValue: 30_000,
+    parse: integer('requestTimeoutMs', 50, 3_600_000),
+  },
+  {
+    key: 'headerTimeoutMs',
+    flag: '--header-timeout-ms',
+    env: 'PORTCULLIS_HEADER_TIMEOUT_MS',
+    metavar: 'MS',
+    shownDefault: '10000',
+    help: "Most milliseconds a client may take to send a request's headers (REST) or a new connection its first call (gRPC); at most --request-timeout-ms.",
+    defaultValue: 10_000,
+    parse: integer('headerTimeoutMs', 50, 3_600_000),
+  },
+  {
+    key: 'idleTimeoutMs',
+    flag: '--idle-timeout-ms',
+    env: 'PORTCULLIS_IDLE_TIMEOUT_MS',
+    metavar: 'MS',
+    shownDefault: '30000',
+    help: 'Connections with nothing in flight (REST keep-alive, gRPC without calls, sockets that send nothing) are closed after this many milliseconds.',
+    defaultValue: 30_000,
+    parse: integer('idleTimeoutMs', 50, 86_400_000),
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'PORTCULLIS_MAX_CONNECTIONS',
+    metavar: 'N',
+    shownDefault: '1000',
+    help: 'Most connections each listener (REST TCP, the Unix socket, gRPC) holds at once; more are closed on arrival. Lowered at start if the file descriptor limit cannot hold them all (the log says so).',
+    defaultValue: 1000,
+    parse: integer('maxConnections', 1, 1_000_000),
   },
   {
     key: 'logLevel',
@@ -447,7 +497,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: '--allow-remote',
     env: 'PORTCULLIS_ALLOW_REMOTE',
     shownDefault: 'false',
-    help: 'Allow --rest-host / --grpc-host to be a non-loopback address (such as 0.0.0.0): the API is then reachable from the network, guarded only by tokens.',
+    help: 'Allow --rest-host / --grpc-host to be a non-loopback address (such as 0.0.0.0): the API is then reachable from the network, guarded only by tokens (a warning says so at every start).',
     defaultValue: false,
     parse: bool('allowRemote'),
   },
@@ -619,10 +669,42 @@ function readConfigFile(path: string, from: Source): Map<string, Raw> {
   return out;
 }
 
-function isLoopback(h: string): boolean {
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether `h` is a loopback address, however it is spelled: 127.0.0.0/8, ::1 in any form
+ * (`0:0:0:0:0:0:0:1`, `0::1`), and IPv4-mapped loopback (`::ffff:127.0.0.1`,
+ * `::ffff:7f00:1`); the address is parsed, not compared as text.
+ */
+export function isLoopback(h: string): boolean {
+  if (h === 'localhost') return true;
+  const family = isIP(h);
+  if (family === 0) return false;
+  return LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** The warnings --allow-remote deserves at every start: one per API reachable from the network. */
+export function remoteWarnings(config: Config): string[] {
+  if (!config.allowRemote) return [];
+  const out: string[] = [];
+  for (const [api, host, port] of [
+    ['REST', config.restHost, config.restPort],
+    ['gRPC', config.grpcHost, config.grpcPort],
+  ] as const) {
+    if (!isLoopback(host)) {
+      out.push(
+        `allowRemote: the ${api} API listens on ${host.includes(':') ? `[${host}]` : host}:${port}, which is not a loopback address: it is reachable from the network and guarded only by its tokens; put it behind a firewall rule or TLS proxy, or remove --allow-remote`,
+      );
+    }
+  }
+  if (out.length === 0) {
+    out.push(
+      'allowRemote is set, but both APIs listen on loopback addresses: remove --allow-remote if that is intended',
+    );
+  }
+  return out;
 }
 
 /** Loads, merges and validates the configuration. Throws {@link ConfigError}. */
@@ -689,6 +771,12 @@ export function loadConfig(input: LoadInput): LoadResult {
       jobDeadlineMs: values['queue.jobDeadlineMs'] as number,
     },
     maxBodyBytes: values.maxBodyBytes as number,
+    limits: {
+      requestTimeoutMs: values.requestTimeoutMs as number,
+      headerTimeoutMs: values.headerTimeoutMs as number,
+      idleTimeoutMs: values.idleTimeoutMs as number,
+      maxConnections: values.maxConnections as number,
+    },
     logLevel: values.logLevel as LogLevel,
     allowRemote: values.allowRemote as boolean,
   };
@@ -705,6 +793,12 @@ export function loadConfig(input: LoadInput): LoadResult {
       }
     }
   }
+  if (config.limits.headerTimeoutMs > config.limits.requestTimeoutMs) {
+    throw new ConfigError(
+      `Invalid headerTimeoutMs from ${describeSource(sources.headerTimeoutMs as Source)}: it is longer than requestTimeoutMs (${config.limits.requestTimeoutMs}), which includes the headers; choose at most that.`,
+    );
+  }
+  warnings.push(...remoteWarnings(config));
   if (config.restPort !== 0 && config.restPort === config.grpcPort && config.restHost === config.grpcHost) {
     throw new ConfigError(
       `Invalid grpcPort from ${describeSource(sources.grpcPort as Source)}: it is the same as restPort (${config.restPort}) on the same host; choose another port.`,

@@ -4,19 +4,22 @@
  * (tokens required). Nothing else lives here: no iptables knowledge, no request handling.
  *
  * Start-up fails fast with one sentence on stderr: exit code 2 for a configuration error
- * (before anything is started), 1 for anything else (not root, iptables missing, namespace
- * missing, a port in use). SIGINT/SIGTERM stop accepting, let in-flight requests and queued
+ * (before anything is started), 1 for anything else (no CAP_NET_ADMIN, iptables missing,
+ * namespace missing, a port in use). The privilege check looks at the capability itself,
+ * not at uid 0. Before listening, the open-file limit is raised to hold every allowed
+ * connection, or the connection cap is lowered to what it holds (and the log says so). SIGINT/SIGTERM stop accepting, let in-flight requests and queued
  * changes finish, close the service, remove the socket and exit 0.
  *
  * Logs go to stderr, one line per event, as `level=info msg="..." key=value`. Tokens and
  * Authorization headers are never logged: only token names and counts.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { CAP_NET_ADMIN, hasCapability } from './capabilities.js';
 import {
   type Config,
   ConfigError,
@@ -28,9 +31,11 @@ import {
 } from './config.js';
 import { ExecError } from './exec/executor.js';
 import { type KernelAdapters, openKernel } from './exec/kernel.js';
+import { raiseFileLimit } from './file-limit.js';
 import { FirewallService } from './service/firewall-service.js';
 import { IdempotencyStore } from './service/idempotency.js';
 import { Authenticator } from './transport/auth.js';
+import type { ConnectionLimits } from './transport/connection-limits.js';
 import type { Reply } from './transport/http/routes.js';
 
 // ------------------------------------------------------------------ logging
@@ -95,9 +100,9 @@ function netnsMissing(name: string): string {
   return `network namespace ${name} does not exist: create it with \`ip netns add ${name}\`, or fix --netns.`;
 }
 
-/** Checks root and the namespace, then opens the kernel adapters (which runs `iptables --version`). */
+/** Checks CAP_NET_ADMIN and the namespace, then opens the kernel adapters (which runs `iptables --version`). */
 async function preflight(config: Config): Promise<KernelAdapters> {
-  if (process.getuid?.() !== 0) throw new StartupError(NOT_ROOT);
+  if (!hasCapability(CAP_NET_ADMIN)) throw new StartupError(NOT_ROOT);
   if (config.netns !== undefined && !existsSync(`/run/netns/${config.netns}`)) {
     throw new StartupError(netnsMissing(config.netns));
   }
@@ -281,6 +286,46 @@ function removeSocket(path: string | undefined): void {
   }
 }
 
+// ------------------------------------------------------------------ file descriptors
+
+/** Descriptors kept free for everything but connections (iptables pipes, files, the loop). */
+const FD_RESERVE = 128;
+
+/**
+ * Raises the open-file limit to hold `limits.maxConnections` on each of `listeners`, or
+ * lowers the connection cap to what the limit holds. Logs what was achieved.
+ */
+async function fitConnectionsToFileLimit(
+  limits: ConnectionLimits,
+  listeners: number,
+  log: Logger,
+): Promise<{ limits: ConnectionLimits; nofile: number }> {
+  const wanted = listeners * limits.maxConnections + FD_RESERVE;
+  const r = await raiseFileLimit(wanted);
+  const soft = r.after.soft;
+  if (!Number.isFinite(soft) && !Number.isNaN(soft)) return { limits, nofile: soft };
+  if (Number.isNaN(soft)) {
+    log.warn('open-file limit unknown: cannot check that it holds --max-connections', { reason: r.error });
+    return { limits, nofile: soft };
+  }
+  if (soft > r.before.soft) {
+    log.info('open-file limit raised', { from: r.before.soft, to: soft, hard: r.after.hard, wanted });
+  } else {
+    log.debug('open-file limit', { soft, hard: r.after.hard, wanted });
+  }
+  if (soft >= wanted) return { limits, nofile: soft };
+  const fitted = Math.max(1, Math.floor((soft - FD_RESERVE) / listeners));
+  log.warn('open-file limit too low for --max-connections: connection cap lowered', {
+    nofile: soft,
+    wanted,
+    maxConnections: limits.maxConnections,
+    loweredTo: fitted,
+    reason: r.error,
+    hint: 'raise it with LimitNOFILE= in the systemd unit (or ulimit -n), see the README',
+  });
+  return { limits: { ...limits, maxConnections: Math.min(limits.maxConnections, fitted) }, nofile: soft };
+}
+
 // ------------------------------------------------------------------ main
 
 /** How long open connections (event streams, slow requests) get to finish on shutdown. */
@@ -319,6 +364,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   let unixServer: HttpServer | undefined;
   let grpcServer: grpc.Server | undefined;
   let socketCreated = false;
+  let readyFields: LogFields = {};
 
   const stopAll = async (): Promise<void> => {
     await Promise.all([
@@ -337,6 +383,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       backend: kernel.backend.backend,
       version: kernel.backend.version,
     });
+    const listeners = 2 + (config.socket === undefined ? 0 : 1);
+    const { limits, nofile } = await fitConnectionsToFileLimit(config.limits, listeners, log);
     if (kernel.degraded) log.warn('change feed unavailable', { reason: kernel.degraded });
 
     service = new FirewallService({
@@ -366,8 +414,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
 
     // Loaded only now, so that --help, configuration errors and preflight stay fast.
-    const [{ createApp }, { createGrpcServer }] = await Promise.all([
+    const [{ createApp }, { createHttpServer }, { createGrpcServer }] = await Promise.all([
       import('./transport/http/app.js'),
+      import('./transport/http/server.js'),
       import('./transport/grpc/server.js'),
     ]);
     // The transports log plain lines; they carry no tokens or headers, and errors are marked.
@@ -380,7 +429,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     // One Idempotency-Key store for both REST listeners: a retry may come through either.
     const idempotency = new IdempotencyStore<Reply>();
     const restOptions = { service, auth, idempotency, maxBodyBytes: config.maxBodyBytes };
-    restServer = createServer(createApp({ ...restOptions, requireAuth: true, logger: lineLogger('rest') }));
+    restServer = createHttpServer(
+      createApp({ ...restOptions, requireAuth: true, logger: lineLogger('rest') }),
+      limits,
+    );
     const restPort = await listenTcp(restServer, config.restHost, config.restPort);
     log.info('REST API listening', {
       transport: 'rest',
@@ -389,8 +441,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     });
 
     if (config.socket !== undefined) {
-      unixServer = createServer(
+      unixServer = createHttpServer(
         createApp({ ...restOptions, requireAuth: false, logger: lineLogger('rest-unix') }),
+        limits,
       );
       await listenUnix(unixServer, config.socket);
       socketCreated = true;
@@ -407,7 +460,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       auth,
       requireAuth: true,
       logger: lineLogger('grpc'),
-      serverOptions: { 'grpc.max_receive_message_length': config.maxBodyBytes },
+      maxMessageBytes: config.maxBodyBytes,
+      limits,
     });
     const grpcPort = await bindGrpc(grpcServer, config.grpcHost, config.grpcPort);
     log.info('gRPC API listening', {
@@ -417,11 +471,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     });
 
     const status = service.status();
-    log.info('ready', {
+    readyFields = {
       revision: status.revision,
       families: config.families.join(','),
       watch: status.watch,
-    });
+      maxConnections: limits.maxConnections,
+      nofile,
+    };
   } catch (err) {
     if (err instanceof StartupError) process.stderr.write(`portcullis: ${err.message}\n`);
     else {
@@ -469,6 +525,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         stop('listener error', 1);
       });
     }
+    // Only now: a supervisor may stop us the moment it reads this line.
+    log.info('ready', readyFields);
   });
   return code;
 }

@@ -2,7 +2,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Config, ConfigError, helpText, loadBaseline, loadConfig, OPTIONS } from '../src/config.js';
+import {
+  type Config,
+  ConfigError,
+  helpText,
+  isLoopback,
+  loadBaseline,
+  loadConfig,
+  OPTIONS,
+} from '../src/config.js';
 import { hashToken } from '../src/transport/auth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-'));
@@ -51,6 +59,7 @@ describe('defaults', () => {
       pollIntervalMs: 5000,
       queue: { maxDepth: 10000, jobDeadlineMs: 30000 },
       maxBodyBytes: 1048576,
+      limits: { requestTimeoutMs: 30000, headerTimeoutMs: 10000, idleTimeoutMs: 30000, maxConnections: 1000 },
       logLevel: 'info',
       allowRemote: false,
     });
@@ -182,6 +191,20 @@ describe('precedence: defaults < file < environment < flags', () => {
       expect: { pollIntervalMs: 0, maxBodyBytes: 2048, queue: { maxDepth: 5, jobDeadlineMs: 30000 } },
     },
     {
+      name: 'connection limits from flags, the environment and the file',
+      argv: ['--request-timeout-ms', '5000', '--header-timeout-ms', '2000'],
+      env: { PORTCULLIS_IDLE_TIMEOUT_MS: '700', PORTCULLIS_MAX_CONNECTIONS: '64' },
+      expect: {
+        limits: { requestTimeoutMs: 5000, headerTimeoutMs: 2000, idleTimeoutMs: 700, maxConnections: 64 },
+      },
+    },
+    {
+      name: 'loopback spellings need no opt-in',
+      argv: ['--rest-host', '0:0:0:0:0:0:0:1', '--grpc-host', '::ffff:127.0.0.1'],
+      env: {},
+      expect: { restHost: '0:0:0:0:0:0:0:1', grpcHost: '::ffff:127.0.0.1' },
+    },
+    {
       name: 'upper-case hashes are normalized',
       argv: [],
       env: { PORTCULLIS_TOKENS: `a:read:${H1.toUpperCase()}, b:write:${H2}` },
@@ -219,6 +242,72 @@ describe('precedence: defaults < file < environment < flags', () => {
     expect(r.sources.restPort).toEqual({ kind: 'flag', name: '--rest-port' });
     expect(r.sources.grpcPort).toEqual({ kind: 'env', name: 'PORTCULLIS_GRPC_PORT' });
     expect(r.sources.logLevel).toEqual({ kind: 'default' });
+  });
+
+  it('reads the connection limits from the config file', () => {
+    const y = file(
+      'limits.yaml',
+      'requestTimeoutMs: 9000\nheaderTimeoutMs: 900\nidleTimeoutMs: 90\nmaxConnections: 9\n',
+    );
+    expect(load(['--config', y]).limits).toEqual({
+      requestTimeoutMs: 9000,
+      headerTimeoutMs: 900,
+      idleTimeoutMs: 90,
+      maxConnections: 9,
+    });
+  });
+
+  it('warns at every start when --allow-remote lets an API listen beyond loopback', () => {
+    const r = loadConfig({
+      argv: ['--allow-remote', '--rest-host', '0.0.0.0', '--grpc-host', '::'],
+      env: {},
+    });
+    if (r.help) throw new Error('unexpected help');
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings[0]).toMatch(
+      /^allowRemote: the REST API listens on 0\.0\.0\.0:8080, which is not a loopback address: it is reachable from the network/,
+    );
+    expect(r.warnings[1]).toMatch(
+      /^allowRemote: the gRPC API listens on \[::\]:50051, which is not a loopback/,
+    );
+    const loop = loadConfig({ argv: ['--allow-remote'], env: {} });
+    if (loop.help) throw new Error('unexpected help');
+    expect(loop.warnings).toEqual([
+      'allowRemote is set, but both APIs listen on loopback addresses: remove --allow-remote if that is intended',
+    ]);
+    const none = loadConfig({ argv: [], env: {} });
+    if (none.help) throw new Error('unexpected help');
+    expect(none.warnings).toEqual([]);
+  });
+
+  it('knows loopback however it is spelled, and nothing else', () => {
+    for (const h of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '0:0:0:0:0:0:0:1',
+      '0000:0000:0000::0001',
+      '0::1',
+      '::ffff:127.0.0.1',
+      '::FFFF:127.9.9.9',
+      '::ffff:7f00:1',
+      'localhost',
+    ]) {
+      expect(isLoopback(h), h).toBe(true);
+    }
+    for (const h of [
+      '0.0.0.0',
+      '::',
+      '::2',
+      '128.0.0.1',
+      '::ffff:10.0.0.1',
+      '::127.0.0.1',
+      '192.0.2.1',
+      '2001:db8::1',
+      'fe80::1',
+    ]) {
+      expect(isLoopback(h), h).toBe(false);
+    }
   });
 
   it('warns about unknown PORTCULLIS_* variables (a typo must not pass silently)', () => {
@@ -371,6 +460,17 @@ describe('validation errors: one sentence naming the option and the source', () 
       name: 'public address from the file',
       argv: ['--config', yamlRemote],
       message: /^Refusing restHost 192\.0\.2\.1 from config file .*remote\.yaml \(key restHost\)/,
+    },
+    {
+      name: 'header timeout longer than the request timeout',
+      argv: ['--header-timeout-ms', '5000', '--request-timeout-ms', '1000'],
+      message:
+        /^Invalid headerTimeoutMs from flag --header-timeout-ms: it is longer than requestTimeoutMs \(1000\)/,
+    },
+    {
+      name: 'a timeout below the minimum',
+      argv: ['--idle-timeout-ms', '0'],
+      message: /^Invalid idleTimeoutMs from flag --idle-timeout-ms: expected a whole number from 50/,
     },
     {
       name: 'same port twice',

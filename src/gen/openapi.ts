@@ -104,6 +104,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare the model with the kernel
+         * @description Reads the kernel's ruleset now (in order with queued changes) and compares it, chain by
+         *     chain, with the model every read is answered from. `consistent` is true when they are
+         *     equal; otherwise each difference is listed (at most 100), a `ruleset.diverged` event is
+         *     published, and the model is re-read. The service can also verify on a timer
+         *     (`--verify-interval-ms`); the last result is in the status. Needs a `read` token.
+         *
+         */
+        get: operations["Verify"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ruleset": {
         parameters: {
             query?: never;
@@ -300,7 +325,7 @@ export interface paths {
         };
         /**
          * A chain with its rules
-         * @description The chain, its policy (built-ins) and its rules in order. With `counters=true` packet and byte counters are read live from the kernel (then there is no ETag).
+         * @description The chain, its policy (built-ins) and its rules in order. With `counters=true` packet and byte counters are read live from the kernel (then `Cache-Control` is `no-store`; the ETag is the revision of the rules).
          */
         get: operations["GetChain"];
         put?: never;
@@ -444,7 +469,7 @@ export interface paths {
         };
         /**
          * Rules of a chain
-         * @description The chain's rules in order, each with id, position, canonical text and typed form. With `counters=true` packet and byte counters are read live from the kernel (then there is no ETag).
+         * @description The chain's rules in order, each with id, position, canonical text and typed form. With `counters=true` packet and byte counters are read live from the kernel (then `Cache-Control` is `no-store`; the ETag is the revision of the rules).
          */
         get: operations["ListRules"];
         /**
@@ -547,7 +572,7 @@ export interface paths {
                 table: components["parameters"]["Table"];
                 /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
                 chain: components["parameters"]["Chain"];
-                /** @description A 1-based rule position in the chain. */
+                /** @description A 1-based rule position in the chain, in canonical decimal digits: no sign, leading zeros, spaces, fraction, exponent or hex (`0x1`, `+1`, `1.0`, `01` are 400 `invalid_argument`, field `position`). */
                 position: components["parameters"]["Position"];
             };
             cookie?: never;
@@ -633,6 +658,55 @@ export interface components {
              * @description When a change made outside Portcullis was last noticed.
              */
             lastExternalChange?: string;
+            /** @description Why the nft change feed was given up (external changes are then polled), if it was. */
+            feedLost?: string;
+            /** @description The last comparison of the model with the kernel (see Verify). */
+            lastVerify?: {
+                /**
+                 * Format: date-time
+                 * @description When it ran.
+                 */
+                time: string;
+                /** @description Whether the model equalled the kernel. */
+                consistent: boolean;
+                /** @description How many differences it found. */
+                differences: number;
+            };
+        };
+        /** @description The model compared with a fresh read of the kernel. */
+        VerifyResult: {
+            revision: components["schemas"]["Revision"];
+            /**
+             * Format: date-time
+             * @description When the comparison ran.
+             */
+            time: string;
+            /** @description True when the model equals the kernel in every family. */
+            consistent: boolean;
+            /** @description How long the comparison took. */
+            durationMs: number;
+            /** @description Each chain where the model and the kernel differ. */
+            differences: components["schemas"]["VerifyDifference"][];
+        };
+        /** @description One chain where the model and the kernel differ. */
+        VerifyDifference: {
+            family: components["schemas"]["Family"];
+            table: components["schemas"]["TableName"];
+            /** @description The chain. */
+            chain: string;
+            /**
+             * @description What differs: the chain exists on one side only, its policy, its rules, or only their order.
+             * @enum {string}
+             */
+            kind: "chain-only-in-model" | "chain-only-in-kernel" | "policy" | "rules" | "order";
+            /** @description Rule texts in the model and not in the kernel. */
+            onlyInModel?: string[];
+            /** @description Rule texts in the kernel and not in the model. */
+            onlyInKernel?: string[];
+            /** @description The policy in the model. */
+            modelPolicy?: string;
+            /** @description The policy in the kernel. */
+            kernelPolicy?: string;
         };
         /** @description Packet and byte counters, as decimal strings (they can exceed 2^53). */
         Counters: {
@@ -1006,7 +1080,7 @@ export interface components {
              * @description What changed.
              * @enum {string}
              */
-            type: "rule.added" | "rule.deleted" | "chain.created" | "chain.deleted" | "chain.flushed" | "chain.renamed" | "policy.set" | "counters.zeroed" | "rule.external" | "ruleset.reloaded";
+            type: "rule.added" | "rule.deleted" | "chain.created" | "chain.deleted" | "chain.flushed" | "chain.renamed" | "policy.set" | "counters.zeroed" | "ruleset.reloaded" | "ruleset.diverged" | "backend.mixed";
             family: components["schemas"]["Family"];
             /** @description The table. */
             table?: string;
@@ -1021,6 +1095,8 @@ export interface components {
             newName?: string;
             /** @description The new policy (policy.set). */
             policy?: string;
+            /** @description What differs (ruleset.diverged: a VerifyDifference kind), or which rules of the other iptables backend (backend.mixed). */
+            detail?: string;
         };
         /** @description What one operation of a transaction did. */
         OpResult: {
@@ -1203,13 +1279,14 @@ export interface components {
         /** @description The request is invalid: malformed JSON (`malformed_json`), or `invalid_argument`: a body or parameter that does not fit the schema (then `errors` lists every violation) or a value the firewall refuses. */
         BadRequest: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `unauthenticated`: no token, or an unknown one. */
+        /** @description `unauthenticated`: no token, an unknown one, or more than one `Authorization` header. No ETag. */
         Unauthenticated: {
             headers: {
                 /** @description `Bearer realm="portcullis"` */
@@ -1223,6 +1300,7 @@ export interface components {
         /** @description `permission_denied`: the token may only read. */
         PermissionDenied: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1232,6 +1310,7 @@ export interface components {
         /** @description `not_found`: the chain or rule does not exist. */
         NotFound: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1241,6 +1320,7 @@ export interface components {
         /** @description `not_acceptable`: none of the accepted media types can be produced. */
         NotAcceptable: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1250,6 +1330,7 @@ export interface components {
         /** @description `already_exists`, `failed_precondition` (the firewall is not in a state that allows this, e.g. deleting a chain that is in use), `aborted` (a concurrent change interfered, or, with reason `idempotency_key_in_use`, the first request with this Idempotency-Key is still running: retry). */
         Conflict: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1266,9 +1347,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `payload_too_large`: the body is over the limit (1 MiB by default). */
+        /** @description `payload_too_large`: the body is over the limit (`--max-body-bytes`, 1 MiB by default); `detail` names the limit in bytes and the option. Send a large table as several `Apply` calls. */
         PayloadTooLarge: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1278,6 +1360,7 @@ export interface components {
         /** @description `unsupported_media_type`: bodies must be `application/json`. */
         UnsupportedMediaType: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1287,6 +1370,7 @@ export interface components {
         /** @description `invalid_argument` with reason `idempotency_key_reused` and field `idempotencyKey`: the Idempotency-Key was already used for a different request. */
         IdempotencyMismatch: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1296,6 +1380,7 @@ export interface components {
         /** @description `resource_exhausted`: too many pending changes. Retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -1306,6 +1391,7 @@ export interface components {
         /** @description `internal`: an unexpected error. The body says nothing more; the service log has the details. */
         Internal: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1315,6 +1401,7 @@ export interface components {
         /** @description `unavailable`: the firewall cannot be read or changed right now (starting, shutting down, iptables lock). Retry after `Retry-After` seconds. */
         Unavailable: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
@@ -1332,7 +1419,7 @@ export interface components {
         Chain: string;
         /** @description A rule's stable id (16 hex digits), as returned when reading or adding rules. */
         RuleId: components["schemas"]["RuleIdString"];
-        /** @description A 1-based rule position in the chain. */
+        /** @description A 1-based rule position in the chain, in canonical decimal digits: no sign, leading zeros, spaces, fraction, exponent or hex (`0x1`, `+1`, `1.0`, `01` are 400 `invalid_argument`, field `position`). */
         Position: number;
         /** @description Read packet and byte counters live from the kernel. */
         Counters: boolean;
@@ -1468,6 +1555,31 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    Verify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comparison. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyResult"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     GetRuleset: {
         parameters: {
             query?: {
@@ -1510,9 +1622,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The event stream (stays open). */
+            /** @description The event stream (stays open); its ETag is the revision it starts from. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2293,7 +2406,7 @@ export interface operations {
                 table: components["parameters"]["Table"];
                 /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
                 chain: components["parameters"]["Chain"];
-                /** @description A 1-based rule position in the chain. */
+                /** @description A 1-based rule position in the chain, in canonical decimal digits: no sign, leading zeros, spaces, fraction, exponent or hex (`0x1`, `+1`, `1.0`, `01` are 400 `invalid_argument`, field `position`). */
                 position: components["parameters"]["Position"];
             };
             cookie?: never;
@@ -2337,7 +2450,7 @@ export interface operations {
                 table: components["parameters"]["Table"];
                 /** @description A chain name, built-in (`INPUT`) or user-defined (`LOG_AND_DROP`). */
                 chain: components["parameters"]["Chain"];
-                /** @description A 1-based rule position in the chain. */
+                /** @description A 1-based rule position in the chain, in canonical decimal digits: no sign, leading zeros, spaces, fraction, exponent or hex (`0x1`, `+1`, `1.0`, `01` are 400 `invalid_argument`, field `position`). */
                 position: components["parameters"]["Position"];
             };
             cookie?: never;

@@ -75,3 +75,17 @@ export function ruleNotFound(id: string, chain: string): DomainError {
     field: 'id',
   });
 }
+
+/** Two or more Authorization headers (REST) or authorization metadata values (gRPC). */
+export function duplicateAuthorization(count: number, what: string): string {
+  return `this request carries ${count} ${what}: send exactly one, "Bearer <token>"`;
+}
+
+/** The option that raises the request size limit, named by every "too large" refusal. */
+export const MAX_BODY_OPTION = '--max-body-bytes';
+
+/** A request over the size limit: names the limit and the option that raises it. */
+export function bodyTooLargeMessage(limit: number | undefined, what = 'request body'): string {
+  const bytes = limit === undefined ? 'the size limit' : `the limit of ${limit} bytes`;
+  return `the ${what} is over ${bytes}: split the change into several requests (a large table as several Apply calls, see the README) or raise the limit with ${MAX_BODY_OPTION} (PORTCULLIS_MAX_BODY_BYTES)`;
+}

@@ -36,9 +36,12 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export async function startPortcullis(options: {
   netns: string;
   extraArgs?: readonly string[];
+  /** PORTCULLIS_TOKENS as a user sets it; then `token` is ''. @default one generated write token */
+  tokens?: string;
 }): Promise<PortcullisProcess> {
-  const token = randomBytes(24).toString('base64url');
+  const token = options.tokens === undefined ? randomBytes(24).toString('base64url') : '';
   const sha256 = createHash('sha256').update(token).digest('hex');
+  const tokens = options.tokens ?? `e2e:write:${sha256}`;
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -57,7 +60,7 @@ export async function startPortcullis(options: {
     ],
     {
       cwd: ROOT,
-      env: cleanEnv({ PORTCULLIS_TOKENS: `e2e:write:${sha256}` }),
+      env: cleanEnv({ PORTCULLIS_TOKENS: tokens }),
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

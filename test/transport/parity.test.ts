@@ -20,7 +20,7 @@ import type * as grpc from '@grpc/grpc-js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Family } from '../../src/domain/family.js';
-import { FakeExecutor } from '../../src/exec/fake-executor.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { FirewallService as Desc } from '../../src/gen/portcullis/v1/firewall_service_pb.js';
 import {
   Family as FamilyEnum,
@@ -35,6 +35,7 @@ import { createGrpcServer, READ_METHODS } from '../../src/transport/grpc/server.
 import { GRPC_CODE } from '../../src/transport/grpc/status.js';
 import { createApp } from '../../src/transport/http/app.js';
 import { openApiDocument } from '../../src/transport/http/docs.js';
+import { MAX_NESTING_DEPTH } from '../../src/transport/nesting.js';
 import { describeKernel } from '../helpers/kernel.js';
 import { useKernelService } from '../helpers/kernel-service.js';
 import { bind } from './grpc/helpers.js';
@@ -66,6 +67,7 @@ const MAPPING: Readonly<Record<string, string>> = {
   Reset: 'POST /v1/reset',
   Apply: 'POST /v1/transactions',
   Reload: 'POST /v1/reload',
+  Verify: 'GET /v1/verify',
   Watch: 'GET /v1/events',
 };
 
@@ -196,6 +198,7 @@ interface Door {
   reset(at: TableAt, c?: Cond): Promise<Outcome>;
   apply(tx: { operations: readonly WireOp[]; dryRun?: boolean }, c?: Cond): Promise<Outcome>;
   reload(): Promise<Outcome>;
+  verify(): Promise<Outcome>;
   /** The events received so far on the door's stream (SSE / Watch), normalized. */
   events(): Json[];
   close(): Promise<void>;
@@ -473,6 +476,12 @@ function restDoor(service: FirewallService): Door {
         restoreText: b.restoreText ?? {},
       })),
     reload: () => ok(call('post', '/v1/reload'), (b) => ({ revision: b.revision, changed: b.changed })),
+    verify: () =>
+      ok(call('get', '/v1/verify'), (b) => ({
+        revision: b.revision,
+        consistent: b.consistent,
+        differences: b.differences,
+      })),
     events: () => events,
     close: async () => {
       await ready.catch(() => {});
@@ -767,6 +776,17 @@ async function grpcDoor(service: FirewallService): Promise<Door> {
         }),
       ),
     reload: () => ok('reload', {}, (r) => ({ revision: Number(r.revision), changed: r.changed })),
+    verify: () =>
+      ok('verify', {}, (r) => ({
+        revision: Number(r.revision),
+        consistent: r.consistent,
+        differences: (r.differences as Json[]).map((d) => ({
+          family: String(d.family).replace('FAMILY_', '').toLowerCase(),
+          table: d.table,
+          chain: d.chain,
+          kind: d.kind,
+        })),
+      })),
     events: () => events,
     close: async () => {
       watch.cancel();
@@ -812,6 +832,13 @@ const tcp = (port: string, target: Json = { target: 'ACCEPT' }) => ({
   target,
 });
 const LOG_LINE = '-j LOG --log-prefix "iptables deny: " --log-level 7';
+
+/** `{"a":{"a":...}}` nesting `depth` objects. */
+function nestedJson(depth: number): Json {
+  let v: Json = { leaf: 'x' };
+  for (let i = 1; i < depth; i++) v = { a: v };
+  return v;
+}
 
 /** One transaction holding every kind of operation. */
 const EVERY_KIND: readonly WireOp[] = [
@@ -897,6 +924,23 @@ const SCRIPT: readonly Step[] = [
     name: 'invalid typed field',
     expect: { code: 'invalid_argument', field: 'rule.matches[0].dport' },
     run: (d) => d.appendRule({ chain: 'INPUT', rule: tcp('99999') }),
+  },
+  {
+    name: 'a typed rule nested deeper than the door allows',
+    expect: { code: 'invalid_argument' },
+    run: (d) =>
+      d.appendRule({
+        chain: 'INPUT',
+        rule: {
+          matches: [{ module: 'comment', comment: nestedJson(MAX_NESTING_DEPTH + 5) }],
+          target: { target: 'ACCEPT' },
+        },
+      }),
+  },
+  {
+    name: 'a chain name with a leading U+FEFF is not the chain without it',
+    expect: { code: 'invalid_argument', field: 'chain' },
+    run: (d) => d.appendRule({ chain: '\ufeffINPUT', rule: { spec: '-j ACCEPT' } }),
   },
   {
     name: 'jump to a missing chain',
@@ -1037,6 +1081,7 @@ const SCRIPT: readonly Step[] = [
     run: (d) => d.apply({ operations: EVERY_KIND }),
   },
   { name: 'reload', expect: 'ok', run: (d) => d.reload() },
+  { name: 'verify', expect: 'ok', run: (d) => d.verify() },
   { name: 'reset ipv6', expect: 'ok', run: (d) => d.reset({ family: 'ipv6' }) },
   { name: 'ruleset ipv6', expect: 'ok', run: (d) => d.getRuleset('ipv6') },
   { name: 'table', expect: 'ok', run: (d) => d.getTable({ table: 'filter' }) },

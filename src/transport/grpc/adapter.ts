@@ -9,6 +9,13 @@
  * request and a context (metadata, an AbortSignal that fires when the client
  * cancels), return (or, for streams, `send`) message shapes, and throw to fail
  * the call; `toStatus` decides what a thrown value becomes on the wire.
+ *
+ * Requests are decoded lazily, inside the call, not by grpc-js: a deserializer that throws
+ * becomes `INTERNAL: Error deserializing request` in grpc-js, while a message that does not
+ * decode (random bytes, truncation, bad varints, invalid UTF-8) is the client's mistake,
+ * INVALID_ARGUMENT. Decoding runs after `before` (authentication), so an unauthenticated
+ * caller costs no parsing; then the nesting limit (../nesting.ts) is checked before the
+ * handler sees the message.
  */
 import {
   create,
@@ -21,6 +28,11 @@ import {
 } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
+import { DomainError } from '../../domain/errors.js';
+import { MAX_NESTING_DEPTH, nestingExceeds, nestingTooDeep } from '../nesting.js';
+import { decodeStringsExactly } from './exact-strings.js';
+
+decodeStringsExactly();
 
 /** What a handler knows about its call. */
 export interface CallContext {
@@ -79,6 +91,30 @@ function codec(desc: DescMessage) {
   };
 }
 
+/**
+ * Message levels protobuf-es may descend while decoding. Each level of JSON in a Struct is
+ * two messages (Value, Struct or ListValue), so this lets a request through to the nesting
+ * check unless it is far deeper than the limit anyway.
+ */
+const DECODE_RECURSION_LIMIT = 2 * MAX_NESTING_DEPTH + 32;
+
+/** Decodes a request; what does not decode, or nests too deep, is INVALID_ARGUMENT. */
+export function decodeRequest(desc: DescMessage, bytes: Uint8Array): MessageShape<DescMessage> {
+  let message: MessageShape<DescMessage>;
+  try {
+    message = fromBinary(desc, bytes, { recursionLimit: DECODE_RECURSION_LIMIT });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    if (/recursion/i.test(why)) throw nestingTooDeep();
+    throw new DomainError(
+      'invalid_argument',
+      `the request is not a valid ${desc.typeName} message (${why.slice(0, 120).replace(/\.$/, '')}): send the message the contract describes`,
+    );
+  }
+  if (nestingExceeds(message)) throw nestingTooDeep();
+  return message;
+}
+
 function methods(service: GenService<GenServiceMethods>): [string, DescMethod][] {
   return Object.entries(service.method) as [string, DescMethod][];
 }
@@ -99,7 +135,8 @@ export function serviceDefinition(service: GenService<GenServiceMethods>): grpc.
       requestStream: false,
       responseStream: method.methodKind === 'server_streaming',
       requestSerialize: input.serialize as (v: unknown) => Buffer,
-      requestDeserialize: input.deserialize,
+      // The raw bytes: `implement` decodes them inside the call (see the file comment).
+      requestDeserialize: (bytes: Buffer) => bytes,
       responseSerialize: output.serialize as (v: unknown) => Buffer,
       responseDeserialize: output.deserialize,
       originalName: method.name,
@@ -137,7 +174,8 @@ export function implement<S extends GenService<GenServiceMethods>>(
           let code: grpc.status = grpc.status.OK;
           try {
             await options.before?.(context);
-            const response = await fn(call.request as MessageShape<DescMessage>, context);
+            const request = decodeRequest(method.input, call.request as Buffer);
+            const response = await fn(request, context);
             if (call.cancelled) code = grpc.status.CANCELLED;
             else callback(null, response);
           } catch (error) {
@@ -158,7 +196,7 @@ export function implement<S extends GenService<GenServiceMethods>>(
           try {
             await options.before?.(context);
             await fn(
-              call.request as MessageShape<DescMessage>,
+              decodeRequest(method.input, call.request as Buffer),
               (message) => {
                 if (!call.cancelled && !call.writableEnded) call.write(message);
                 return call.writableLength;

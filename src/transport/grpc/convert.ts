@@ -351,6 +351,7 @@ export function changeTo(c: ChangeEventChange): MessageInitShape<typeof ChangeSc
     text: c.text ?? '',
     newName: c.newName ?? '',
     policy: policyTo(c.policy),
+    detail: c.detail ?? '',
   };
 }
 

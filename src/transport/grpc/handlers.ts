@@ -169,6 +169,8 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
         batches: BigInt(s.batches),
         ready: s.ready,
         lastExternalChange: s.lastExternalChange ?? '',
+        feedLost: s.feedLost ?? '',
+        ...(s.lastVerify ? { lastVerify: { ...s.lastVerify } } : {}),
       };
     },
 
@@ -304,6 +306,26 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
     async reload() {
       const r = await service.reload();
       return { revision: BigInt(r.revision), changed: r.changed };
+    },
+
+    async verify() {
+      const r = await service.verify();
+      return {
+        revision: BigInt(r.revision),
+        time: r.time,
+        consistent: r.consistent,
+        durationMs: r.durationMs,
+        differences: r.differences.map((d) => ({
+          family: familyTo(d.family),
+          table: d.table,
+          chain: d.chain,
+          kind: d.kind,
+          onlyInModel: [...(d.onlyInModel ?? [])],
+          onlyInKernel: [...(d.onlyInKernel ?? [])],
+          modelPolicy: d.modelPolicy ?? '',
+          kernelPolicy: d.kernelPolicy ?? '',
+        })),
+      };
     },
 
     async watch(_req, send, ctx) {

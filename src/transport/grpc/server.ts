@@ -8,7 +8,12 @@
  * `authorization: Bearer TOKEN` metadata; reads and Watch need read scope,
  * everything else write scope. Health and reflection are open. Neither tokens
  * nor metadata are ever logged: a log line names the method, the status, the
- * time taken and the token's configured name.
+ * time taken and the token's configured name. Two or more `authorization`
+ * values are refused (UNAUTHENTICATED), like two Authorization headers on REST.
+ *
+ * Connections are bounded like REST's (connection-guard.ts): request, header and
+ * idle timeouts, a connection cap, and a message size limit whose refusal names
+ * the limit and `--max-body-bytes`.
  */
 import { type DescFile, toBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
@@ -25,7 +30,14 @@ import {
 import type { FirewallService } from '../../service/firewall-service.js';
 import { IdempotencyStore } from '../../service/idempotency.js';
 import { Authenticator, type Scope } from '../auth.js';
+import {
+  type ConnectionLimits,
+  checkConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+} from '../connection-limits.js';
+import { duplicateAuthorization } from '../errors.js';
 import { type CallContext, implement, serviceDefinition } from './adapter.js';
+import { guardConnections } from './connection-guard.js';
 import { firewallHandlers, type StoredOutcome } from './handlers.js';
 import { healthHandlers } from './health.js';
 import { AuthError, errorStatus } from './status.js';
@@ -42,7 +54,14 @@ export interface GrpcServerOptions {
    * @default a new store with its defaults
    */
   readonly idempotency?: IdempotencyStore<StoredOutcome>;
-  /** grpc-js server options (message size limits, keepalive). */
+  /**
+   * Largest request message, in bytes; larger ones get RESOURCE_EXHAUSTED naming the limit.
+   * @default 1048576 (1 MiB)
+   */
+  readonly maxMessageBytes?: number;
+  /** Timeouts and the connection cap. @default DEFAULT_CONNECTION_LIMITS */
+  readonly limits?: ConnectionLimits;
+  /** Further grpc-js server options (keepalive, ...). */
   readonly serverOptions?: grpc.ServerOptions;
 }
 
@@ -54,6 +73,7 @@ export const READ_METHODS: ReadonlySet<string> = new Set([
   'GetRule',
   'ListChains',
   'GetStatus',
+  'Verify',
   'Watch',
 ]);
 
@@ -98,7 +118,19 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   if (!(auth instanceof Authenticator)) throw new TypeError('Expected `auth` to be an Authenticator');
   if (typeof requireAuth !== 'boolean') throw new TypeError('Expected `requireAuth` to be a boolean');
   const idempotency = options.idempotency ?? new IdempotencyStore<StoredOutcome>();
-  const server = new grpc.Server(options.serverOptions);
+  const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
+  checkConnectionLimits(limits);
+  const maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
+    throw new TypeError(
+      `Expected \`maxMessageBytes\` to be a whole number from 1, got ${String(maxMessageBytes)}`,
+    );
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+    ...options.serverOptions,
+  });
+  guardConnections(server, { limits, maxMessageBytes });
 
   const toStatus = (error: unknown, context: CallContext) => {
     const status = errorStatus(error);
@@ -122,8 +154,14 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
       return;
     }
     const values = context.metadata.get('authorization');
-    const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
-    const result = auth.check(values.length > 1 ? 'multiple' : header);
+    if (values.length > 1) {
+      throw new AuthError(
+        'unauthenticated',
+        duplicateAuthorization(values.length, 'authorization metadata values'),
+      );
+    }
+    const header = typeof values[0] === 'string' ? values[0] : undefined;
+    const result = auth.check(header);
     if (!result.ok) {
       throw new AuthError(
         'unauthenticated',

@@ -3,16 +3,26 @@
  * openapi/openapi.yaml. The app never listens (main.ts does; tests use
  * supertest). Request pipeline, in order:
  *   access log -> security headers -> open routes (/healthz, /readyz,
- *   /openapi.yaml, /docs) -> bearer auth (when required) -> JSON body
- *   (content type, size) -> OpenAPI request validation -> routes ->
- *   problem+json errors.
+ *   /openapi.yaml, /docs) -> bearer auth (when required; exactly one
+ *   Authorization header) -> ETag on every response from here on -> JSON
+ *   body (content type, size) -> nesting limit -> OpenAPI request
+ *   validation -> routes -> problem+json errors.
  * Authorization headers and tokens are never logged.
+ *
+ * ETag: every response past authentication (every /v1 response, problems
+ * included, and 403/404/405/413/415 of unknown or refused requests) carries
+ * `ETag: "<revision>"`: the revision a read or write reflects when the route
+ * sets it, else the ruleset's revision when the response starts. Responses
+ * before it (401, /healthz, /readyz, /openapi.yaml, /docs) carry none: they do
+ * not depend on the ruleset, and a caller without a token learns nothing.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { FirewallService } from '../../service/firewall-service.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from '../../service/idempotency.js';
 import { Authenticator, type Scope } from '../auth.js';
+import { duplicateAuthorization } from '../errors.js';
+import { nestingExceeds, nestingTooDeep } from '../nesting.js';
 import { docsRouter, openApiDocument } from './docs.js';
 import { ProblemError } from './problem.js';
 import { problemReply, type Reply, sendReply, v1Router } from './routes.js';
@@ -60,6 +70,18 @@ function requestValidator(): ReturnType<typeof OpenApiValidator.middleware> {
 
 function neededScope(method: string): Scope {
   return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+}
+
+/**
+ * Sets `ETag: "<revision>"` when the response starts, unless the route set its own: then the
+ * revision is the one at that moment, not at the start of a request that waited in the queue.
+ */
+function etagOnEveryResponse(res: Response, revision: () => number): void {
+  const writeHead = res.writeHead as (...args: unknown[]) => Response;
+  res.writeHead = function (this: Response, ...args: unknown[]) {
+    if (!this.headersSent && !this.hasHeader('ETag')) this.setHeader('ETag', `"${revision()}"`);
+    return writeHead.apply(this, args);
+  } as typeof res.writeHead;
 }
 
 function hasBody(req: Request): boolean {
@@ -126,8 +148,16 @@ export function createApp(options: AppOptions): express.Express {
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!requireAuth) {
       res.locals.principal = 'local';
+      etagOnEveryResponse(res, () => service.revision);
       next();
       return;
+    }
+    // Node keeps only the first of repeated Authorization headers: refuse, do not guess.
+    const sent = req.headersDistinct.authorization?.length ?? 0;
+    if (sent > 1) {
+      throw new ProblemError(401, 'unauthenticated', duplicateAuthorization(sent, 'Authorization headers'), {
+        headers: { 'WWW-Authenticate': 'Bearer realm="portcullis", error="invalid_request"' },
+      });
     }
     const result = auth.check(req.get('Authorization'));
     if (!result.ok) {
@@ -145,6 +175,7 @@ export function createApp(options: AppOptions): express.Express {
       );
     }
     res.locals.principal = result.name;
+    etagOnEveryResponse(res, () => service.revision);
     const needed = neededScope(req.method);
     if (!Authenticator.allows(result.scope, needed)) {
       throw new ProblemError(
@@ -166,6 +197,11 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
   app.use(express.json({ limit: maxBodyBytes, strict: true, type: JSON_TYPES }));
+  // Before anything walks the body recursively (the validator, fingerprints, the planner).
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (nestingExceeds(req.body)) throw nestingTooDeep();
+    next();
+  });
 
   app.use(requestValidator());
 

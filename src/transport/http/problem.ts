@@ -12,7 +12,7 @@
  */
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 import type { components } from '../../gen/openapi.js';
-import { type ErrorReason, errorReason } from '../errors.js';
+import { bodyTooLargeMessage, type ErrorReason, errorReason } from '../errors.js';
 
 export type Problem = components['schemas']['Problem'];
 export type ProblemCode = Problem['code'];
@@ -126,6 +126,8 @@ function isValidatorError(e: unknown): e is ValidatorError {
 interface BodyParserError {
   type: string;
   status: number;
+  /** entity.too.large: the limit in bytes. */
+  limit?: number;
 }
 
 function isBodyParserError(e: unknown): e is BodyParserError {
@@ -187,7 +189,7 @@ function fromValidator(e: ValidatorError): Omit<ProblemReply, 'headers'> {
         body: problem(415, 'unsupported_media_type', 'the request body must be application/json'),
       };
     case 413:
-      return { status: 413, body: problem(413, 'payload_too_large', 'the request body is too large') };
+      return { status: 413, body: problem(413, 'payload_too_large', bodyTooLargeMessage(undefined)) };
     case 406:
       return {
         status: 406,
@@ -233,7 +235,11 @@ export function toProblem(error: unknown, log: (line: string) => void): ProblemR
       case 'entity.too.large':
         return {
           status: 413,
-          body: problem(413, 'payload_too_large', 'the request body is over the size limit'),
+          body: problem(
+            413,
+            'payload_too_large',
+            bodyTooLargeMessage(typeof error.limit === 'number' ? error.limit : undefined),
+          ),
           headers: {},
         };
       case 'entity.parse.failed':

@@ -6,6 +6,7 @@
  * text/plain ruleset is written by the codec from the model.
  */
 import express, { type Request, type Response, type Router } from 'express';
+import { invalid } from '../../domain/errors.js';
 import type { Family, TableName } from '../../domain/family.js';
 import type { ApplyResult, FirewallService } from '../../service/firewall-service.js';
 import {
@@ -71,6 +72,8 @@ export function problemReply(error: unknown, log: (line: string) => void): Reply
 
 const etag = (revision: number) => ({ ETag: `"${revision}"` });
 
+const CANONICAL_POSITION = /^[1-9][0-9]{0,9}$/;
+
 function familyOf(req: Request): Family {
   return (req.query.family as Family | undefined) ?? 'ipv4';
 }
@@ -125,6 +128,18 @@ export function v1Router(options: RoutesOptions): Router {
   const { service, log, idempotency } = options;
   const router = express.Router();
   const buffer = new EventBuffer(service);
+
+  // The schema coerces "0x1", "1.0", "+1", " 1" and "1e0" to 1; a position is written in
+  // canonical decimal digits only (the schema has already checked the range).
+  router.param('position', (_req, _res, next, value: unknown) => {
+    if (typeof value !== 'string' || !CANONICAL_POSITION.test(value)) {
+      throw invalid(
+        'position',
+        `position must be a whole number from 1 to 2147483647 in decimal digits without sign, leading zeros or spaces, got ${JSON.stringify(String(value).slice(0, 32))}`,
+      );
+    }
+    next();
+  });
 
   /** One change: If-Match, Idempotency-Key, apply, encode; errors become (stored) problem replies. */
   const write =
@@ -212,8 +227,26 @@ export function v1Router(options: RoutesOptions): Router {
         batches: s.batches,
         ready: s.ready,
         ...(s.lastExternalChange ? { lastExternalChange: s.lastExternalChange } : {}),
+        ...(s.feedLost ? { feedLost: s.feedLost } : {}),
+        ...(s.lastVerify ? { lastVerify: { ...s.lastVerify } } : {}),
       };
       return { status: 200, body, headers: etag(s.revision) };
+    }),
+  );
+
+  router.get(
+    '/verify',
+    read(async () => {
+      const r = await service.verify();
+      const body: Schemas['VerifyResult'] = {
+        ...r,
+        differences: r.differences.map(({ onlyInModel, onlyInKernel, ...d }) => ({
+          ...d,
+          ...(onlyInModel ? { onlyInModel: [...onlyInModel] } : {}),
+          ...(onlyInKernel ? { onlyInKernel: [...onlyInKernel] } : {}),
+        })),
+      };
+      return { status: 200, body, headers: etag(r.revision) };
     }),
   );
 
@@ -265,7 +298,8 @@ export function v1Router(options: RoutesOptions): Router {
         ...(r.dryRun ? { dryRun: true as const } : {}),
         ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
       };
-      return { status: 200, body: result, headers: r.dryRun ? {} : etag(r.revision) };
+      // A dry run changes nothing: its ETag is the revision it was planned against.
+      return { status: 200, body: result, headers: etag(r.revision) };
     }),
   );
 
@@ -382,7 +416,11 @@ export function v1Router(options: RoutesOptions): Router {
         table: c.table,
         chain: chainWire(c.chain),
       };
-      return { status: 200, body, headers: c.counters ? { 'Cache-Control': 'no-store' } : etag(c.revision) };
+      return {
+        status: 200,
+        body,
+        headers: { ...etag(c.revision), ...(c.counters ? { 'Cache-Control': 'no-store' } : {}) },
+      };
     }),
   );
 
@@ -456,7 +494,11 @@ export function v1Router(options: RoutesOptions): Router {
         chain: c.chain.name,
         rules: c.chain.rules.map(ruleWire),
       };
-      return { status: 200, body, headers: c.counters ? { 'Cache-Control': 'no-store' } : etag(c.revision) };
+      return {
+        status: 200,
+        body,
+        headers: { ...etag(c.revision), ...(c.counters ? { 'Cache-Control': 'no-store' } : {}) },
+      };
     }),
   );
 

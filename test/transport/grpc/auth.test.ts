@@ -40,8 +40,8 @@ describe('gRPC auth matrix (requireAuth)', () => {
     await f.close();
   });
 
-  it('covers all 22 unary RPCs; reads are exactly the Get*/List* methods', () => {
-    expect(UNARY).toHaveLength(22);
+  it('covers all 23 unary RPCs; reads are exactly the Get*/List* methods and Verify', () => {
+    expect(UNARY).toHaveLength(23);
     expect([...READ_METHODS].sort()).toEqual([
       'GetChain',
       'GetRule',
@@ -49,6 +49,7 @@ describe('gRPC auth matrix (requireAuth)', () => {
       'GetStatus',
       'GetTable',
       'ListChains',
+      'Verify',
       'Watch',
     ]);
   });

@@ -4,13 +4,14 @@
  * gRPC server on 127.0.0.1:0, and a typed promise client. Tokens: `read-token`
  * (read scope) and `write-token` (write scope).
  */
+import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'vitest';
 import type { Family } from '../../../src/domain/family.js';
 import type { Executor, RestoreOptions } from '../../../src/exec/executor.js';
-import { FakeExecutor } from '../../../src/exec/fake-executor.js';
+import { FakeExecutor } from '../../../src/exec/testing/fake-executor.js';
 import {
   BadRequestSchema,
   type ErrorInfo,
@@ -19,6 +20,7 @@ import {
 import { StatusSchema } from '../../../src/gen/google/rpc/status_pb.js';
 import { FirewallService as FirewallServiceDesc } from '../../../src/gen/portcullis/v1/firewall_service_pb.js';
 import type { CommandQueueOptions } from '../../../src/queue/command-queue.js';
+import { type CommandResult, runCommand } from '../../../src/sandbox/command.js';
 import { FirewallService } from '../../../src/service/firewall-service.js';
 import { Authenticator, hashToken } from '../../../src/transport/auth.js';
 import { createPromiseClient, type PromiseClient } from '../../../src/transport/grpc/client.js';
@@ -189,4 +191,11 @@ export async function until(what: string, check: () => boolean, ms = 5000): Prom
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+const BUF = join(import.meta.dirname, '..', '..', '..', 'node_modules', '.bin', 'buf');
+
+/** Runs `buf` with argv (no shell), bounded by a timeout. */
+export function buf(args: readonly string[]): Promise<CommandResult> {
+  return runCommand([BUF, ...args], { timeoutMs: 30_000, env: process.env });
 }

@@ -68,3 +68,17 @@ describe('IdempotencyStore', () => {
     );
   });
 });
+
+describe('idempotencyFingerprint', () => {
+  it('refuses a value too deep to serialize as invalid_argument, not a stack overflow', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    let error: unknown;
+    try {
+      idempotencyFingerprint('POST', '/v1/reset', deep);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ name: 'DomainError', code: 'invalid_argument' });
+  });
+});

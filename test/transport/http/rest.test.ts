@@ -47,10 +47,11 @@ describe('reads', () => {
     expect(v6.body.family).toBe('ipv6');
   });
 
-  it('GET rules with counters gives decimal strings and no ETag', async () => {
+  it("GET rules with counters gives decimal strings, the rules' ETag and no caching", async () => {
     const r = checked(await api().get(`${RULES}?counters=true`));
     expect(r.status).toBe(200);
-    expect(r.headers.etag).toBeUndefined();
+    expect(r.headers.etag).toBe('"1"');
+    expect(r.headers['cache-control']).toBe('no-store');
     expect(r.body.rules[0].counters).toEqual({ packets: '0', bytes: '0' });
   });
 
