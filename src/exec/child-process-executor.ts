@@ -4,7 +4,8 @@
  * network namespace through `ip netns exec`. Restore text goes on stdin; stdout and stderr
  * are captured with a size cap; a timeout or an AbortSignal SIGKILLs the process.
  */
-import type { Family } from '../domain/family.js';
+import { type Family, isTableName, type TableName } from '../domain/family.js';
+import { checkChainName } from '../domain/validate.js';
 import {
   type BackendInfo,
   ExecError,
@@ -69,6 +70,11 @@ const DEFAULT_BINARIES: Readonly<Record<Family, FamilyBinaries>> = {
   ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore', cli: 'ip6tables' },
 };
 
+function checkTableName(table: unknown): TableName {
+  if (!isTableName(table)) throw new TypeError('table must be filter, nat, mangle, raw or security');
+  return table;
+}
+
 interface RunResult {
   stdout: string;
   stderr: string;
@@ -125,6 +131,21 @@ export class ChildProcessExecutor implements Executor {
       program: this.#binaries[family].save,
       args,
       signal: options.signal,
+      timeoutMs: this.#timeout(options.timeoutMs),
+    });
+    return stdout;
+  }
+
+  async listRules(
+    family: Family,
+    table: TableName,
+    chain: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<string> {
+    const { stdout } = await this.#run({
+      program: this.#binaries[family].cli,
+      args: ['-w', String(this.waitSeconds), '-t', checkTableName(table), '-S', checkChainName(chain)],
+      signal: undefined,
       timeoutMs: this.#timeout(options.timeoutMs),
     });
     return stdout;

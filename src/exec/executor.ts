@@ -133,6 +133,12 @@ export interface Executor {
   restore(family: Family, text: string, options?: RestoreOptions): Promise<RestoreResult>;
   /** Which iptables backend and version the executor drives. */
   info(family: Family): Promise<BackendInfo>;
+  /**
+   * `iptables -t TABLE -S CHAIN`: the chain's rules as `-A CHAIN ...` lines, printed as
+   * iptables-save prints them. Reads only that table (cheap while the table is small; the
+   * service uses it on a probe chain to learn the kernel's form of untyped rules).
+   */
+  listRules(family: Family, table: TableName, chain: string, options?: { timeoutMs?: number }): Promise<string>;
 }
 
 export type ExecErrorKind =

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DomainError } from '../domain/errors.js';
 import { FAMILIES, type Family, type TableName } from '../domain/family.js';
+import type { Rule } from '../domain/model.js';
 import {
   type ChangeFeed,
   ExecError,
@@ -29,9 +30,11 @@ import { RestoreBuilder } from '../iptables/restore-builder.js';
 import { parseSave } from '../iptables/save-parser.js';
 import type { Outcome } from '../queue/command-queue.js';
 import { type ChangeJournal, type JournalBlock, MARKER_PREFIX } from '../store/change-journal.js';
+import { type Canonicalizer, hasUntypedPart, type ProbeItem } from './canonicalize.js';
 import { type ChangeEvent, publicChange } from './events.js';
 import type { KernelSync, ReloadJob } from './kernel-sync.js';
 import { BUILTIN_SET, type ServiceModel, staleRevision } from './model.js';
+import { rulesOf, withRules } from './op-rules.js';
 import type { ApplyOptions, ValidOp } from './operations.js';
 import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
 import { Planner } from './planner.js';
@@ -83,6 +86,8 @@ export interface BatchRunnerOptions {
   readonly feedTimeoutMs: number;
   /** Where a change that commits in several parts records its intent (none: not recorded). */
   readonly journal?: ChangeJournal;
+  /** Asks the kernel how it writes untyped rules. */
+  readonly canonicalizer: Canonicalizer;
 }
 
 /** A kernel refusal as the DomainError a client sees (the kernel's own line kept in details). */
@@ -130,6 +135,63 @@ interface RenderedRestore {
   readonly tables: readonly { table: TableName; commitLine: number; changes: boolean; marker?: string }[];
   /** Rules added, in the order the kernel will report them. */
   readonly adds: readonly { table: TableName; chain: string; entry: RuleEntry }[];
+}
+
+/**
+ * The job to blame for a refused restore, and the error it gets. iptables names the input
+ * line; nf_tables blames a jump to a missing chain on the block's COMMIT line, so such an
+ * error is pinned on the command that jumps there. A missing chain or ipset is named, with
+ * the field of the operation that refers to it.
+ */
+export function pinpoint(
+  error: ExecError,
+  r: RenderedRestore,
+  lines: readonly { command: PlannedCommand; owner: number }[],
+  family: Family,
+): { culprit: number | undefined; error: DomainError } {
+  const line = error.line as number;
+  const block = r.tables.find((b) => b.commitLine >= line);
+  const inBlock = lines.filter((_, i) => r.commitLines[i] === block?.commitLine);
+  const chain = /Chain '([^']+)' does not exist/.exec(error.stderr)?.[1];
+  if (chain !== undefined && error.lineText === 'COMMIT') {
+    const jumper = inBlock.find((l) => {
+      const c = l.command.command;
+      const t = 'rule' in c ? c.rule.target : undefined;
+      return t !== undefined && (('jump' in t && t.jump === chain) || ('goto' in t && t.goto === chain));
+    });
+    if (jumper) {
+      const field = jumper.command.field ? `${jumper.command.field}.rule.target` : 'rule.target';
+      return {
+        culprit: jumper.owner,
+        error: new DomainError(
+          'not_found',
+          `jump target chain ${chain} does not exist in table ${jumper.command.table} (${family}): another process deleted it`,
+          { field, details: { chain, kernel: `Chain '${chain}' does not exist` }, cause: error },
+        ),
+      };
+    }
+  }
+  const culprit = r.owners[line - 1];
+  const set = /Set (\S+) doesn't exist/.exec(error.stderr)?.[1];
+  if (set !== undefined) {
+    const at = lines.find((l) => l.owner === culprit && 'rule' in l.command.command);
+    const c = at?.command.command;
+    const i = c && 'rule' in c ? c.rule.matches.findIndex((m) => m.module === 'set') : -1;
+    const base = at?.command.field ? `${at.command.field}.rule` : 'rule';
+    return {
+      culprit,
+      error: new DomainError(
+        'not_found',
+        `ipset ${set} does not exist: create it first (ipset create ${set} hash:ip${family === 'ipv6' ? ' family inet6' : ''})`,
+        {
+          field: i >= 0 ? `${base}.matches[${i}].matchSet` : base,
+          details: { set, ...(error.line === undefined ? {} : { line: error.line }) },
+          cause: error,
+        },
+      ),
+    };
+  }
+  return { culprit, error: kernelError(error) };
 }
 
 /** Restore text for one family, from the one restore builder (with journal markers when given). */
@@ -208,6 +270,9 @@ export class BatchRunner {
   ): Promise<void> {
     const model = this.o.model;
     let pending = Array.from({ length: to - from }, (_, k) => from + k);
+    // Untyped rules take the kernel's form first; a job whose rule the kernel refuses fails alone.
+    const opsOf = await this.canonicalize(jobs, pending, outcomes);
+    pending = pending.filter((i) => outcomes[i] === undefined);
     // Deletes go by handle: let the handles of rules just added arrive first.
     if (pending.some((i) => (jobs[i] as ApplyJob).ops.some((op) => op.op === 'delete'))) {
       await this.handleLearning;
@@ -233,7 +298,7 @@ export class BatchRunner {
         const restore = draft.checkpoint();
         let plan: JobPlan;
         try {
-          plan = planner.plan(job.ops);
+          plan = planner.plan(opsOf.get(index) ?? job.ops);
         } catch (error) {
           restore();
           outcomes[index] = { ok: false, error: DomainError.from(error) };
@@ -288,6 +353,67 @@ export class BatchRunner {
         for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
       }
     }
+  }
+
+  /** One job's operations with untyped rules in the kernel's form (for dry runs); throws a refusal. */
+  async canonicalOps(ops: readonly ValidOp[]): Promise<readonly ValidOp[]> {
+    const outcomes: Outcome<JobResult>[] = [];
+    const map = await this.canonicalize([{ kind: 'apply', ops, options: {} }], [0], outcomes);
+    const o = outcomes[0];
+    if (o && !o.ok) throw o.error;
+    return map.get(0) ?? ops;
+  }
+
+  /**
+   * The operations of jobs holding untyped rules, with those rules in the kernel's form
+   * (canonicalize.ts); a job with a rule the kernel refuses gets its outcome (the error,
+   * naming the field) and is not planned.
+   */
+  private async canonicalize(
+    jobs: readonly Job[],
+    pending: readonly number[],
+    outcomes: Outcome<JobResult>[],
+  ): Promise<Map<number, readonly ValidOp[]>> {
+    const items: (ProbeItem & { index: number; field: string })[] = [];
+    for (const index of pending) {
+      for (const op of (jobs[index] as ApplyJob).ops) {
+        if (op.op === 'reset' || op.op === 'zeroCounters') continue;
+        for (const { rule, field } of rulesOf(op))
+          if (hasUntypedPart(rule)) items.push({ family: op.family, table: op.table, rule, index, field });
+      }
+    }
+    const out = new Map<number, readonly ValidOp[]>();
+    if (items.length === 0) return out;
+    let forms: Map<Rule, Rule | DomainError>;
+    try {
+      forms = await this.o.canonicalizer.canonicalize(items);
+    } catch (error) {
+      for (const index of new Set(items.map((i) => i.index)))
+        outcomes[index] = { ok: false, error: DomainError.from(error) };
+      return out;
+    }
+    const map = new Map<Rule, Rule>();
+    for (const item of items) {
+      const form = forms.get(item.rule);
+      if (form instanceof DomainError) {
+        outcomes[item.index] ??= {
+          ok: false,
+          error: new DomainError(form.code, form.message, {
+            field: item.field,
+            ...(form.details ? { details: form.details } : {}),
+            cause: form,
+          }),
+        };
+      } else if (form) map.set(item.rule, form);
+    }
+    for (const index of new Set(items.map((i) => i.index))) {
+      if (outcomes[index] === undefined)
+        out.set(
+          index,
+          (jobs[index] as ApplyJob).ops.map((op) => withRules(op, map)),
+        );
+    }
+    return out;
   }
 
   /**
@@ -379,7 +505,7 @@ export class BatchRunner {
         committed.push(...blocksUpTo(error.line));
         if (error.kind === 'not_found' || error.kind === 'already_exists')
           this.o.sync.requestReload('resync');
-        return failure({ culprit: r.owners[error.line - 1], error: kernelError(error) });
+        return failure(pinpoint(error, r, lines, family));
       }
     }
     if (id !== undefined) {

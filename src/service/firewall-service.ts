@@ -21,6 +21,7 @@ import { DomainError } from '../domain/errors.js';
 import { FAMILIES, type Family, isFamily, isTableName, TABLES, type TableName } from '../domain/family.js';
 import type { Counters, Ruleset } from '../domain/model.js';
 import type { BackendInfo, ChangeFeed, Executor, RuleHandles } from '../exec/executor.js';
+import { RestoreBuilder } from '../iptables/restore-builder.js';
 import { writeRestore } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
 import { parseSave } from '../iptables/save-parser.js';
@@ -29,6 +30,7 @@ import { ChangeJournal } from '../store/change-journal.js';
 import { ensureDir } from '../store/durable.js';
 import type { FirewallApi } from './api.js';
 import { BatchRunner, type Job, type JobResult, type RunTimings, renderRestore } from './batch-runner.js';
+import { Canonicalizer, PROBE_PREFIX } from './canonicalize.js';
 import { type ChangeListener, publicChange } from './events.js';
 import { KernelSync } from './kernel-sync.js';
 import { emptyChains, ServiceModel, staleRevision } from './model.js';
@@ -167,6 +169,11 @@ export class FirewallService implements FirewallApi {
       plannerOptions: () => (this.baselineTables ? { baseline: this.baselineTables } : {}),
       feedTimeoutMs: options.feedTimeoutMs ?? 3000,
       ...(this.journal ? { journal: this.journal } : {}),
+      canonicalizer: new Canonicalizer({
+        executor: options.executor,
+        feed: () => this.sync.feed,
+        feedTimeoutMs: options.feedTimeoutMs ?? 3000,
+      }),
     });
   }
 
@@ -205,6 +212,7 @@ export class FirewallService implements FirewallApi {
       this.recovery = await recoverJournal(this.journal, this.executor, this.families);
     }
     await this.sync.start();
+    await this.removeLeftoverProbes();
     this.model.revision = 1;
     this.started = true;
     if (this.verifyIntervalMs > 0) {
@@ -213,6 +221,22 @@ export class FirewallService implements FirewallApi {
       }, this.verifyIntervalMs);
       this.verifyTimer.unref();
     }
+  }
+
+  /** Probe chains a crashed process left behind (canonicalize.ts): removed before the service is ready. */
+  private async removeLeftoverProbes(): Promise<void> {
+    let found = false;
+    for (const [family, state] of this.model.state) {
+      const builder = new RestoreBuilder();
+      for (const [table, t] of state.tables)
+        for (const name of t.chains.keys())
+          if (name.startsWith(PROBE_PREFIX)) builder.flush(table, name).deleteChain(table, name);
+      if (builder.isEmpty) continue;
+      found = true;
+      await this.executor.restore(family, builder.toString(), { noflush: true });
+    }
+    if (found)
+      for (const family of this.families) this.model.state.set(family, await this.sync.readKernel(family));
   }
 
   /** Stops accepting changes, finishes queued ones, stops watching. */
@@ -452,7 +476,13 @@ export class FirewallService implements FirewallApi {
       });
     }
     const valid = validateOperations(ops, this.families);
-    if (options.dryRun) return this.dryRun(valid, options);
+    if (options.dryRun) {
+      // Queued like a read: untyped rules take the kernel's form, and the plan sees pending changes.
+      return (await this.queue.enqueue(
+        { kind: 'read', read: async () => this.dryRun(await this.runner.canonicalOps(valid), options) },
+        options.signal,
+      )) as ApplyResult;
+    }
     return (await this.queue.enqueue({ kind: 'apply', ops: valid, options }, options.signal)) as ApplyResult;
   }
 

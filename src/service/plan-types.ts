@@ -21,6 +21,8 @@ export interface PlannedCommand {
    */
   readonly undo: readonly Command[];
   readonly adds?: { readonly chain: string; readonly entry: RuleEntry };
+  /** Field path of the operation it came from ('' for a single operation), for errors. */
+  readonly field?: string;
 }
 
 /** A rule as reported back: where it is and what it is. */

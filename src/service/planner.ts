@@ -28,7 +28,7 @@ import type { ValidOp, ValidRuleRef } from './operations.js';
 import { planChainOp } from './plan-chains.js';
 import { planRuleOp } from './plan-rules.js';
 import { planTableOp } from './plan-tables.js';
-import type { JobPlan, PlannerOptions, RuleView } from './plan-types.js';
+import type { JobPlan, PlannedCommand, PlannerOptions, RuleView } from './plan-types.js';
 import { type ChainState, type Draft, emptyTable, freshEntry, type RuleEntry } from './state.js';
 
 export type { Change, HandleDelete, JobPlan, OpOutcome, PlannedCommand, RuleView } from './plan-types.js';
@@ -73,8 +73,12 @@ export class Planner {
     const plan: JobPlan = { commands: [], changes: [], outcomes: [] };
     this.handleMode = ops.length === 1 && ops[0]?.op === 'delete' && this.options.useHandles;
     for (const op of ops) {
+      const first = plan.commands.length;
       try {
         this.planOne(op, plan);
+        if (op.field)
+          for (let k = first; k < plan.commands.length; k++)
+            plan.commands[k] = { ...(plan.commands[k] as PlannedCommand), field: op.field };
       } catch (e) {
         throw e instanceof DomainError && ops.length > 1 && e.field === undefined
           ? e.withFieldPrefix(op.field)

@@ -22,7 +22,6 @@ import { checkUserChainName, normalizeRule } from '../iptables/catalogue.js';
 import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
 import { ruleText } from '../iptables/rule-writer.js';
-import { MARKER_PREFIX } from '../store/change-journal.js';
 import type {
   Operation,
   RuleInput,
@@ -53,13 +52,16 @@ export function toRule(input: RuleInput, family: Family, field: string): Rule {
 
 const f = (field: string, name: string): string => (field ? `${field}.${name}` : name);
 
-/** A name for a chain we create: a user chain name, and not one of the change journal's markers. */
+/** Chain names starting with this are Portcullis' own (journal markers PCL-TX-, probes PCL-PROBE-). */
+export const RESERVED_CHAIN_PREFIX = 'PCL-';
+
+/** A name for a chain we create: a user chain name, and not one of Portcullis' own. */
 function newChainName(value: unknown, field: string): string {
   const name = checkUserChainName(value, field);
-  if (name.startsWith(MARKER_PREFIX))
+  if (name.startsWith(RESERVED_CHAIN_PREFIX))
     throw invalid(
       field,
-      `${field} "${name}": names starting with ${MARKER_PREFIX} are reserved for Portcullis' change journal`,
+      `${field} "${name}": names starting with ${RESERVED_CHAIN_PREFIX} are reserved for Portcullis' own chains (change journal, probes)`,
     );
   return name;
 }

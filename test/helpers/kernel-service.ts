@@ -78,6 +78,7 @@ function counting(inner: Executor, calls: ExecutorCalls): Executor {
       return inner.restore(family, text, options);
     },
     info: (family: Family) => inner.info(family),
+    listRules: (family, table, chain, options) => inner.listRules(family, table, chain, options),
   };
 }
 

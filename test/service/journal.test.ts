@@ -83,6 +83,28 @@ describe('the change journal', () => {
     await service.close();
   });
 
+  it('removes probe chains a crashed process left behind, before it is ready', async () => {
+    const fake = new FakeExecutor();
+    await fake.restore(
+      'ipv4',
+      filter('-N PCL-PROBE-4242', '-A PCL-PROBE-4242 -m string --string "x" --algo bm'),
+      {
+        noflush: true,
+      },
+    );
+    const service = await start(fake, stateDir());
+    expect(await fake.save('ipv4')).not.toContain('PCL-PROBE');
+    expect(service.listChains('ipv4', 'filter').chains.map((c) => c.name)).toEqual([
+      'INPUT',
+      'FORWARD',
+      'OUTPUT',
+    ]);
+    await expect(
+      service.apply([{ op: 'createChain', family: 'ipv4', table: 'filter', chain: 'PCL-PROBE-1' }]),
+    ).rejects.toMatchObject({ code: 'invalid_argument', field: 'chain' });
+    await service.close();
+  });
+
   describe('after a crash between parts', () => {
     const id = 'c0ffee00';
     async function crashed(dir: string, ipv6Committed: boolean, state: 'applying' | 'complete' = 'applying') {

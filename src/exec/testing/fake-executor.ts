@@ -242,6 +242,26 @@ export class FakeExecutor implements Executor {
     this.calls.info++;
     return this.#info;
   }
+
+  /** `iptables -t TABLE -S CHAIN`, as the kernel prints it (policy line for a built-in chain). */
+  async listRules(family: Family, table: TableName, chain: string): Promise<string> {
+    const t = this.#state[family].get(table);
+    const c = t?.chains.find((x) => x.name === chain);
+    const builtin = BUILTIN_CHAINS[table].includes(chain);
+    if (!c && !builtin) {
+      const program = family === 'ipv4' ? 'iptables' : 'ip6tables';
+      throw new ExecError({
+        kind: 'not_found',
+        message: `${program}: chain \`${chain}' in table \`${table}' is incompatible, use 'nft' tool.`,
+        argv: [program, '-t', table, '-S', chain],
+        exitCode: 1,
+        stderr: `${program}: No chain/target/match by that name.\n`,
+      });
+    }
+    const head = builtin ? `-P ${chain} ${c?.policy ?? 'ACCEPT'}` : `-N ${chain}`;
+    const rules = (c?.rules ?? []).map((r) => ruleLine(chain, withoutCounters(r)));
+    return `${[head, ...rules].join('\n')}\n`;
+  }
 }
 
 const restorePrograms: Record<Family, string> = { ipv4: 'iptables-restore', ipv6: 'ip6tables-restore' };

@@ -49,6 +49,7 @@ function gated(inner: Executor, gate: Gate): Executor {
   return {
     save: (family, options) => inner.save(family, options),
     info: (family) => inner.info(family),
+    listRules: (family, table, chain, options) => inner.listRules(family, table, chain, options),
     restore: async (family: Family, text: string, options?: RestoreOptions) => {
       gate.onArrive?.();
       if (gate.hold) await gate.hold;
