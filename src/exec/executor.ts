@@ -138,7 +138,12 @@ export interface Executor {
    * iptables-save prints them. Reads only that table (cheap while the table is small; the
    * service uses it on a probe chain to learn the kernel's form of untyped rules).
    */
-  listRules(family: Family, table: TableName, chain: string, options?: { timeoutMs?: number }): Promise<string>;
+  listRules(
+    family: Family,
+    table: TableName,
+    chain: string,
+    options?: { timeoutMs?: number },
+  ): Promise<string>;
 }
 
 export type ExecErrorKind =
