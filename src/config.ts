@@ -39,6 +39,10 @@ export interface Config {
   readonly pollIntervalMs: number;
   readonly queue: { readonly maxDepth: number; readonly jobDeadlineMs: number };
   readonly maxBodyBytes: number;
+  /** What the service remembers across restarts (change journal, ...); per namespace under --netns. */
+  readonly stateDir: string;
+  /** How often to verify that the model equals the kernel (ms); 0 = never. */
+  readonly verifyIntervalMs: number;
   /** Timeouts and the connection cap of every listener (REST TCP, REST Unix socket, gRPC). */
   readonly limits: ConnectionLimits;
   readonly logLevel: LogLevel;
@@ -428,6 +432,31 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: integer('queue.jobDeadlineMs', 1, 86_400_000),
   },
   {
+    key: 'stateDir',
+    flag: '--state-dir',
+    env: 'PORTCULLIS_STATE_DIR',
+    metavar: 'DIR',
+    shownDefault: '/var/lib/portcullis (with --netns NAME: /var/lib/portcullis/netns/NAME)',
+    help: 'Directory (created 0700) for what the service must remember across restarts: the journal of changes that commit in several parts, which are finished or undone at start after a crash.',
+    defaultValue: undefined,
+    parse: (v, ctx) => {
+      const p = str('stateDir', ctx, v);
+      if (p === '' || p.includes('\0')) fail('stateDir', ctx, 'expected a directory path', v);
+      if (!isAbsolute(p) && ctx.source.kind !== 'file') fail('stateDir', ctx, 'expected an absolute path', v);
+      return resolve(ctx.baseDir, p);
+    },
+  },
+  {
+    key: 'verifyIntervalMs',
+    flag: '--verify-interval-ms',
+    env: 'PORTCULLIS_VERIFY_INTERVAL_MS',
+    metavar: 'MS',
+    shownDefault: '0 (never)',
+    help: 'How often to compare the model with a fresh read of the kernel and report differences (GET /v1/verify does it on demand); each check reads the whole ruleset, about 0.6 s at 50,000 rules.',
+    defaultValue: 0,
+    parse: integer('verifyIntervalMs', 0, 86_400_000),
+  },
+  {
     key: 'maxBodyBytes',
     flag: '--max-body-bytes',
     env: 'PORTCULLIS_MAX_BODY_BYTES',
@@ -771,6 +800,12 @@ export function loadConfig(input: LoadInput): LoadResult {
       jobDeadlineMs: values['queue.jobDeadlineMs'] as number,
     },
     maxBodyBytes: values.maxBodyBytes as number,
+    stateDir:
+      (values.stateDir as string | undefined) ??
+      (values.netns === undefined
+        ? '/var/lib/portcullis'
+        : `/var/lib/portcullis/netns/${values.netns as string}`),
+    verifyIntervalMs: values.verifyIntervalMs as number,
     limits: {
       requestTimeoutMs: values.requestTimeoutMs as number,
       headerTimeoutMs: values.headerTimeoutMs as number,

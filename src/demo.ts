@@ -19,6 +19,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from './sandbox/command.js';
@@ -62,6 +64,8 @@ interface Sandbox {
   readonly client: string;
   readonly namespaces: Namespaces;
   readonly children: ChildProcess[];
+  /** The demo service's state directory (its change journal), deleted with the sandbox. */
+  readonly stateDir: string;
 }
 
 async function createSandbox(sandbox: Sandbox): Promise<void> {
@@ -86,6 +90,7 @@ async function destroySandbox(sandbox: Sandbox): Promise<void> {
   );
   // Best effort, as on Ctrl-C: what cannot be deleted is left for the operator to see.
   await sandbox.namespaces.destroy().catch(() => {});
+  rmSync(sandbox.stateDir, { recursive: true, force: true });
 }
 
 /** Starts a process, resolves with it once `ready` matches its output (stdout or stderr). */
@@ -154,6 +159,7 @@ async function main(argv: readonly string[]): Promise<number> {
     client: `demo-client-${id}`,
     namespaces: new Namespaces(),
     children: [],
+    stateDir: mkdtempSync(join(tmpdir(), 'portcullis-demo-')),
   };
   let cleaned: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
@@ -190,6 +196,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const args = [
       '--netns',
       sandbox.server,
+      '--state-dir',
+      sandbox.stateDir,
       '--families',
       'ipv4',
       '--rest-port',

@@ -395,8 +395,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       ...(baseline.size > 0 ? { baseline } : {}),
       queue: config.queue,
       pollIntervalMs: config.pollIntervalMs,
+      stateDir: config.stateDir,
+      verifyIntervalMs: config.verifyIntervalMs,
     });
     await service.start();
+    if (service.recovery && service.recovery.outcome !== 'none') {
+      log.warn('a change in flight at the last stop was repaired', {
+        outcome: service.recovery.outcome,
+        id: service.recovery.id,
+        undoneBlocks: service.recovery.undone,
+      });
+    }
 
     const auth = new Authenticator(config.tokens);
     if (auth.size === 0) {

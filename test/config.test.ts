@@ -59,10 +59,17 @@ describe('defaults', () => {
       pollIntervalMs: 5000,
       queue: { maxDepth: 10000, jobDeadlineMs: 30000 },
       maxBodyBytes: 1048576,
+      stateDir: '/var/lib/portcullis',
+      verifyIntervalMs: 0,
       limits: { requestTimeoutMs: 30000, headerTimeoutMs: 10000, idleTimeoutMs: 30000, maxConnections: 1000 },
       logLevel: 'info',
       allowRemote: false,
     });
+  });
+
+  it('keep the state of each managed namespace apart', () => {
+    expect(load(['--netns', 'lab'])).toMatchObject({ stateDir: '/var/lib/portcullis/netns/lab' });
+    expect(load(['--netns', 'lab', '--state-dir', '/srv/pcl'])).toMatchObject({ stateDir: '/srv/pcl' });
   });
 });
 

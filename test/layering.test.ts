@@ -3,7 +3,11 @@
  * import statements of src/:
  * - src/domain is pure: it imports nothing from the rest of src (only itself and node:);
  * - src/exec/testing (the fake executor and the restore-input parser) is test support:
- *   no production module imports it.
+ *   no production module imports it;
+ * - the front doors (src/transport) see the service only through its narrow port,
+ *   service/api.ts (and the transport-neutral idempotency store);
+ * - src/service speaks no iptables syntax: it uses typed commands and the codec, never
+ *   builds option strings itself.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -41,6 +45,22 @@ describe('layering of src/', () => {
       f.imports.filter((i) => !i.startsWith('domain/')).map((i) => `${f.file} -> ${i}`),
     );
     expect(leaks).toEqual([]);
+  });
+
+  it('src/transport reaches the service only through service/api.ts', () => {
+    const allowed = new Set(['service/api.ts', 'service/idempotency.ts']);
+    const leaks = FILES.filter((f) => f.file.startsWith('transport/')).flatMap((f) =>
+      f.imports.filter((i) => i.startsWith('service/') && !allowed.has(i)).map((i) => `${f.file} -> ${i}`),
+    );
+    expect(leaks).toEqual([]);
+  });
+
+  it('src/service writes no iptables option strings', () => {
+    const options = /'(-[ADIRNXFPEZ]|-[jgm]|--(?:dport|sport|jump|append|insert|delete|match))'/;
+    const offenders = FILES.filter((f) => f.file.startsWith('service/')).filter((f) =>
+      options.test(readFileSync(join(SRC, f.file), 'utf8')),
+    );
+    expect(offenders.map((f) => f.file)).toEqual([]);
   });
 
   it('only src/exec/testing itself imports src/exec/testing', () => {

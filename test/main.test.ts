@@ -49,10 +49,14 @@ const NOT_ROOT =
   'portcullis: portcullis needs root (CAP_NET_ADMIN) to manage iptables: run it as root, or try it safely with --netns NAME as root.';
 
 /** The environment without any PORTCULLIS_* variable of the test run itself. */
+/** One state directory for the services this file starts (never the host's /var/lib/portcullis). */
+const STATE_DIR = mkdtempSync(join(tmpdir(), 'pcl-main-state-'));
+afterAll(() => rmSync(STATE_DIR, { recursive: true, force: true }));
+
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, PORTCULLIS_STATE_DIR: STATE_DIR, ...extra };
 }
 
 function runSync(

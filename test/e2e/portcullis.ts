@@ -7,6 +7,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -42,6 +44,8 @@ export async function startPortcullis(options: {
   const token = options.tokens === undefined ? randomBytes(24).toString('base64url') : '';
   const sha256 = createHash('sha256').update(token).digest('hex');
   const tokens = options.tokens ?? `e2e:write:${sha256}`;
+  // Its own state directory (change journal), removed when it stops.
+  const stateDir = mkdtempSync(join(tmpdir(), 'pcl-e2e-state-'));
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -50,6 +54,8 @@ export async function startPortcullis(options: {
       MAIN,
       '--netns',
       options.netns,
+      '--state-dir',
+      stateDir,
       '--rest-port',
       '0',
       '--grpc-port',
@@ -74,10 +80,14 @@ export async function startPortcullis(options: {
   let stopped: Promise<number | null> | undefined;
   const stop = (): Promise<number | null> => {
     stopped ??= (async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        rmSync(stateDir, { recursive: true, force: true });
+        return child.exitCode;
+      }
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       const code = await exited;
+      rmSync(stateDir, { recursive: true, force: true });
       clearTimeout(timer);
       return code;
     })();

@@ -45,19 +45,18 @@ import {
   type Target,
   type TargetSchema,
 } from '../../gen/portcullis/v1/rule_pb.js';
-import type { ChangeEventChange, ChangeEvent as ModelChangeEvent } from '../../service/events.js';
 import type {
+  ChangeEventChange,
   ChainSummary as ModelChainSummary,
   ChainView as ModelChainView,
-  OpResult,
-  RuleDetail,
-} from '../../service/firewall-service.js';
-import type {
+  ChangeEvent as ModelChangeEvent,
   Operation as ModelOperation,
   RuleInput as ModelRuleInput,
   RuleRef as ModelRuleRef,
-} from '../../service/operations.js';
-import type { RuleView as ModelRuleView } from '../../service/planner.js';
+  RuleView as ModelRuleView,
+  OpResult,
+  RuleDetail,
+} from '../../service/api.js';
 
 // ---------------------------------------------------------------- scalars
 

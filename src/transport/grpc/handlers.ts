@@ -10,13 +10,12 @@ import { type DescMessage, type MessageInitShape, type MessageShape, toJson } fr
 import { DomainError } from '../../domain/errors.js';
 import { FAMILIES, type Family } from '../../domain/family.js';
 import type { FirewallService } from '../../gen/portcullis/v1/firewall_service_pb.js';
-import type { ApplyResult, FirewallService as Service } from '../../service/firewall-service.js';
+import type { ApplyResult, Operation as ModelOperation, FirewallApi as Service } from '../../service/api.js';
 import {
   type IdempotencyStore,
   idempotencyFingerprint,
   isIdempotencyKey,
 } from '../../service/idempotency.js';
-import type { Operation as ModelOperation } from '../../service/operations.js';
 import { idempotencyKeyInUse, idempotencyKeyInvalid, idempotencyKeyReused, ruleNotFound } from '../errors.js';
 import type { CallContext, ServiceHandlers } from './adapter.js';
 import {

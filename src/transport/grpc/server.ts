@@ -27,7 +27,7 @@ import {
   FirewallService as FirewallServiceDesc,
   file_portcullis_v1_firewall_service,
 } from '../../gen/portcullis/v1/firewall_service_pb.js';
-import type { FirewallService } from '../../service/firewall-service.js';
+import type { FirewallApi } from '../../service/api.js';
 import { IdempotencyStore } from '../../service/idempotency.js';
 import { Authenticator, type Scope } from '../auth.js';
 import {
@@ -43,7 +43,7 @@ import { healthHandlers } from './health.js';
 import { AuthError, errorStatus } from './status.js';
 
 export interface GrpcServerOptions {
-  readonly service: FirewallService;
+  readonly service: FirewallApi;
   readonly auth: Authenticator;
   /** Require a bearer token on FirewallService calls (TCP listeners). */
   readonly requireAuth: boolean;
@@ -114,7 +114,7 @@ function reflectionService(): ReflectionService {
 export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   const { service, auth, requireAuth, logger } = options;
   if (!service || typeof service.apply !== 'function')
-    throw new TypeError('Expected `service` to be a FirewallService');
+    throw new TypeError('Expected `service` to be a FirewallApi');
   if (!(auth instanceof Authenticator)) throw new TypeError('Expected `auth` to be an Authenticator');
   if (typeof requireAuth !== 'boolean') throw new TypeError('Expected `requireAuth` to be a boolean');
   const idempotency = options.idempotency ?? new IdempotencyStore<StoredOutcome>();

@@ -1,5 +1,5 @@
 /**
- * The REST front door: an express app over the FirewallService, described by
+ * The REST front door: an express app over the FirewallApi, described by
  * openapi/openapi.yaml. The app never listens (main.ts does; tests use
  * supertest). Request pipeline, in order:
  *   access log -> security headers -> open routes (/healthz, /readyz,
@@ -18,7 +18,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import type { FirewallService } from '../../service/firewall-service.js';
+import type { FirewallApi } from '../../service/api.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from '../../service/idempotency.js';
 import { Authenticator, type Scope } from '../auth.js';
 import { duplicateAuthorization } from '../errors.js';
@@ -28,7 +28,7 @@ import { ProblemError } from './problem.js';
 import { problemReply, type Reply, sendReply, v1Router } from './routes.js';
 
 export interface AppOptions {
-  readonly service: FirewallService;
+  readonly service: FirewallApi;
   readonly auth: Authenticator;
   /** Require a bearer token on /v1 (TCP). False for the 0600 Unix socket. */
   readonly requireAuth: boolean;
@@ -91,7 +91,7 @@ function hasBody(req: Request): boolean {
 
 export function createApp(options: AppOptions): express.Express {
   if (!options || typeof options.service !== 'object')
-    throw new TypeError('Expected `service` to be a FirewallService');
+    throw new TypeError('Expected `service` to be a FirewallApi');
   if (!(options.auth instanceof Authenticator)) throw new TypeError('Expected `auth` to be an Authenticator');
   if (typeof options.requireAuth !== 'boolean') throw new TypeError('Expected `requireAuth` to be a boolean');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;

@@ -7,8 +7,7 @@
  * The subscription ends when the client goes (or the response fails).
  */
 import type { Request, Response } from 'express';
-import type { ChangeEvent } from '../../service/events.js';
-import type { FirewallService } from '../../service/firewall-service.js';
+import type { ChangeEvent, FirewallApi } from '../../service/api.js';
 import { jsonReplacer } from './wire.js';
 
 const BUFFERED_EVENTS = 1000;
@@ -19,7 +18,7 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 export class EventBuffer {
   private readonly events: ChangeEvent[] = [];
 
-  constructor(service: FirewallService) {
+  constructor(service: FirewallApi) {
     service.subscribe((e) => {
       this.events.push(e);
       if (this.events.length > BUFFERED_EVENTS) this.events.shift();
@@ -39,7 +38,7 @@ function frame(e: ChangeEvent): string {
   return `id: ${e.revision}\nevent: ${e.origin}\ndata: ${JSON.stringify(e, jsonReplacer)}\n\n`;
 }
 
-export function eventsHandler(service: FirewallService, buffer: EventBuffer, heartbeatMs: number) {
+export function eventsHandler(service: FirewallApi, buffer: EventBuffer, heartbeatMs: number) {
   return (req: Request, res: Response): void => {
     res.status(200);
     res.set({

@@ -8,13 +8,12 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { invalid } from '../../domain/errors.js';
 import type { Family, TableName } from '../../domain/family.js';
-import type { ApplyResult, FirewallService } from '../../service/firewall-service.js';
+import type { ApplyResult, FirewallApi, Operation, RuleInput } from '../../service/api.js';
 import {
   type IdempotencyStore,
   idempotencyFingerprint,
   isIdempotencyKey,
 } from '../../service/idempotency.js';
-import type { Operation, RuleInput } from '../../service/operations.js';
 import {
   idempotencyKeyInUse,
   idempotencyKeyInvalid,
@@ -46,7 +45,7 @@ export interface Reply {
 }
 
 export interface RoutesOptions {
-  readonly service: FirewallService;
+  readonly service: FirewallApi;
   readonly log: (line: string) => void;
   readonly idempotency: IdempotencyStore<Reply>;
   readonly heartbeatMs: number;
@@ -92,7 +91,7 @@ function flag(req: Request, name: string): boolean {
 }
 
 /** `If-Match` -> expected revision; undefined for none or `*`. An unusable tag can never match: 412. */
-function expectedRevision(req: Request, service: FirewallService): number | undefined {
+function expectedRevision(req: Request, service: FirewallApi): number | undefined {
   const header = req.get('If-Match');
   if (header === undefined || header.trim() === '' || header.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);

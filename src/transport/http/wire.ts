@@ -7,9 +7,16 @@
 import type { Family, TableName } from '../../domain/family.js';
 import type { Counters } from '../../domain/model.js';
 import type { components } from '../../gen/openapi.js';
-import type { ChangeEventChange } from '../../service/events.js';
-import type { ChainSummary, ChainView, OpResult, RuleDetail } from '../../service/firewall-service.js';
-import type { Operation, RuleInput, RuleRef } from '../../service/operations.js';
+import type {
+  ChainSummary,
+  ChainView,
+  ChangeEventChange,
+  Operation,
+  OpResult,
+  RuleDetail,
+  RuleInput,
+  RuleRef,
+} from '../../service/api.js';
 
 export type Schemas = components['schemas'];
 
