@@ -14,6 +14,7 @@ import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js'
 
 export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
 export type { ServiceStatus } from './firewall-service.js';
+export type { CommitRecord, ServiceObserver } from './observer.js';
 export type { ApplyOptions, Operation, OperationName, RuleInput, RuleRef } from './operations.js';
 export type { VerifyDifference, VerifyResult } from './verify.js';
 export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail, RuleView } from './views.js';

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, type ErrorCode } from '../domain/errors.js';
 import { FAMILIES, type Family, type TableName } from '../domain/family.js';
 import type { Rule } from '../domain/model.js';
 import {
@@ -34,6 +34,7 @@ import { type Canonicalizer, hasUntypedPart, type ProbeItem } from './canonicali
 import { type ChangeEvent, publicChange } from './events.js';
 import type { KernelSync, ReloadJob } from './kernel-sync.js';
 import { BUILTIN_SET, type ServiceModel, staleRevision } from './model.js';
+import { type CommitRecord, notify, type ServiceObserver } from './observer.js';
 import { rulesOf, withRules } from './op-rules.js';
 import type { ApplyOptions, ValidOp } from './operations.js';
 import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
@@ -45,6 +46,8 @@ export interface ApplyJob {
   readonly kind: 'apply';
   readonly ops: readonly ValidOp[];
   readonly options: ApplyOptions;
+  /** performance.now() when it was queued (for the queue wait it reports). */
+  readonly enqueuedAt?: number;
 }
 
 export type Job = ApplyJob | ReloadJob;
@@ -88,6 +91,7 @@ export interface BatchRunnerOptions {
   readonly journal?: ChangeJournal;
   /** Asks the kernel how it writes untyped rules. */
   readonly canonicalizer: Canonicalizer;
+  readonly observer?: ServiceObserver;
 }
 
 /** A kernel refusal as the DomainError a client sees (the kernel's own line kept in details). */
@@ -255,7 +259,15 @@ export class BatchRunner {
       }
       let j = i;
       while (j < jobs.length && jobs[j]?.kind === 'apply') j++;
+      const started = performance.now();
       await this.runApplyGroup(jobs, i, j, outcomes);
+      for (let k = i; k < j; k++) {
+        const o = outcomes[k];
+        notify(this.o.observer, 'job', {
+          outcome: o?.ok === false ? (DomainError.from(o.error).code as ErrorCode) : 'ok',
+          waitMs: Math.max(0, started - ((jobs[k] as ApplyJob).enqueuedAt ?? started)),
+        });
+      }
       i = j;
     }
     return outcomes;
@@ -326,6 +338,7 @@ export class BatchRunner {
       const failed = mode === 'handles' ? await this.executeHandles(run) : await this.executeRestore(run);
       const t2 = performance.now();
       if (failed === undefined) {
+        notify(this.o.observer, 'batch', { jobs: run.length });
         this.commitRun(draft, run, outcomes);
         this.lastRun = {
           jobs: run.length,
@@ -476,6 +489,15 @@ export class BatchRunner {
             ...(b.marker ? { marker: b.marker } : {}),
             commands: lines.filter((_, i) => r.commitLines[i] === b.commitLine).map((l) => l.command),
           }));
+      const t0 = performance.now();
+      const kernel = (ok: boolean) =>
+        notify(this.o.observer, 'kernel', {
+          family,
+          kind: 'restore',
+          tables: [...new Set(r.tables.map((b) => b.table))],
+          ms: performance.now() - t0,
+          ok,
+        });
       try {
         const result = await this.o.executor.restore(family, r.text, {
           noflush: true,
@@ -484,6 +506,7 @@ export class BatchRunner {
             feed?.claim(pid);
           },
         });
+        kernel(true);
         committed.push(...blocksUpTo(Number.POSITIVE_INFINITY));
         if (feed && this.o.sync.useHandles && result.pid !== undefined) {
           // Learned in the background, so the next batch need not wait for the monitor's
@@ -562,6 +585,15 @@ export class BatchRunner {
     const family = refs[0]?.family as Family;
     const feed = this.feed;
     let spawned: number | undefined;
+    const t0 = performance.now();
+    const kernel = (ok: boolean) =>
+      notify(this.o.observer, 'kernel', {
+        family,
+        kind: 'handles',
+        tables: [...new Set(refs.map((x) => x.table))],
+        ms: performance.now() - t0,
+        ok,
+      });
     try {
       const result = await (this.o.handles as RuleHandles).delete(
         family,
@@ -574,9 +606,11 @@ export class BatchRunner {
           },
         },
       );
+      kernel(true);
       if (result.pid !== undefined && feed) await feed.takeOwn(result.pid, 1, this.o.feedTimeoutMs);
       return undefined;
     } catch (error) {
+      kernel(false);
       if (spawned !== undefined) feed?.release(spawned);
       if (!(error instanceof ExecError)) return { culprit: undefined, error: DomainError.from(error) };
       const culprit = error.line === undefined ? undefined : run[error.line - 1]?.index;
@@ -619,8 +653,16 @@ export class BatchRunner {
           for (const u of (b.commands[i] as PlannedCommand).undo) builder.add(u);
         if (b.marker) builder.deleteChain(b.table, b.marker);
       }
+      const t0 = performance.now();
       try {
         if (!builder.isEmpty) await executor.restore(family, builder.toString(), { noflush: true });
+        notify(this.o.observer, 'kernel', {
+          family,
+          kind: 'undo',
+          tables: [...new Set(mine.map((b) => b.table))],
+          ms: performance.now() - t0,
+          ok: true,
+        });
         for (const table of new Set(mine.map((b) => b.table))) {
           if (model.state.get(family)?.tables.has(table)) continue;
           const saved = parseSave(await executor.save(family, { table }), family).tables[0];
@@ -645,8 +687,12 @@ export class BatchRunner {
     const model = this.o.model;
     model.state = draft.commit();
     const lookup = stateChainLookup(model.state);
+    const records: CommitRecord[] = [];
+    const wantRecords = this.o.observer?.committed !== undefined;
     for (const r of run) {
+      const before = model.revision;
       if (r.changes) model.revision++;
+      if (r.changes && wantRecords) records.push(commitRecord(r, before, model.revision));
       const results = r.plan.outcomes.map((o) => outcomeView(o, lookup));
       const changes = r.plan.changes.map(publicChange);
       outcomes[r.index] = { ok: true, value: { revision: model.revision, results, changes } };
@@ -661,7 +707,39 @@ export class BatchRunner {
         model.hub.emit(event);
       }
     }
+    if (records.length) notify(this.o.observer, 'committed', records);
   }
+}
+
+/** What one job contributed, for the observers (audit log, persistence). */
+function commitRecord(r: PlannedJob, before: number, after: number): CommitRecord {
+  const { options } = r.job;
+  const restore: { family: Family; text: string }[] = [];
+  const h = r.plan.handleDelete;
+  if (h) {
+    restore.push({
+      family: h.family,
+      text: `delete rule ${h.family === 'ipv4' ? 'ip' : 'ip6'} ${h.table} ${h.chain} handle ${h.handle}\n`,
+    });
+  } else {
+    for (const family of FAMILIES) {
+      const lines = r.plan.commands
+        .filter((c) => c.family === family)
+        .map((command) => ({ command, owner: 0 }));
+      if (lines.length) restore.push({ family, text: renderRestore(lines).text });
+    }
+  }
+  return {
+    time: new Date().toISOString(),
+    revisionBefore: before,
+    revisionAfter: after,
+    origin: options.origin,
+    identity: options.identity,
+    requestId: options.requestId,
+    operations: r.job.ops.map((o) => o.op),
+    changes: r.plan.changes.map(publicChange),
+    restore,
+  };
 }
 
 /** Jobs (by index) whose commands land in more than one committed block. */

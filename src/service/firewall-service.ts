@@ -34,6 +34,7 @@ import { Canonicalizer, PROBE_PREFIX } from './canonicalize.js';
 import { type ChangeListener, publicChange } from './events.js';
 import { KernelSync } from './kernel-sync.js';
 import { emptyChains, ServiceModel, staleRevision } from './model.js';
+import type { ServiceObserver } from './observer.js';
 import type { ApplyOptions, Operation, ValidOp } from './operations.js';
 import type { TableSpec } from './plan-types.js';
 import { Planner } from './planner.js';
@@ -96,6 +97,8 @@ export interface FirewallServiceOptions {
    * @default 0
    */
   readonly verifyIntervalMs?: number;
+  /** Told about kernel transactions, batches, jobs, commits and re-reads (metrics, persistence, audit). */
+  readonly observer?: ServiceObserver;
 }
 
 export interface ServiceStatus {
@@ -160,6 +163,7 @@ export class FirewallService implements FirewallApi {
       model: this.model,
       pollIntervalMs: options.pollIntervalMs ?? 5000,
       schedule: (job, done) => this.queue.schedule(job, done),
+      ...(options.observer ? { observer: options.observer } : {}),
     });
     this.runner = new BatchRunner({
       executor: options.executor,
@@ -169,6 +173,7 @@ export class FirewallService implements FirewallApi {
       plannerOptions: () => (this.baselineTables ? { baseline: this.baselineTables } : {}),
       feedTimeoutMs: options.feedTimeoutMs ?? 3000,
       ...(this.journal ? { journal: this.journal } : {}),
+      ...(options.observer ? { observer: options.observer } : {}),
       canonicalizer: new Canonicalizer({
         executor: options.executor,
         feed: () => this.sync.feed,
@@ -483,7 +488,10 @@ export class FirewallService implements FirewallApi {
         options.signal,
       )) as ApplyResult;
     }
-    return (await this.queue.enqueue({ kind: 'apply', ops: valid, options }, options.signal)) as ApplyResult;
+    return (await this.queue.enqueue(
+      { kind: 'apply', ops: valid, options, enqueuedAt: performance.now() },
+      options.signal,
+    )) as ApplyResult;
   }
 
   /** Re-reads the kernel now (through the queue, after pending changes). */

@@ -19,6 +19,7 @@ import type { ChangeFeed, Executor, Generation, RuleHandles } from '../exec/exec
 import { parseSave } from '../iptables/save-parser.js';
 import type { ChangeEventChange } from './events.js';
 import { BUILTIN_SET, type ServiceModel } from './model.js';
+import { notify, type ServiceObserver } from './observer.js';
 import { type ChainState, type FamilyState, stateFromRuleset } from './state.js';
 
 export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost';
@@ -39,6 +40,7 @@ export interface KernelSyncOptions {
   readonly pollIntervalMs: number;
   /** Puts a reload job on the queue; false when the queue refused it (full or closing). */
   readonly schedule: (job: ReloadJob, done: () => void) => boolean;
+  readonly observer?: ServiceObserver;
 }
 
 /** How often to poll once the feed is lost when polling was not configured (ms). */
@@ -142,6 +144,7 @@ export class KernelSync {
     model.state = next;
     if (reason === 'feed-lost')
       for (const family of families) changes.push({ type: 'ruleset.reloaded', family });
+    notify(this.o.observer, 'reread', { reason, changed: changes.length > 0 });
     if (changes.length === 0) return { revision: model.revision, changed: false };
     model.revision++;
     model.lastExternal = new Date().toISOString();

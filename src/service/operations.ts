@@ -62,8 +62,12 @@ export interface ApplyOptions {
   readonly expectedRevision?: number;
   /** Plan only: return the restore text and the resulting diff without touching the kernel. */
   readonly dryRun?: boolean;
-  /** Who asked (for events and logs), e.g. `rest`, `grpc`. */
+  /** Which door the request came through (for events, logs and the audit log), e.g. `rest`, `grpc`, `socket`. */
   readonly origin?: string;
+  /** Who asked: a token name, a certificate subject, `unix:uid=0` (audit log). */
+  readonly identity?: string;
+  /** The request's id (logs, events, audit log). */
+  readonly requestId?: string;
   readonly signal?: AbortSignal;
 }
 
