@@ -397,8 +397,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       pollIntervalMs: config.pollIntervalMs,
       stateDir: config.stateDir,
       verifyIntervalMs: config.verifyIntervalMs,
+      ...(kernel.other ? { otherBackend: kernel.other } : {}),
     });
     await service.start();
+    const other = service.status().otherBackend;
+    if (other) {
+      log.warn(`rules in the other iptables backend (${other.backend}) also filter packets`, {
+        tables: other.tables.map((t) => `${t.family}/${t.table}:${t.rules}`).join(','),
+        filtering: other.filtering,
+        hint: `read them with ${other.backend === 'legacy' ? 'iptables-legacy-save' : 'iptables-nft-save'}, or GET /v1/ruleset?backend=other`,
+      });
+    }
     if (service.recovery && service.recovery.outcome !== 'none') {
       log.warn('a change in flight at the last stop was repaired', {
         outcome: service.recovery.outcome,

@@ -19,6 +19,12 @@ export interface KernelAdapters {
   readonly handles?: RuleHandles;
   /** Why feed and handles are absent, when they are. */
   readonly degraded?: string;
+  /**
+   * The other iptables backend, read only: iptables-legacy when the main one is nf_tables and
+   * the other way round, when its programs are installed. The kernel filters packets through
+   * the tables of both, so rules there must be seen (see the service's kernel sync).
+   */
+  readonly other?: { readonly backend: BackendInfo['backend']; readonly executor: Executor };
 }
 
 export interface OpenKernelOptions extends ChildProcessExecutorOptions {
@@ -31,30 +37,57 @@ function nftAvailable(): boolean {
   return r.status === 0;
 }
 
+function installed(program: string): boolean {
+  const r = spawnSync(program, ['--version'], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0;
+}
+
+/** An executor for the other backend's save programs (legacy next to nf_tables, and the reverse). */
+function otherBackend(
+  main: BackendInfo['backend'],
+  options: OpenKernelOptions,
+): KernelAdapters['other'] | undefined {
+  const backend = main === 'nf_tables' ? 'legacy' : 'nf_tables';
+  const suffix = backend === 'legacy' ? 'legacy' : 'nft';
+  if (!installed(`iptables-${suffix}-save`)) return undefined;
+  const programs = (p: 'iptables' | 'ip6tables') => ({
+    save: `${p}-${suffix}-save`,
+    restore: `${p}-${suffix}-restore`,
+    cli: `${p}-${suffix}`,
+  });
+  const { binaries: _, ...rest } = options;
+  return {
+    backend,
+    executor: new ChildProcessExecutor({
+      ...rest,
+      binaries: { ipv4: programs('iptables'), ipv6: programs('ip6tables') },
+    }),
+  };
+}
+
 export async function openKernel(options: OpenKernelOptions = {}): Promise<KernelAdapters> {
   const executor = new ChildProcessExecutor(options);
   const backend = await executor.info('ipv4');
   const netns = options.netns === undefined ? {} : { netns: options.netns };
-  if (options.useNft === false) return { executor, backend, degraded: 'nft use disabled by configuration' };
+  const other = otherBackend(backend.backend, options);
+  const base = { executor, backend, ...(other ? { other } : {}) };
+  if (options.useNft === false) return { ...base, degraded: 'nft use disabled by configuration' };
   if (backend.backend !== 'nf_tables') {
     return {
-      executor,
-      backend,
+      ...base,
       degraded: 'the legacy iptables backend has no change feed: external changes are polled',
     };
   }
   if (!nftAvailable()) {
     return {
-      executor,
-      backend,
+      ...base,
       degraded:
         'nft is not installed (Debian package nftables): deletes go by spec, external changes are polled',
     };
   }
   // Listing a table's handles takes seconds at 50k rules (nft prints rule by rule): allow for it.
   return {
-    executor,
-    backend,
+    ...base,
     feed: new NftChangeFeed(netns),
     handles: new NftRuleHandles({ ...netns, timeoutMs: 120_000 }),
   };

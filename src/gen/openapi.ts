@@ -140,6 +140,9 @@ export interface paths {
          * The whole ruleset of a family
          * @description Every table of the family with its chains and rules. With `Accept: text/plain` the ruleset
          *     is returned as `iptables-save` text (without counters), ready for `iptables-restore`.
+         *     With `backend=other`, the tables of the other iptables backend (iptables-legacy next to
+         *     nf_tables), read only: the kernel filters packets through them too (see `otherBackend`
+         *     in the status); 404 when it has none for the family.
          *
          */
         get: operations["GetRuleset"];
@@ -626,6 +629,8 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "unavailable";
+            /** @description readyz: something an operator should know while ready, such as rules in the other iptables backend. */
+            detail?: string;
         };
         /** @description Service status. */
         Status: {
@@ -660,6 +665,25 @@ export interface components {
             lastExternalChange?: string;
             /** @description Why the nft change feed was given up (external changes are then polled), if it was. */
             feedLost?: string;
+            /** @description Tables in the other iptables backend (iptables-legacy next to nf_tables, or the reverse): the kernel filters packets through them too, so what this service manages is not all that decides a packet's fate. Read them with GET /v1/ruleset?backend=other. */
+            otherBackend?: {
+                /**
+                 * @description The other backend.
+                 * @enum {string}
+                 */
+                backend: "legacy" | "nf_tables";
+                /** @description Whether any of its tables has a rule or a policy other than ACCEPT. */
+                filtering: boolean;
+                /** @description Its tables. */
+                tables: {
+                    family: components["schemas"]["Family"];
+                    table: components["schemas"]["TableName"];
+                    /** @description Rules in the table. */
+                    rules: number;
+                    /** @description Built-in chains whose policy is not ACCEPT. */
+                    dropPolicies: string[];
+                }[];
+            };
             /** @description The last comparison of the model with the kernel (see Verify). */
             lastVerify?: {
                 /**
@@ -1585,6 +1609,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description `managed` (the default): the ruleset this service manages; `other`: the other iptables backend's, read only. */
+                backend?: "managed" | "other";
             };
             header?: never;
             path?: never;
@@ -1605,6 +1631,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

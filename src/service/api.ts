@@ -14,6 +14,7 @@ import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js'
 
 export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
 export type { ServiceStatus } from './firewall-service.js';
+export type { OtherBackend } from './kernel-sync.js';
 export type { CommitRecord, ServiceObserver } from './observer.js';
 export type { ApplyOptions, Operation, OperationName, RuleInput, RuleRef } from './operations.js';
 export type { VerifyDifference, VerifyResult } from './verify.js';
@@ -31,6 +32,12 @@ export interface FirewallApi {
   subscribe(listener: ChangeListener): () => void;
 
   getRuleset(family: Family): { revision: number; ruleset: Ruleset };
+  /** The other iptables backend's ruleset (legacy next to nf_tables), read only, if it has tables. */
+  getOtherRuleset(family: Family): Ruleset | undefined;
+  /** The same as views (rules with ids and positions) and as iptables-save text. */
+  getOtherRulesetView(
+    family: Family,
+  ): { tables: { name: TableName; chains: ChainView[] }[]; text: string } | undefined;
   /** The ruleset as iptables-save prints it (comments and counters aside). */
   getRulesetText(family: Family): { revision: number; text: string };
   getTable(family: Family, table: TableName): { revision: number; chains: ChainView[] };

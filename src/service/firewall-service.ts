@@ -32,7 +32,7 @@ import type { FirewallApi } from './api.js';
 import { BatchRunner, type Job, type JobResult, type RunTimings, renderRestore } from './batch-runner.js';
 import { Canonicalizer, PROBE_PREFIX } from './canonicalize.js';
 import { type ChangeListener, publicChange } from './events.js';
-import { KernelSync } from './kernel-sync.js';
+import { KernelSync, type OtherBackend } from './kernel-sync.js';
 import { emptyChains, ServiceModel, staleRevision } from './model.js';
 import type { ServiceObserver } from './observer.js';
 import type { ApplyOptions, Operation, ValidOp } from './operations.js';
@@ -44,6 +44,7 @@ import {
   Draft,
   type FamilyState,
   referencesTo,
+  stateFromRuleset,
   type TableOrder,
   toRuleset,
 } from './state.js';
@@ -99,6 +100,8 @@ export interface FirewallServiceOptions {
   readonly verifyIntervalMs?: number;
   /** Told about kernel transactions, batches, jobs, commits and re-reads (metrics, persistence, audit). */
   readonly observer?: ServiceObserver;
+  /** The other iptables backend, read only (see kernel-sync.ts): its tables are reported, never changed. */
+  readonly otherBackend?: { readonly backend: 'legacy' | 'nf_tables'; readonly executor: Executor };
 }
 
 export interface ServiceStatus {
@@ -115,6 +118,11 @@ export interface ServiceStatus {
   readonly lastExternalChange: string | undefined;
   /** Timings of the last kernel transaction: jobs in it, and milliseconds planning, in the kernel, committing. */
   readonly lastRun?: RunTimings;
+  /**
+   * Tables in the other iptables backend (legacy next to nf_tables): the kernel filters packets
+   * through them too, so what this service manages is not all that decides a packet's fate.
+   */
+  readonly otherBackend?: OtherBackend;
   /** The last verify: when, and whether the model equalled the kernel. */
   readonly lastVerify?: { readonly time: string; readonly consistent: boolean; readonly differences: number };
 }
@@ -164,6 +172,7 @@ export class FirewallService implements FirewallApi {
       pollIntervalMs: options.pollIntervalMs ?? 5000,
       schedule: (job, done) => this.queue.schedule(job, done),
       ...(options.observer ? { observer: options.observer } : {}),
+      ...(options.otherBackend ? { other: options.otherBackend } : {}),
     });
     this.runner = new BatchRunner({
       executor: options.executor,
@@ -269,12 +278,14 @@ export class FirewallService implements FirewallApi {
 
   status(): ServiceStatus {
     const feedLost = this.sync.feedLost;
+    const otherBackend = this.sync.otherBackend;
     return {
       revision: this.model.revision,
       families: this.families,
       backend: this.backend,
       watch: this.sync.watch,
       ...(feedLost ? { feedLost } : {}),
+      ...(otherBackend ? { otherBackend } : {}),
       queueDepth: this.queue.depth,
       batches: this.queue.batchCount,
       ready: this.ready,
@@ -376,6 +387,28 @@ export class FirewallService implements FirewallApi {
     return {
       revision: this.model.revision,
       text: writeRestore(toRuleset(this.familyState(family), this.tableOrder)),
+    };
+  }
+
+  /** The other backend's ruleset of a family (read only; see status().otherBackend), if it has tables. */
+  getOtherRuleset(family: Family): Ruleset | undefined {
+    this.familyState(family);
+    return this.sync.otherRuleset.get(family);
+  }
+
+  /** The other backend's tables as views (rules with ids and positions) and as iptables-save text. */
+  getOtherRulesetView(
+    family: Family,
+  ): { tables: { name: TableName; chains: ChainView[] }[]; text: string } | undefined {
+    const rs = this.getOtherRuleset(family);
+    if (!rs) return undefined;
+    const state = stateFromRuleset(rs);
+    return {
+      tables: [...state.tables.values()].map((t) => ({
+        name: t.name,
+        chains: [...t.chains.values()].map((c) => chainView(t.name, c)),
+      })),
+      text: writeRestore(rs),
     };
   }
 

@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Family, TABLES, type TableName } from '../domain/family.js';
+import type { Ruleset } from '../domain/model.js';
 import type { ChangeFeed, Executor, Generation, RuleHandles } from '../exec/executor.js';
 import { parseSave } from '../iptables/save-parser.js';
 import type { ChangeEventChange } from './events.js';
@@ -41,6 +42,22 @@ export interface KernelSyncOptions {
   /** Puts a reload job on the queue; false when the queue refused it (full or closing). */
   readonly schedule: (job: ReloadJob, done: () => void) => boolean;
   readonly observer?: ServiceObserver;
+  /** The other iptables backend (legacy next to nf_tables), read only. */
+  readonly other?: { readonly backend: 'legacy' | 'nf_tables'; readonly executor: Executor };
+}
+
+/** Tables of the other iptables backend: the kernel filters with them too. */
+export interface OtherBackend {
+  readonly backend: 'legacy' | 'nf_tables';
+  readonly tables: readonly {
+    readonly family: Family;
+    readonly table: TableName;
+    readonly rules: number;
+    /** Built-in chains whose policy is not ACCEPT. */
+    readonly dropPolicies: readonly string[];
+  }[];
+  /** Whether any of them can change a packet's fate (a rule, or a policy other than ACCEPT). */
+  readonly filtering: boolean;
 }
 
 /** How often to poll once the feed is lost when polling was not configured (ms). */
@@ -54,6 +71,9 @@ export class KernelSync {
   private pollTimer: NodeJS.Timeout | undefined;
   /** Why the feed was given up, once it was. */
   private lost: string | undefined;
+  private otherTimer: NodeJS.Timeout | undefined;
+  private otherRulesets = new Map<Family, Ruleset>();
+  private otherSummary = '';
 
   constructor(options: KernelSyncOptions) {
     this.o = options;
@@ -87,12 +107,91 @@ export class KernelSync {
       this.unsubscribeFeed = this.o.feed.onExternal((g) => this.onExternal(g));
     }
     for (const family of this.o.families) this.o.model.state.set(family, await this.readKernel(family));
+    await this.readOther();
     if (!this.o.feed) this.startPolling(this.o.pollIntervalMs);
+    else if (this.o.other) {
+      // The nft feed does not see the legacy backend: look at it on a timer (a cheap read).
+      this.otherTimer = setInterval(
+        () => void this.readOther().catch(() => undefined),
+        this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
+      );
+      this.otherTimer.unref();
+    }
+  }
+
+  /** The other backend's tables, when it has any. */
+  get otherBackend(): OtherBackend | undefined {
+    if (!this.o.other || this.otherRulesets.size === 0) return undefined;
+    const tables = [...this.otherRulesets].flatMap(([family, rs]) =>
+      rs.tables.map((t) => ({
+        family,
+        table: t.name,
+        rules: t.chains.reduce((n, c) => n + c.rules.length, 0),
+        dropPolicies: t.chains
+          .filter((c) => c.policy !== undefined && c.policy !== 'ACCEPT')
+          .map((c) => c.name),
+      })),
+    );
+    return {
+      backend: this.o.other.backend,
+      tables,
+      filtering: tables.some((t) => t.rules > 0 || t.dropPolicies.length > 0),
+    };
+  }
+
+  /** The other backend's rulesets (read only: the simulator must see what else filters). */
+  get otherRuleset(): ReadonlyMap<Family, Ruleset> {
+    return this.otherRulesets;
+  }
+
+  /**
+   * Reads the other backend; when what it holds changed, says so with a `backend.mixed` event
+   * (the model itself does not change). Its own executor: it never touches the managed backend.
+   */
+  async readOther(): Promise<void> {
+    const other = this.o.other;
+    if (!other || this.closing) return;
+    const next = new Map<Family, Ruleset>();
+    for (const family of this.o.families) {
+      try {
+        const rs = parseSave(await other.executor.save(family), family);
+        if (rs.tables.length > 0) next.set(family, rs);
+      } catch {
+        // Not readable (no modules, no permission): nothing to see there.
+      }
+    }
+    this.otherRulesets = next;
+    const summary = JSON.stringify(this.otherBackend ?? null);
+    if (summary === this.otherSummary) return;
+    const before = this.otherSummary;
+    this.otherSummary = summary;
+    const o = this.otherBackend;
+    if (!o && before === '') return;
+    const model = this.o.model;
+    model.hub.emit({
+      revision: model.revision,
+      origin: 'external',
+      client: 'other-backend',
+      time: new Date().toISOString(),
+      changes: o
+        ? o.tables.map((t) => ({
+            type: 'backend.mixed' as const,
+            family: t.family,
+            table: t.table,
+            detail: `${o.backend} table ${t.table} with ${t.rules} rule(s)${t.dropPolicies.length ? `, DROP policy on ${t.dropPolicies.join(', ')}` : ''}: the kernel filters with it too`,
+          }))
+        : this.o.families.map((family) => ({
+            type: 'backend.mixed' as const,
+            family,
+            detail: `the ${other.backend} tables are gone`,
+          })),
+    });
   }
 
   async close(): Promise<void> {
     this.closing = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.otherTimer) clearInterval(this.otherTimer);
     this.pollTimer = undefined;
     this.unsubscribeFeed?.();
     await this.o.feed?.close();
@@ -144,6 +243,7 @@ export class KernelSync {
     model.state = next;
     if (reason === 'feed-lost')
       for (const family of families) changes.push({ type: 'ruleset.reloaded', family });
+    await this.readOther();
     notify(this.o.observer, 'reread', { reason, changed: changes.length > 0 });
     if (changes.length === 0) return { revision: model.revision, changed: false };
     model.revision++;

@@ -113,6 +113,17 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
   return {
     getRuleset(req) {
       const family = familyFrom(req.family);
+      if (req.otherBackend) {
+        const other = service.getOtherRulesetView(family);
+        if (!other)
+          throw new DomainError('not_found', `the other iptables backend has no tables for ${family}`);
+        return {
+          revision: BigInt(service.revision),
+          family: familyTo(family),
+          tables: other.tables.map((t) => ({ name: t.name, chains: t.chains.map(chainViewTo) })),
+          text: req.includeText ? other.text : '',
+        };
+      }
       const { revision, ruleset } = service.getRuleset(family);
       return {
         revision: BigInt(revision),
@@ -169,6 +180,20 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
         ready: s.ready,
         lastExternalChange: s.lastExternalChange ?? '',
         feedLost: s.feedLost ?? '',
+        ...(s.otherBackend
+          ? {
+              otherBackend: {
+                backend: s.otherBackend.backend,
+                filtering: s.otherBackend.filtering,
+                tables: s.otherBackend.tables.map((t) => ({
+                  family: familyTo(t.family),
+                  table: t.table,
+                  rules: t.rules,
+                  dropPolicies: [...t.dropPolicies],
+                })),
+              },
+            }
+          : {}),
         ...(s.lastVerify ? { lastVerify: { ...s.lastVerify } } : {}),
       };
     },

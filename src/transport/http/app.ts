@@ -137,10 +137,18 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     const ready = service.ready;
+    const other = ready ? service.status().otherBackend : undefined;
     res
       .status(ready ? 200 : 503)
       .set('Cache-Control', 'no-store')
-      .json({ status: ready ? 'ok' : 'unavailable' });
+      .json({
+        status: ready ? 'ok' : 'unavailable',
+        ...(other?.filtering
+          ? {
+              detail: `rules in the ${other.backend} iptables backend also filter packets (${other.tables.map((t) => `${t.family}/${t.table}`).join(', ')}): see GET /v1/ruleset?backend=other`,
+            }
+          : {}),
+      });
   });
   app.use(docsRouter());
 

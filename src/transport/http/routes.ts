@@ -227,6 +227,14 @@ export function v1Router(options: RoutesOptions): Router {
         ready: s.ready,
         ...(s.lastExternalChange ? { lastExternalChange: s.lastExternalChange } : {}),
         ...(s.feedLost ? { feedLost: s.feedLost } : {}),
+        ...(s.otherBackend
+          ? {
+              otherBackend: {
+                ...s.otherBackend,
+                tables: s.otherBackend.tables.map((t) => ({ ...t, dropPolicies: [...t.dropPolicies] })),
+              },
+            }
+          : {}),
         ...(s.lastVerify ? { lastVerify: { ...s.lastVerify } } : {}),
       };
       return { status: 200, body, headers: etag(s.revision) };
@@ -261,6 +269,25 @@ export function v1Router(options: RoutesOptions): Router {
           'not_acceptable',
           'the ruleset is available as application/json or text/plain',
         );
+      }
+      if (req.query.backend === 'other') {
+        const other = service.getOtherRulesetView(family);
+        if (!other) {
+          throw new ProblemError(404, 'not_found', `the other iptables backend has no tables for ${family}`);
+        }
+        if (type === 'text/plain')
+          return {
+            status: 200,
+            body: other.text,
+            headers: { ...etag(revision), Vary: 'Accept' },
+            type: 'text/plain; charset=utf-8',
+          };
+        const body: Schemas['Ruleset'] = {
+          revision,
+          family,
+          tables: other.tables.map((t) => ({ name: t.name, chains: t.chains.map(chainWire) })),
+        };
+        return { status: 200, body, headers: { ...etag(revision), Vary: 'Accept' } };
       }
       if (type === 'text/plain') {
         return {
