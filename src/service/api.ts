@@ -6,14 +6,17 @@
  */
 import type { Family, TableName } from '../domain/family.js';
 import type { Ruleset } from '../domain/model.js';
+import type { Finding } from '../simulate/index.js';
 import type { ChangeListener } from './events.js';
-import type { ServiceStatus } from './firewall-service.js';
+import type { ServiceStatus, TraceReport } from './firewall-service.js';
 import type { ApplyOptions, Operation } from './operations.js';
 import type { VerifyResult } from './verify.js';
 import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js';
 
+export type { Finding } from '../simulate/index.js';
 export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
-export type { ServiceStatus } from './firewall-service.js';
+export type { ServiceStatus, TraceReport } from './firewall-service.js';
+export type { Lockout } from './guard.js';
 export type { OtherBackend } from './kernel-sync.js';
 export type { CommitRecord, ServiceObserver } from './observer.js';
 export type { ApplyOptions, Operation, OperationName, RuleInput, RuleRef } from './operations.js';
@@ -57,4 +60,8 @@ export interface FirewallApi {
   reload(): Promise<{ revision: number; changed: boolean }>;
   /** Compares the model with the kernel and reports every difference (then re-reads when they differ). */
   verify(): Promise<VerifyResult>;
+  /** A packet through the current ruleset, or through the one a proposed transaction would leave. */
+  trace(packet: unknown, operations?: readonly Operation[]): Promise<TraceReport>;
+  /** Lint findings of the current ruleset. */
+  lint(): Finding[];
 }

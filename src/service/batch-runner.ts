@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DomainError, type ErrorCode } from '../domain/errors.js';
 import { FAMILIES, type Family, type TableName } from '../domain/family.js';
-import type { Rule } from '../domain/model.js';
+import type { Rule, Ruleset } from '../domain/model.js';
 import {
   type ChangeFeed,
   ExecError,
@@ -32,6 +32,7 @@ import type { Outcome } from '../queue/command-queue.js';
 import { type ChangeJournal, type JournalBlock, MARKER_PREFIX } from '../store/change-journal.js';
 import { type Canonicalizer, hasUntypedPart, type ProbeItem } from './canonicalize.js';
 import { type ChangeEvent, publicChange } from './events.js';
+import { type Lockout, type LockoutGuard, lockoutError } from './guard.js';
 import type { KernelSync, ReloadJob } from './kernel-sync.js';
 import { BUILTIN_SET, type ServiceModel, staleRevision } from './model.js';
 import { type CommitRecord, notify, type ServiceObserver } from './observer.js';
@@ -39,7 +40,7 @@ import { rulesOf, withRules } from './op-rules.js';
 import type { ApplyOptions, ValidOp } from './operations.js';
 import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
 import { Planner } from './planner.js';
-import { Draft, type RuleEntry, settleHandle } from './state.js';
+import { Draft, type FamilyState, type RuleEntry, settleHandle, toRuleset } from './state.js';
 import { type ApplyResult, outcomeView, stateChainLookup } from './views.js';
 
 export interface ApplyJob {
@@ -91,6 +92,8 @@ export interface BatchRunnerOptions {
   readonly journal?: ChangeJournal;
   /** Asks the kernel how it writes untyped rules. */
   readonly canonicalizer: Canonicalizer;
+  /** Refuses changes that would cut a protected path (none: not guarded). */
+  readonly guard?: LockoutGuard;
   readonly observer?: ServiceObserver;
 }
 
@@ -323,6 +326,18 @@ export class BatchRunner {
           restore();
           break;
         }
+        // The lockout guard: a job that would cut a protected path is refused (unless it says
+        // allowLockout), judged on the state the jobs before it leave.
+        if (plan.commands.length > 0) {
+          const ops = opsOf.get(index) ?? job.ops;
+          const guarded = this.guarded(job, plan, draft, restore, () => planner.plan(ops));
+          if (Array.isArray(guarded)) {
+            outcomes[index] = { ok: false, error: lockoutError(guarded) };
+            done.push(index);
+            continue;
+          }
+          plan = guarded;
+        }
         mode = jobMode;
         runFamily = jobFamily;
         const changes = plan.commands.length > 0;
@@ -366,6 +381,29 @@ export class BatchRunner {
         for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
       }
     }
+  }
+
+  /**
+   * The job's plan, or what it would cut (the draft then rolled back). Checked
+   * statically first; traced only when a command may change a path's fate: the draft is rolled
+   * back to compare before with after, and the job planned again when it passes.
+   */
+  private guarded(
+    job: ApplyJob,
+    plan: JobPlan,
+    draft: Draft,
+    restore: () => void,
+    replan: () => JobPlan,
+  ): JobPlan | Lockout[] {
+    const guard = this.o.guard;
+    if (!guard || job.options.allowLockout === true) return plan;
+    const callers = job.options.caller ? [job.options.caller] : [];
+    if (guard.isSafe(plan.commands, guard.paths(undefined, callers))) return plan;
+    const after = rulesetsOf(draft.preview());
+    restore();
+    const before = rulesetsOf(draft.preview());
+    const found = guard.check(before, after, guard.paths(before, callers));
+    return found.length > 0 ? found : replan();
   }
 
   /** One job's operations with untyped rules in the kernel's form (for dry runs); throws a refusal. */
@@ -780,4 +818,9 @@ function journalBlocks(
     }
   }
   return out;
+}
+
+/** The model of every family as the simulator reads it. */
+export function rulesetsOf(state: ReadonlyMap<Family, FamilyState>): Map<Family, Ruleset> {
+  return new Map([...state].map(([f, st]) => [f, toRuleset(st)] as const));
 }

@@ -26,12 +26,21 @@ import { writeRestore } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
 import { parseSave } from '../iptables/save-parser.js';
 import { CommandQueue, type CommandQueueOptions } from '../queue/command-queue.js';
+import {
+  type Finding,
+  lint,
+  normalizePacket,
+  type TraceResult,
+  tracePacket,
+  type Verdict,
+} from '../simulate/index.js';
 import { ChangeJournal } from '../store/change-journal.js';
 import { ensureDir } from '../store/durable.js';
 import type { FirewallApi } from './api.js';
 import { BatchRunner, type Job, type JobResult, type RunTimings, renderRestore } from './batch-runner.js';
 import { Canonicalizer, PROBE_PREFIX } from './canonicalize.js';
 import { type ChangeListener, publicChange } from './events.js';
+import { type GuardConfig, LockoutGuard } from './guard.js';
 import { KernelSync, type OtherBackend } from './kernel-sync.js';
 import { emptyChains, ServiceModel, staleRevision } from './model.js';
 import type { ServiceObserver } from './observer.js';
@@ -102,6 +111,23 @@ export interface FirewallServiceOptions {
   readonly observer?: ServiceObserver;
   /** The other iptables backend, read only (see kernel-sync.ts): its tables are reported, never changed. */
   readonly otherBackend?: { readonly backend: 'legacy' | 'nf_tables'; readonly executor: Executor };
+  /** Protected paths: a change that would cut one is refused (guard.ts). @default undefined (no guard) */
+  readonly guard?: GuardConfig;
+}
+
+/** A packet traced through the ruleset (and the other backend's, which the kernel also filters with). */
+export interface TraceReport {
+  readonly revision: number;
+  /** Traced on the ruleset a proposed transaction would leave, not the current one. */
+  readonly proposed: boolean;
+  /** The answer for the packet: definite when both backends' answers are. */
+  readonly definite: boolean;
+  readonly verdict?: Verdict;
+  readonly possibleVerdicts: readonly Verdict[];
+  /** Through the ruleset this service manages. */
+  readonly managed: TraceResult;
+  /** Through the other iptables backend's tables, when it has any for the family. */
+  readonly other?: { readonly backend: 'legacy' | 'nf_tables'; readonly result: TraceResult };
 }
 
 export interface ServiceStatus {
@@ -139,6 +165,9 @@ export class FirewallService implements FirewallApi {
     | ReadonlyMap<Family, ReadonlyMap<TableName, readonly TableSpec[]>>
     | undefined;
   private readonly journal: ChangeJournal | undefined;
+  private readonly guard: LockoutGuard | undefined;
+  /** Lint of the current model, by the model's state object (reads compute it once per change). */
+  private lintCache: { state: unknown; findings: Finding[] } | undefined;
   private backend: BackendInfo | undefined;
   /** What start found of a change in flight at the last stop. */
   recovery: Recovery | undefined;
@@ -159,6 +188,7 @@ export class FirewallService implements FirewallApi {
     this.baselineTables = baselineTables(options.baseline);
     this.journal = options.stateDir === undefined ? undefined : new ChangeJournal(options.stateDir);
     this.verifyIntervalMs = options.verifyIntervalMs ?? 0;
+    this.guard = options.guard ? new LockoutGuard(options.guard, this.families) : undefined;
     this.queue = new CommandQueue<Job | ReadJob, JobResult | unknown>(
       (jobs) => this.work(jobs),
       options.queue,
@@ -183,6 +213,7 @@ export class FirewallService implements FirewallApi {
       feedTimeoutMs: options.feedTimeoutMs ?? 3000,
       ...(this.journal ? { journal: this.journal } : {}),
       ...(options.observer ? { observer: options.observer } : {}),
+      ...(this.guard ? { guard: this.guard } : {}),
       canonicalizer: new Canonicalizer({
         executor: options.executor,
         feed: () => this.sync.feed,
@@ -553,12 +584,85 @@ export class FirewallService implements FirewallApi {
       if (r.text) restoreText[family] = r.text;
     }
     const changed = plan.commands.length > 0;
+    const after = changed ? draft.preview() : this.model.state;
+    const lockouts =
+      this.guard && changed
+        ? this.guard.check(
+            this.rulesets(this.model.state),
+            this.rulesets(after),
+            this.guard.paths(this.rulesets(this.model.state), options.caller ? [options.caller] : []),
+          )
+        : [];
+    const known = new Set(this.lint().map(findingKey));
+    const findings = changed ? lint(this.rulesets(after)).filter((f) => !known.has(findingKey(f))) : [];
     return {
       dryRun: true,
       revision: changed ? revision + 1 : revision,
       results: plan.outcomes.map((o) => outcomeView(o, draftChainLookup(draft))),
       changes: plan.changes.map(publicChange),
       restoreText,
+      lockouts,
+      findings,
+    };
+  }
+
+  /** The model of every family as rulesets (what the simulator and the linter read). */
+  private rulesets(state: ReadonlyMap<Family, FamilyState>): Map<Family, Ruleset> {
+    return new Map([...state].map(([f, st]) => [f, toRuleset(st, this.tableOrder)] as const));
+  }
+
+  /** Lint findings of the current ruleset (every family), computed once per change. */
+  lint(): Finding[] {
+    this.assertStarted();
+    const state = this.model.state;
+    if (this.lintCache?.state !== state) this.lintCache = { state, findings: lint(this.rulesets(state)) };
+    return this.lintCache.findings;
+  }
+
+  /**
+   * What happens to a packet (validated here: invalid_argument naming the field): traced through
+   * the current ruleset, or through the one a proposed transaction would leave (planned as a dry
+   * run, in order with queued changes), and through the other backend's tables when there are any.
+   */
+  async trace(packet: unknown, operations?: readonly Operation[]): Promise<TraceReport> {
+    this.assertStarted();
+    const p = normalizePacket(packet);
+    if (!this.families.includes(p.family))
+      throw new DomainError('invalid_argument', `family ${p.family} is not managed by this service`, {
+        field: 'packet.family',
+      });
+    let state: ReadonlyMap<Family, FamilyState> = this.model.state;
+    let revision = this.model.revision;
+    if (operations !== undefined) {
+      const valid = validateOperations(operations, this.families);
+      const planned = (await this.queue.enqueue({
+        kind: 'read',
+        read: async () => {
+          const ops = await this.runner.canonicalOps(valid);
+          const draft = new Draft(this.model.state);
+          new Planner(draft, {
+            useHandles: false,
+            ...(this.baselineTables ? { baseline: this.baselineTables } : {}),
+          }).plan(ops);
+          return { state: draft.preview(), revision: this.model.revision };
+        },
+      })) as { state: ReadonlyMap<Family, FamilyState>; revision: number };
+      state = planned.state;
+      revision = planned.revision;
+    }
+    const managed = tracePacket(this.rulesets(state), p);
+    const otherRs = this.sync.otherRuleset.get(p.family);
+    const otherBackend = this.sync.otherBackend;
+    const other =
+      otherRs && otherBackend
+        ? { backend: otherBackend.backend, result: tracePacket(otherRs, p) }
+        : undefined;
+    return {
+      revision,
+      proposed: operations !== undefined,
+      managed,
+      ...(other ? { other } : {}),
+      ...combine(managed, other?.result),
     };
   }
 
@@ -569,6 +673,32 @@ export class FirewallService implements FirewallApi {
         'the service is starting: the firewall has not been read yet; retry shortly',
       );
   }
+}
+
+/** The two backends' answers as one: a packet is accepted only when both accept it. */
+function combine(
+  managed: TraceResult,
+  other: TraceResult | undefined,
+): { definite: boolean; verdict?: Verdict; possibleVerdicts: readonly Verdict[] } {
+  if (!other)
+    return {
+      definite: managed.definite,
+      ...(managed.definite ? { verdict: managed.verdict } : {}),
+      possibleVerdicts: managed.possibleVerdicts,
+    };
+  const possible = new Set<Verdict>();
+  for (const a of managed.possibleVerdicts)
+    for (const b of other.possibleVerdicts) possible.add(a === 'ACCEPT' ? b : a);
+  const list = [...possible];
+  return {
+    definite: list.length === 1,
+    ...(list.length === 1 ? { verdict: list[0] as Verdict } : {}),
+    possibleVerdicts: list,
+  };
+}
+
+function findingKey(f: Finding): string {
+  return `${f.code} ${f.family} ${f.table} ${f.chain} ${f.rules.map((r) => r.ruleText).join('|')}`;
 }
 
 /** A read that must run in order with changes (it calls the executor). */

@@ -68,6 +68,13 @@ export interface ApplyOptions {
   readonly identity?: string;
   /** The request's id (logs, events, audit log). */
   readonly requestId?: string;
+  /**
+   * Apply even if the lockout guard finds that the change would cut a protected path (SSH, the
+   * API, the caller's own connection). Safer: confirmWithin (the change undoes itself unless confirmed).
+   */
+  readonly allowLockout?: boolean;
+  /** The caller's address and the port it reached us on, when it came over TCP (its own path is protected). */
+  readonly caller?: { readonly address: string; readonly port: number };
   readonly signal?: AbortSignal;
 }
 

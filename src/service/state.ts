@@ -399,6 +399,23 @@ export class Draft {
   }
 
   /** The new state: copies of changed tables with ids recomputed where occurrences moved. */
+  /**
+   * What the state would be, for reasoning about it (the simulator, the lockout guard), without
+   * committing: ids are not recomputed and no count cache is carried over, so the draft can
+   * still be committed or dropped. The result shares the draft's arrays: use it at once.
+   */
+  preview(): Map<Family, FamilyState> {
+    const out = new Map(this.base);
+    for (const [family, tables] of this.families) {
+      if (tables.size === 0) continue;
+      const newTables = new Map(this.base.get(family)?.tables ?? []);
+      for (const [name, chains] of tables)
+        newTables.set(name, { name, chains: orderChains(name, new Map(chains)) });
+      out.set(family, { family, tables: newTables });
+    }
+    return out;
+  }
+
   commit(): Map<Family, FamilyState> {
     const out = new Map(this.base);
     for (const [family, tables] of this.families) {

@@ -5,7 +5,9 @@
  */
 import type { Family, TableName } from '../domain/family.js';
 import type { Counters, Policy } from '../domain/model.js';
+import type { Finding } from '../simulate/index.js';
 import type { ChangeEventChange } from './events.js';
+import type { Lockout } from './guard.js';
 import { BUILTIN_SET } from './model.js';
 import type { Operation } from './operations.js';
 import type { JobPlan, RuleView } from './plan-types.js';
@@ -27,6 +29,10 @@ export interface ApplyResult {
   /** Dry run only: the exact restore text per family, nothing applied. */
   readonly restoreText?: Partial<Record<Family, string>>;
   readonly dryRun?: true;
+  /** Dry run only: the protected paths (SSH, the API, the caller) the change would cut. */
+  readonly lockouts?: readonly Lockout[];
+  /** Dry run only: lint findings the change would add. */
+  readonly findings?: readonly Finding[];
 }
 
 export interface RuleDetail extends RuleView {
