@@ -182,6 +182,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/trace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What happens to a packet
+         * @description Traces a packet through the tables of its hook in netfilter's order (raw, mangle, nat,
+         *     filter, security), through jumps, gotos, RETURN and policies, and answers with the verdict
+         *     and the path. Three-valued: a match the description cannot decide (a `recent` list or an
+         *     ipset whose contents were not given, a rate limit, an untyped extension) makes its rule
+         *     "maybe"; the answer then lists every possible verdict and the rules that made it
+         *     uncertain. With `operations`, traces through the ruleset that transaction would leave,
+         *     applying nothing. Needs a `read` token.
+         *
+         */
+        post: operations["Trace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/lint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lint the ruleset
+         * @description Findings about the current ruleset, each with a stable code, a severity, the rules
+         *     involved, one sentence of explanation and a suggested fix: rules that can never match
+         *     (shadowed by an earlier terminal rule, or after an unconditional one), `recent` lists
+         *     checked but never set, LOG rules not followed by a verdict, jumps to empty or missing
+         *     chains, exact duplicates, an ipv6 INPUT DROP policy without neighbour discovery allowed,
+         *     an INPUT DROP policy without an ESTABLISHED/RELATED accept. Dry runs report the findings
+         *     a change would add. Needs a `read` token.
+         *
+         */
+        get: operations["Lint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/transactions": {
         parameters: {
             query?: never;
@@ -1097,6 +1151,11 @@ export interface components {
              * @default false
              */
             dryRun: boolean;
+            /**
+             * @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`.
+             * @default false
+             */
+            allowLockout: boolean;
         };
         /** @description One change made (or planned). */
         Change: {
@@ -1174,6 +1233,275 @@ export interface components {
                 /** @description Input for ip6tables-restore. */
                 ipv6?: string;
             };
+            /** @description Dry run only: the protected paths the change would cut (it would be refused without `allowLockout`). */
+            lockouts?: components["schemas"]["Lockout"][];
+            /** @description Dry run only: the lint findings the change would add. */
+            findings?: components["schemas"]["Finding"][];
+        };
+        /** @description A protected path a change would cut. */
+        Lockout: {
+            /** @description What the path stands for, e.g. `ssh tcp/22 NEW from anywhere (ipv4)`. */
+            path: string;
+            family: components["schemas"]["Family"];
+            /** @description Its verdict after the change: `DROP`, `REJECT`, or `maybe DROP` when it became uncertain. */
+            after: string;
+            /** @description What cuts it: a rule (table, chain, position and text) or a policy. */
+            cutBy: string;
+        };
+        /** @description One lint finding. */
+        Finding: {
+            /**
+             * @description A stable code clients may key on.
+             * @enum {string}
+             */
+            code: "shadowed-rule" | "redundant-rule" | "unreachable-rule" | "duplicate-rule" | "jump-to-missing-chain" | "jump-to-empty-chain" | "recent-list-never-set" | "unknown-ipset" | "log-without-verdict" | "ipv6-nd-blocked" | "input-drop-without-established" | "analysis-truncated";
+            /**
+             * @description How serious it is.
+             * @enum {string}
+             */
+            severity: "error" | "warning" | "info";
+            family: components["schemas"]["Family"];
+            /** @description The table. */
+            table: string;
+            /** @description The chain. */
+            chain: string;
+            /** @description The rules involved, the one the finding is about first (empty for a chain-level finding). */
+            rules: components["schemas"]["TraceRuleRef"][];
+            /** @description One sentence saying what is wrong. */
+            message: string;
+            /** @description One sentence saying how to fix it. */
+            suggestion: string;
+        };
+        /** @description The lint findings of the current ruleset. */
+        LintResult: {
+            revision: components["schemas"]["Revision"];
+            /** @description Every finding, errors first. */
+            findings: components["schemas"]["Finding"][];
+        };
+        /** @description A rule, where it is (positions count from 1, as `iptables -L --line-numbers`). */
+        TraceRuleRef: {
+            /** @description The table. */
+            table: string;
+            /** @description The chain. */
+            chain: string;
+            /** @description The rule's position. */
+            position: number;
+            ruleId: components["schemas"]["RuleIdString"];
+            /** @description The rule's canonical spec. */
+            ruleText: string;
+        };
+        /** @description A packet for the simulator. Absent fields are unknown, not zero: a match that needs one answers "maybe" and both outcomes are explored. A packet is not a fragment unless it says so and carries mark 0. */
+        TracePacket: {
+            family: components["schemas"]["Family"];
+            /** @description Where the packet enters the tables: `PREROUTING`, `INPUT`, `FORWARD`, `OUTPUT` or `POSTROUTING`. */
+            hook: string;
+            /** @description The interface it came in on. */
+            inInterface?: string;
+            /** @description The interface it leaves by. */
+            outInterface?: string;
+            /** @description Source address. */
+            source?: string;
+            /** @description Destination address. */
+            destination?: string;
+            /** @description Protocol name (`tcp`, `ipv6-icmp`) or number. */
+            protocol?: string | number;
+            /** @description Source port. */
+            sourcePort?: number;
+            /** @description Destination port. */
+            destinationPort?: number;
+            /** @description ICMP or ICMPv6 type, as a number or a name iptables knows (`echo-request`). */
+            icmpType?: string | number;
+            /** @description ICMP or ICMPv6 code. */
+            icmpCode?: number;
+            /** @description TCP flags that are set, e.g. `["SYN"]`. */
+            tcpFlags?: string[];
+            /** @description TCP option kinds present in the header. */
+            tcpOptions?: number[];
+            /** @description A second or later fragment. */
+            fragment?: boolean;
+            /** @description Layer-3 length in bytes */
+            length?: number;
+            /** @description IPv4 time to live. */
+            ttl?: number;
+            /** @description IPv6 hop limit. */
+            hopLimit?: number;
+            /** @description Conntrack state: `INVALID`, `NEW`, `RELATED`, `ESTABLISHED` or `UNTRACKED`. */
+            ctState?: string;
+            /** @description Conntrack status bits: `EXPECTED`, `SEEN_REPLY`, `ASSURED`, `CONFIRMED`. */
+            ctStatus?: string[];
+            /** @description NAT applied to the connection: `SNAT`, `DNAT`. */
+            ctNat?: string[];
+            /** @description Conntrack direction: `ORIGINAL` or `REPLY`. */
+            ctDirection?: string;
+            /** @description Packet mark (number or `0x..` text). */
+            mark?: string | number;
+            /** @description Connection mark (number or `0x..` text). */
+            connmark?: string | number;
+            /** @description Link-layer packet type: `unicast`, `broadcast` or `multicast`. */
+            pktType?: string;
+            /** @description Source MAC address. */
+            sourceMac?: string;
+            /** @description Route types of the source address (for `addrtype`). */
+            sourceAddressType?: string[];
+            /** @description Route types of the destination address. */
+            destinationAddressType?: string[];
+            /** @description The host's own addresses: decides `addrtype LOCAL` when the types are not given. */
+            localAddresses?: string[];
+            /** @description A bridged packet (for `physdev`). */
+            bridged?: boolean;
+            /** @description Bridge port it came in on. */
+            physdevIn?: string;
+            /** @description Bridge port it leaves by. */
+            physdevOut?: string;
+            /** @description Whether the packet has a local socket (OUTPUT, POSTROUTING). */
+            socketExists?: boolean;
+            /** @description Owner user id of the socket. */
+            uid?: number;
+            /** @description Owner group id of the socket. */
+            gid?: number;
+            /** @description Supplementary group ids of the socket's owner. */
+            supplementaryGids?: number[];
+            /** @description Contents of ipsets (addresses or CIDRs of the packet's family), by set name; a set not named is unknown. */
+            ipsets?: {
+                [key: string]: string[];
+            };
+            /** @description State of `recent` lists, by list name; a list not named is unknown. */
+            recent?: {
+                [key: string]: {
+                    /** @description The address as the kernel stores it (masked with the rule's `--mask`). */
+                    address: string;
+                    /** @description Ages of the recorded hits in seconds (0 = now). */
+                    hits: number[];
+                }[];
+            };
+        };
+        /** @description A packet to trace, through the current ruleset or through the one proposed operations would leave. */
+        TraceRequest: {
+            packet: components["schemas"]["TracePacket"];
+            /** @description A proposed transaction (the same operations as `POST /v1/transactions`): the packet is traced through the ruleset it would leave; nothing is applied. */
+            operations?: components["schemas"]["Operation"][];
+        };
+        /** @description One step of a packet's path: a rule (`kind: rule`), a chain policy (`kind: policy`) or a note (`kind: note`). */
+        TraceStep: {
+            /**
+             * @description What the step is.
+             * @enum {string}
+             */
+            kind: "rule" | "policy" | "note";
+            /** @description The table. */
+            table: string;
+            /** @description The chain (rule */
+            chain?: string;
+            /** @description The rule's position (rule). */
+            position?: number;
+            ruleId?: components["schemas"]["RuleIdString"];
+            /** @description The rule's canonical spec (rule). */
+            ruleText?: string;
+            /**
+             * @description Whether the rule matched (rule).
+             * @enum {string}
+             */
+            matched?: "yes" | "no" | "maybe";
+            /**
+             * @description For `maybe`: what this branch assumed.
+             * @enum {string}
+             */
+            assumed?: "yes" | "no";
+            /** @description For `maybe`: why the match could not be decided. */
+            reasons?: string[];
+            /** @description What the rule's target did (mark set, NAT rewrite, ...). */
+            note?: string;
+            /** @description The policy applied (policy). */
+            policy?: string;
+            /** @description The note (note). */
+            text?: string;
+        };
+        /** @description One way the packet can go, with its full path. */
+        TraceOutcome: {
+            verdict: components["schemas"]["TraceVerdict"];
+            decidedBy?: components["schemas"]["TraceStep"];
+            /** @description For REJECT: the answer sent (`icmp-port-unreachable`, `tcp-reset`, ...). */
+            rejectWith?: string;
+            /** @description Each table the packet went through and how it left it. */
+            tables: {
+                /** @description The table. */
+                table: string;
+                verdict: components["schemas"]["TraceVerdict"];
+                by: components["schemas"]["TraceStep"];
+            }[];
+            /** @description Every rule visited (matched or not), policy and note, in order. */
+            path: components["schemas"]["TraceStep"][];
+            /** @description The undecidable rules on this branch and what was assumed for each. */
+            assumptions: components["schemas"]["TraceStep"][];
+            /** @description NAT rewrites on this branch. */
+            nat: {
+                /** @description The table. */
+                table: string;
+                /** @description The chain. */
+                chain: string;
+                /** @description The rule's position. */
+                position: number;
+                ruleId: components["schemas"]["RuleIdString"];
+                /** @description What was rewritten. */
+                description: string;
+            }[];
+            /** @description The packet mark at the end (`0x1`, or partly known). */
+            mark: string;
+        };
+        /**
+         * @description A verdict: QUEUE covers QUEUE and NFQUEUE; UNKNOWN is an untyped target.
+         * @enum {string}
+         */
+        TraceVerdict: "ACCEPT" | "DROP" | "REJECT" | "QUEUE" | "UNKNOWN";
+        /** @description A packet traced through one ruleset. */
+        TraceResult: {
+            family: components["schemas"]["Family"];
+            /** @description The hook traced from. */
+            hook: string;
+            /** @description Every explored branch reached the same verdict. */
+            definite: boolean;
+            verdict?: components["schemas"]["TraceVerdict"];
+            /** @description Every verdict some branch reached. */
+            possibleVerdicts: components["schemas"]["TraceVerdict"][];
+            /** @description Every outcome with its full path. */
+            outcomes: components["schemas"]["TraceOutcome"][];
+            /** @description Rules whose match could not be decided, with the reasons. */
+            uncertain: {
+                /** @description The table. */
+                table: string;
+                /** @description The chain. */
+                chain: string;
+                /** @description The rule's position. */
+                position: number;
+                ruleId: components["schemas"]["RuleIdString"];
+                /** @description The rule's canonical spec. */
+                ruleText: string;
+                /** @description Why it could not be decided. */
+                reasons: string[];
+            }[];
+            /** @description The exploration hit its bound: other verdicts may exist. */
+            truncated: boolean;
+        };
+        /** @description What happens to the packet: through the ruleset Portcullis manages and, when the other iptables backend has tables of this family, through those too (the kernel filters with both: a packet passes only when both accept it). */
+        TraceReport: {
+            revision: components["schemas"]["Revision"];
+            /** @description Traced on the ruleset the proposed operations would leave. */
+            proposed: boolean;
+            /** @description The answer is certain. */
+            definite: boolean;
+            verdict?: components["schemas"]["TraceVerdict"];
+            /** @description Every verdict still possible. */
+            possibleVerdicts: components["schemas"]["TraceVerdict"][];
+            managed: components["schemas"]["TraceResult"];
+            /** @description Through the other iptables backend's tables. */
+            other?: {
+                /**
+                 * @description The other backend.
+                 * @enum {string}
+                 */
+                backend: "legacy" | "nf_tables";
+                result: components["schemas"]["TraceResult"];
+            };
         };
         /** @description The outcome of a reload. */
         ReloadResult: {
@@ -1226,10 +1554,10 @@ export interface components {
              */
             code: "invalid_argument" | "not_found" | "already_exists" | "failed_precondition" | "aborted" | "resource_exhausted" | "unavailable" | "internal" | "unauthenticated" | "permission_denied" | "malformed_json" | "unsupported_media_type" | "payload_too_large" | "not_acceptable" | "method_not_allowed";
             /**
-             * @description A finer reason, when the code has one (gRPC: ErrorInfo metadata `reason`): `revision_mismatch` (failed_precondition: `If-Match` is stale), `idempotency_key_reused` (invalid_argument: the key was used for a different request), `idempotency_key_in_use` (aborted: the first request with the key is still running).
+             * @description A finer reason, when the code has one (gRPC: ErrorInfo metadata `reason`): `revision_mismatch` (failed_precondition: `If-Match` is stale), `idempotency_key_reused` (invalid_argument: the key was used for a different request), `idempotency_key_in_use` (aborted: the first request with the key is still running), `lockout` (failed_precondition, 409: the change would cut a protected path such as SSH or the API; `details.lockouts` lists each path, its verdict after the change and the rule or policy that cuts it; nothing was applied).
              * @enum {string}
              */
-            reason?: "revision_mismatch" | "idempotency_key_reused" | "idempotency_key_in_use";
+            reason?: "revision_mismatch" | "idempotency_key_reused" | "idempotency_key_in_use" | "lockout";
             /** @description Path of the offending input, the same string gRPC reports: a body field (`rule.matches[0].dport`; a rule sent as `spec` is `rule.spec`), a parameter name (`family`, `chain`, `position`, `id`), `expectedRevision` for `If-Match` and `idempotencyKey` for `Idempotency-Key`. */
             field?: string;
             /** @description Every validation error (schema violations). */
@@ -1351,7 +1679,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description `already_exists`, `failed_precondition` (the firewall is not in a state that allows this, e.g. deleting a chain that is in use), `aborted` (a concurrent change interfered, or, with reason `idempotency_key_in_use`, the first request with this Idempotency-Key is still running: retry). */
+        /** @description `already_exists`, `failed_precondition` (the firewall is not in a state that allows this, e.g. deleting a chain that is in use), `aborted` (a concurrent change interfered, or, with reason `idempotency_key_in_use`, the first request with this Idempotency-Key is still running: retry), or `failed_precondition` with reason `lockout` (the lockout guard refused a change that would cut SSH, the API or your own connection; nothing was applied). */
         Conflict: {
             headers: {
                 ETag: components["headers"]["ETag"];
@@ -1449,6 +1777,8 @@ export interface components {
         Counters: boolean;
         /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
         IfMatch: string;
+        /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+        AllowLockout: boolean;
         /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
         IdempotencyKey: string;
     };
@@ -1664,6 +1994,66 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    Trace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The packet (and a proposed transaction). */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TraceRequest"];
+            };
+        };
+        responses: {
+            /** @description The trace. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TraceReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    Lint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The findings. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LintResult"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     Apply: {
         parameters: {
             query?: never;
@@ -1710,7 +2100,10 @@ export interface operations {
     };
     Reset: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
+            };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
                 "If-Match"?: components["parameters"]["IfMatch"];
@@ -1803,6 +2196,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -1872,6 +2267,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -1950,6 +2347,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Flush the chain and delete the rules that jump to it first. */
                 force?: boolean;
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -1985,6 +2384,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2021,6 +2422,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2057,6 +2460,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2099,6 +2504,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2178,6 +2585,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2220,6 +2629,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2262,6 +2673,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2340,6 +2753,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2384,6 +2799,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2421,6 +2838,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2465,6 +2884,8 @@ export interface operations {
             query?: {
                 /** @description Address family. `ipv4` (iptables) unless `ipv6` (ip6tables). */
                 family?: components["parameters"]["Family"];
+                /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
+                allowLockout?: components["parameters"]["AllowLockout"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */

@@ -13,7 +13,7 @@ import type { ApplyOptions, Operation } from './operations.js';
 import type { VerifyResult } from './verify.js';
 import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js';
 
-export type { Finding } from '../simulate/index.js';
+export type { Finding, PathStep, TraceResult } from '../simulate/index.js';
 export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
 export type { ServiceStatus, TraceReport } from './firewall-service.js';
 export type { Lockout } from './guard.js';

@@ -30,6 +30,7 @@ import {
   type Finding,
   lint,
   normalizePacket,
+  type Packet,
   type TraceResult,
   tracePacket,
   type Verdict,
@@ -626,7 +627,7 @@ export class FirewallService implements FirewallApi {
    */
   async trace(packet: unknown, operations?: readonly Operation[]): Promise<TraceReport> {
     this.assertStarted();
-    const p = normalizePacket(packet);
+    const p = packetOf(packet);
     if (!this.families.includes(p.family))
       throw new DomainError('invalid_argument', `family ${p.family} is not managed by this service`, {
         field: 'packet.family',
@@ -695,6 +696,18 @@ function combine(
     ...(list.length === 1 ? { verdict: list[0] as Verdict } : {}),
     possibleVerdicts: list,
   };
+}
+
+/** A packet description validated, its fields named as the request names them (`packet.hook`). */
+function packetOf(input: unknown): Packet {
+  try {
+    return normalizePacket(input);
+  } catch (error) {
+    const e = DomainError.from(error);
+    if (e.code !== 'invalid_argument') throw e;
+    const field = e.field === undefined || e.field === 'packet' ? 'packet' : `packet.${e.field}`;
+    throw new DomainError('invalid_argument', e.message, { field });
+  }
 }
 
 function findingKey(f: Finding): string {

@@ -41,6 +41,12 @@ export interface GuardConfig {
   readonly apiPorts: readonly number[];
   /** Sources the API must stay open from. */
   readonly adminSources: readonly string[];
+  /**
+   * Protect a TCP caller's own path (its address to the port it reached us on). Off when the
+   * API does not live behind the managed firewall (a service managing another namespace).
+   * @default true
+   */
+  readonly protectCallers?: boolean;
 }
 
 /** The caller of a change, when it came over TCP: its own path is protected too. */
@@ -189,7 +195,7 @@ export class LockoutGuard {
         }
       }
     }
-    for (const c of callers) {
+    for (const c of this.config.protectCallers === false ? [] : callers) {
       const family = familyOf(c.address);
       if (this.families.includes(family)) tcp(family, 'caller', c.port, c.address);
     }

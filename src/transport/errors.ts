@@ -7,7 +7,11 @@
  */
 import { DomainError, type ErrorCode } from '../domain/errors.js';
 
-export type ErrorReason = 'revision_mismatch' | 'idempotency_key_reused' | 'idempotency_key_in_use';
+export type ErrorReason =
+  | 'revision_mismatch'
+  | 'idempotency_key_reused'
+  | 'idempotency_key_in_use'
+  | 'lockout';
 
 /** A DomainError with a finer reason. */
 export class ReasonedError extends DomainError {
@@ -24,10 +28,14 @@ export class ReasonedError extends DomainError {
   }
 }
 
-/** The reason of an error, if it has one: its own, or `revision_mismatch` for the service's stale-revision error. */
+/**
+ * The reason of an error, if it has one: its own, `revision_mismatch` for the service's
+ * stale-revision error, `lockout` for the lockout guard's refusal (details.lockouts lists the paths).
+ */
 export function errorReason(e: DomainError): ErrorReason | undefined {
   if (e instanceof ReasonedError) return e.reason;
   if (e.code === 'failed_precondition' && e.field === 'expectedRevision') return 'revision_mismatch';
+  if (e.code === 'failed_precondition' && e.details?.reason === 'lockout') return 'lockout';
   return undefined;
 }
 

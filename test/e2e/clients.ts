@@ -63,6 +63,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** The finer reason (`lockout`, `revision_mismatch`, ...). */
+    readonly reason?: string,
   ) {
     super(`${transport}: ${code}: ${message}`);
     this.name = 'ApiError';
@@ -91,6 +93,7 @@ interface ProblemBody {
   code?: string;
   detail?: string;
   field?: string;
+  reason?: string;
 }
 
 interface RestRuleView {
@@ -150,7 +153,7 @@ export class RestClient implements FirewallClient {
     const parsed: unknown = isJson && text !== '' ? JSON.parse(text) : undefined;
     if (!res.ok) {
       const p = (parsed ?? {}) as ProblemBody;
-      throw new ApiError('rest', p.code ?? `http_${res.status}`, p.detail ?? text, p.field);
+      throw new ApiError('rest', p.code ?? `http_${res.status}`, p.detail ?? text, p.field, p.reason);
     }
     return { body: parsed, text, headers: res.headers };
   }
@@ -310,11 +313,13 @@ export class GrpcClient implements FirewallClient {
       if (typeof e.code === 'number' && e.metadata) {
         const code = e.metadata.get('portcullis-code')[0];
         const field = e.metadata.get('portcullis-field')[0];
+        const reason = e.metadata.get('portcullis-reason')[0];
         throw new ApiError(
           'grpc',
           typeof code === 'string' ? code : `grpc_${e.code}`,
           e.details,
           typeof field === 'string' ? field : undefined,
+          typeof reason === 'string' ? reason : undefined,
         );
       }
       throw err;

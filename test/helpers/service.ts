@@ -10,6 +10,7 @@ import type { Ruleset } from '../../src/domain/model.js';
 import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import type { CommandQueueOptions } from '../../src/queue/command-queue.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
+import type { GuardConfig } from '../../src/service/guard.js';
 
 export interface ServiceSetup {
   /** Restore text per family, applied to the fake (full restore) before the service starts. */
@@ -17,6 +18,7 @@ export interface ServiceSetup {
   readonly baseline?: ReadonlyMap<Family, Ruleset>;
   readonly families?: readonly Family[];
   readonly queue?: CommandQueueOptions;
+  readonly guard?: GuardConfig;
 }
 
 export interface ServiceFixture {
@@ -35,6 +37,7 @@ export async function startService(setup: ServiceSetup = {}): Promise<ServiceFix
     pollIntervalMs: 0,
     ...(setup.families ? { families: setup.families } : {}),
     ...(setup.baseline ? { baseline: setup.baseline } : {}),
+    ...(setup.guard ? { guard: setup.guard } : {}),
     // The service must never enqueue from inside a batch: have the queue check it in tests.
     queue: { detectReentry: true, ...setup.queue },
   });

@@ -69,6 +69,8 @@ const MAPPING: Readonly<Record<string, string>> = {
   Reload: 'POST /v1/reload',
   Verify: 'GET /v1/verify',
   Watch: 'GET /v1/events',
+  Trace: 'POST /v1/trace',
+  Lint: 'GET /v1/lint',
 };
 
 /** REST operations without an RPC of their name, and why. */
@@ -130,9 +132,11 @@ describe('the REST <-> gRPC mapping', () => {
       expect(why.startsWith(`${ops.get(name)}:`)).toBe(true);
   });
 
-  it('a read on one side is a read on the other (GET <=> read scope)', () => {
+  it('a read on one side is a read on the other (GET, and POST /v1/trace, <=> read scope)', () => {
+    // A trace changes nothing, even of a proposed change: it is a read that needs a body.
     for (const [name, route] of Object.entries(MAPPING)) {
-      expect(route.startsWith('GET '), `${name}: ${route}`).toBe(READ_METHODS.has(name));
+      const read = route.startsWith('GET ') || route === 'POST /v1/trace';
+      expect(read, `${name}: ${route}`).toBe(READ_METHODS.has(name));
     }
   });
 });
@@ -199,6 +203,8 @@ interface Door {
   apply(tx: { operations: readonly WireOp[]; dryRun?: boolean }, c?: Cond): Promise<Outcome>;
   reload(): Promise<Outcome>;
   verify(): Promise<Outcome>;
+  trace(t: { packet: Json; operations?: readonly WireOp[] }): Promise<Outcome>;
+  lint(): Promise<Outcome>;
   /** The events received so far on the door's stream (SSE / Watch), normalized. */
   events(): Json[];
   close(): Promise<void>;
@@ -208,6 +214,23 @@ const TOKEN = 'parity-write-token';
 const auth = new Authenticator([{ name: 'parity', sha256: hashToken(TOKEN), scope: 'write' }]);
 
 // ----------------------------------------------------------------- normalization
+
+/** A trace as both doors can report it: the answer and the rules on each outcome's path. */
+function traceOutcome(b: Json): Json {
+  const managed = b.managed as Json;
+  return {
+    revision: b.revision,
+    proposed: b.proposed,
+    definite: b.definite,
+    verdict: b.verdict,
+    possibleVerdicts: b.possibleVerdicts,
+    paths: (managed.outcomes as Json[]).map((o) =>
+      (o.path as Json[]).map(
+        (st) => `${st.kind} ${st.table} ${st.chain || ''} ${st.ruleId || st.policy || ''}`,
+      ),
+    ),
+  };
+}
 
 /** A change without the fields a door leaves empty ('' / 0 on gRPC, absent on REST). */
 function change(c: Json): Json {
@@ -481,6 +504,16 @@ function restDoor(service: FirewallService): Door {
         revision: b.revision,
         consistent: b.consistent,
         differences: b.differences,
+      })),
+    trace: (t) => ok(call('post', '/v1/trace', { send: { ...t } }), traceOutcome),
+    lint: () =>
+      ok(call('get', '/v1/lint'), (b) => ({
+        revision: b.revision,
+        findings: (b.findings as Json[]).map((f) => ({
+          code: f.code,
+          chain: f.chain,
+          rules: (f.rules as Json[]).map((r) => r.ruleId),
+        })),
       })),
     events: () => events,
     close: async () => {
@@ -776,6 +809,24 @@ async function grpcDoor(service: FirewallService): Promise<Door> {
         }),
       ),
     reload: () => ok('reload', {}, (r) => ({ revision: Number(r.revision), changed: r.changed })),
+    trace: (t) =>
+      ok(
+        'trace',
+        {
+          packet: { ...t.packet, family: FAMILY[t.packet.family as Family] },
+          operations: (t.operations ?? []).map(operationMsg),
+        },
+        (r) => traceOutcome({ ...r, revision: Number(r.revision), verdict: r.verdict || undefined }),
+      ),
+    lint: () =>
+      ok('lint', {}, (r) => ({
+        revision: Number(r.revision),
+        findings: (r.findings as Json[]).map((f) => ({
+          code: f.code,
+          chain: f.chain,
+          rules: (f.rules as Json[]).map((x) => x.ruleId),
+        })),
+      })),
     verify: () =>
       ok('verify', {}, (r) => ({
         revision: Number(r.revision),
@@ -1082,6 +1133,32 @@ const SCRIPT: readonly Step[] = [
   },
   { name: 'reload', expect: 'ok', run: (d) => d.reload() },
   { name: 'verify', expect: 'ok', run: (d) => d.verify() },
+  {
+    name: 'trace ssh through the current ruleset',
+    expect: 'ok',
+    run: (d) => d.trace({ packet: { family: 'ipv4', hook: 'INPUT', protocol: 'tcp', destinationPort: 22 } }),
+  },
+  {
+    name: 'trace through a proposed DROP policy',
+    expect: 'ok',
+    run: (d) =>
+      d.trace({
+        packet: {
+          family: 'ipv4',
+          hook: 'INPUT',
+          protocol: 'udp',
+          source: '198.51.100.7',
+          destinationPort: 53,
+        },
+        operations: [{ op: 'setPolicy', chain: 'INPUT', policy: 'DROP' }],
+      }),
+  },
+  {
+    name: 'trace a packet with a bad hook',
+    expect: { code: 'invalid_argument', field: 'packet.hook' },
+    run: (d) => d.trace({ packet: { family: 'ipv4', hook: 'SIDEWAYS' } }),
+  },
+  { name: 'lint', expect: 'ok', run: (d) => d.lint() },
   { name: 'reset ipv6', expect: 'ok', run: (d) => d.reset({ family: 'ipv6' }) },
   { name: 'ruleset ipv6', expect: 'ok', run: (d) => d.getRuleset('ipv6') },
   { name: 'table', expect: 'ok', run: (d) => d.getTable({ table: 'filter' }) },

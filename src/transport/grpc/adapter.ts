@@ -44,6 +44,10 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Set by `before` (e.g. the authenticated caller). */
   principal?: string;
+  /** The client's address as grpc-js reports it (`ipv4:192.0.2.1:5000`, ...). */
+  readonly peer?: string;
+  /** The `:authority` the client dialed (`host:port`): the port it reached us on. */
+  readonly host?: string;
 }
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -147,7 +151,13 @@ export function serviceDefinition(service: GenService<GenServiceMethods>): grpc.
 
 function contextFor(method: DescMethod, call: grpc.ServerUnaryCall<unknown, unknown>) {
   const controller = new AbortController();
-  const context: CallContext = { method, metadata: call.metadata, signal: controller.signal };
+  const context: CallContext = {
+    method,
+    metadata: call.metadata,
+    signal: controller.signal,
+    peer: call.getPeer(),
+    host: call.getHost(),
+  };
   call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
   return { context, controller };
 }

@@ -16,6 +16,7 @@ import {
   idempotencyFingerprint,
   isIdempotencyKey,
 } from '../../service/idempotency.js';
+import { callerOfPeer } from '../caller.js';
 import { idempotencyKeyInUse, idempotencyKeyInvalid, idempotencyKeyReused, ruleNotFound } from '../errors.js';
 import type { CallContext, ServiceHandlers } from './adapter.js';
 import {
@@ -31,6 +32,7 @@ import {
   ruleViewTo,
   tableFrom,
 } from './convert.js';
+import { findingTo, lockoutTo, packetFrom, traceReportTo } from './convert-trace.js';
 
 /** What the idempotency store remembers for a gRPC write: the response, or a final error. */
 export type StoredOutcome =
@@ -51,6 +53,13 @@ export interface HandlerDeps {
 interface WriteRequest {
   readonly expectedRevision?: bigint | undefined;
   readonly idempotencyKey: string;
+  readonly allowLockout: boolean;
+}
+
+/** The port of an `:authority` (`host:port`, `[v6]:port`). */
+function portOf(authority: string | undefined): number | undefined {
+  const m = authority === undefined ? null : /:(\d{1,5})$/.exec(authority);
+  return m ? Number(m[1]) : undefined;
 }
 
 export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof FirewallService> {
@@ -64,9 +73,12 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
     respond: (result: ApplyResult) => MessageInitShape<O>,
     dryRun = false,
   ): Promise<MessageInitShape<O>> {
+    const caller = callerOfPeer(context.peer, portOf(context.host));
     const run = async () =>
       respond(
         await service.apply(ops, {
+          ...(request.allowLockout ? { allowLockout: true } : {}),
+          ...(caller ? { caller } : {}),
           // Beyond 2^53 the number is not safe: the service refuses it.
           ...(request.expectedRevision === undefined
             ? {}
@@ -322,9 +334,21 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
               r.restoreText?.[f] as string,
             ]),
           ),
+          lockouts: (r.lockouts ?? []).map(lockoutTo),
+          findings: (r.findings ?? []).map(findingTo),
         }),
         req.dryRun,
       );
+    },
+
+    async trace(req) {
+      const ops = req.operations.map((o, i) => operationFrom(o.kind, `operations[${i}]`));
+      return traceReportTo(await service.trace(packetFrom(req.packet), ops.length > 0 ? ops : undefined));
+    },
+
+    lint() {
+      const revision = service.revision;
+      return { revision: BigInt(revision), findings: service.lint().map(findingTo) };
     },
 
     async reload() {

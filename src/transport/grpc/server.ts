@@ -75,6 +75,8 @@ export const READ_METHODS: ReadonlySet<string> = new Set([
   'GetStatus',
   'Verify',
   'Watch',
+  'Trace',
+  'Lint',
 ]);
 
 export function requiredScope(methodName: string): Scope {

@@ -68,8 +68,10 @@ function requestValidator(): ReturnType<typeof OpenApiValidator.middleware> {
   return validator;
 }
 
-function neededScope(method: string): Scope {
-  return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+/** Reads need a read token, changes a write token; a trace changes nothing (even of a proposed change). */
+function neededScope(method: string, path: string): Scope {
+  if (method === 'GET' || method === 'HEAD') return 'read';
+  return method === 'POST' && path === '/v1/trace' ? 'read' : 'write';
 }
 
 /**
@@ -184,7 +186,7 @@ export function createApp(options: AppOptions): express.Express {
     }
     res.locals.principal = result.name;
     etagOnEveryResponse(res, () => service.revision);
-    const needed = neededScope(req.method);
+    const needed = neededScope(req.method, req.path);
     if (!Authenticator.allows(result.scope, needed)) {
       throw new ProblemError(
         403,

@@ -54,6 +54,7 @@ const REASON_STATUS: Readonly<Record<ErrorReason, number>> = {
   revision_mismatch: 412,
   idempotency_key_reused: 422,
   idempotency_key_in_use: 409,
+  lockout: 409,
 };
 
 /** Header names as fields: the names of the request fields they carry on gRPC too. */

@@ -8,12 +8,13 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { invalid } from '../../domain/errors.js';
 import type { Family, TableName } from '../../domain/family.js';
-import type { ApplyResult, FirewallApi, Operation, RuleInput } from '../../service/api.js';
+import type { ApplyOptions, ApplyResult, FirewallApi, Operation, RuleInput } from '../../service/api.js';
 import {
   type IdempotencyStore,
   idempotencyFingerprint,
   isIdempotencyKey,
 } from '../../service/idempotency.js';
+import { callerOf } from '../caller.js';
 import {
   idempotencyKeyInUse,
   idempotencyKeyInvalid,
@@ -27,12 +28,15 @@ import {
   chainSummaryWire,
   chainWire,
   changeWire,
+  findingWire,
   jsonReplacer,
+  lockoutWire,
   operationOf,
   opResultWire,
   ruleInputOf,
   ruleWire,
   type Schemas,
+  traceReportWire,
 } from './wire.js';
 
 /** A response, ready to send (and to store for idempotent replays). */
@@ -104,6 +108,18 @@ function expectedRevision(req: Request, service: FirewallApi): number | undefine
   return Number(m[1]);
 }
 
+/** What a write request says beyond its operations: If-Match, allowLockout, and who is calling. */
+function writeOptions(req: Request, service: FirewallApi): ApplyOptions {
+  const expected = expectedRevision(req, service);
+  const caller = callerOf(req.socket.remoteAddress, req.socket.localPort);
+  return {
+    origin: 'rest',
+    ...(expected === undefined ? {} : { expectedRevision: expected }),
+    ...(flag(req, 'allowLockout') ? { allowLockout: true } : {}),
+    ...(caller ? { caller } : {}),
+  };
+}
+
 function query(family: Family): string {
   return family === 'ipv4' ? '' : `?family=${family}`;
 }
@@ -142,7 +158,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   /** One change: If-Match, Idempotency-Key, apply, encode; errors become (stored) problem replies. */
   const write =
-    (run: (req: Request, expected: number | undefined) => Promise<Reply>) =>
+    (run: (req: Request, ctx: ApplyOptions) => Promise<Reply>) =>
     async (req: Request, res: Response): Promise<void> => {
       const key = req.get('Idempotency-Key');
       const principal = String(res.locals.principal ?? 'anonymous');
@@ -177,7 +193,7 @@ export function v1Router(options: RoutesOptions): Router {
       let reply: Reply;
       let final = true;
       try {
-        reply = await run(req, expectedRevision(req, service));
+        reply = await run(req, writeOptions(req, service));
       } catch (error) {
         reply = problemReply(error, log);
         const code = (reply.body as { code?: string }).code;
@@ -191,12 +207,8 @@ export function v1Router(options: RoutesOptions): Router {
       sendReply(res, reply);
     };
 
-  const apply = (ops: Operation[], expected: number | undefined, dryRun = false): Promise<ApplyResult> =>
-    service.apply(ops, {
-      origin: 'rest',
-      ...(expected === undefined ? {} : { expectedRevision: expected }),
-      ...(dryRun ? { dryRun: true } : {}),
-    });
+  const apply = (ops: Operation[], ctx: ApplyOptions, dryRun = false): Promise<ApplyResult> =>
+    service.apply(ops, { ...ctx, ...(dryRun ? { dryRun: true } : {}) });
 
   const written = (r: ApplyResult, status = 200, headers: Record<string, string> = {}): Reply => {
     const body: Schemas['WriteResult'] = { revision: r.revision, changes: r.changes.map(changeWire) };
@@ -313,19 +325,44 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.post(
     '/transactions',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const body = req.body as Schemas['TransactionRequest'];
       const ops = body.operations.map((o) => operationOf(o));
-      const r = await apply(ops, expected, body.dryRun === true);
+      const r = await apply(
+        ops,
+        { ...ctx, ...(body.allowLockout === true ? { allowLockout: true } : {}) },
+        body.dryRun === true,
+      );
       const result: Schemas['TransactionResult'] = {
         revision: r.revision,
         results: r.results.map(opResultWire),
         changes: r.changes.map(changeWire),
         ...(r.dryRun ? { dryRun: true as const } : {}),
         ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
+        ...(r.lockouts ? { lockouts: r.lockouts.map(lockoutWire) } : {}),
+        ...(r.findings ? { findings: r.findings.map(findingWire) } : {}),
       };
       // A dry run changes nothing: its ETag is the revision it was planned against.
       return { status: 200, body: result, headers: etag(r.revision) };
+    }),
+  );
+
+  router.post(
+    '/trace',
+    read(async (req) => {
+      const body = req.body as Schemas['TraceRequest'];
+      const ops = body.operations?.map((o) => operationOf(o));
+      const r = await service.trace(body.packet, ops);
+      return { status: 200, body: traceReportWire(r), headers: etag(r.revision) };
+    }),
+  );
+
+  router.get(
+    '/lint',
+    read(() => {
+      const revision = service.revision;
+      const body: Schemas['LintResult'] = { revision, findings: service.lint().map(findingWire) };
+      return { status: 200, body, headers: etag(revision) };
     }),
   );
 
@@ -337,7 +374,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.post(
     '/reset',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const body = (req.body ?? {}) as Schemas['ResetRequest'];
       const r = await apply(
         [
@@ -347,7 +384,7 @@ export function v1Router(options: RoutesOptions): Router {
             ...(body.table ? { table: body.table } : {}),
           },
         ],
-        expected,
+        ctx,
       );
       return written(r);
     }),
@@ -373,7 +410,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.put(
     '/tables/:table',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const body = req.body as Schemas['ReplaceTableRequest'];
       const r = await apply(
         [
@@ -388,7 +425,7 @@ export function v1Router(options: RoutesOptions): Router {
             })),
           },
         ],
-        expected,
+        ctx,
       );
       return written(r);
     }),
@@ -414,11 +451,11 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.post(
     '/tables/:table/chains',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const family = familyOf(req);
       const table = tableOf(req);
       const { name } = req.body as Schemas['CreateChainRequest'];
-      const r = await apply([{ op: 'createChain', family, table, chain: name }], expected);
+      const r = await apply([{ op: 'createChain', family, table, chain: name }], ctx);
       return written(r, 201, { Location: chainUrl(family, table, name) });
     }),
   );
@@ -452,7 +489,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.delete(
     '/tables/:table/chains/:chain',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const force = flag(req, 'force');
       const r = await apply(
         [
@@ -464,17 +501,17 @@ export function v1Router(options: RoutesOptions): Router {
             ...(force ? { force } : {}),
           },
         ],
-        expected,
+        ctx,
       );
       return written(r);
     }),
   );
 
   const chainOp = (op: 'flushChain' | 'zeroCounters') =>
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const r = await apply(
         [{ op, family: familyOf(req), table: tableOf(req), chain: param(req, 'chain') }],
-        expected,
+        ctx,
       );
       return written(r);
     });
@@ -483,25 +520,22 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.post(
     '/tables/:table/chains/:chain/rename',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const family = familyOf(req);
       const table = tableOf(req);
       const { newName } = req.body as Schemas['RenameChainRequest'];
-      const r = await apply(
-        [{ op: 'renameChain', family, table, chain: param(req, 'chain'), newName }],
-        expected,
-      );
+      const r = await apply([{ op: 'renameChain', family, table, chain: param(req, 'chain'), newName }], ctx);
       return written(r, 200, { Location: chainUrl(family, table, newName) });
     }),
   );
 
   router.put(
     '/tables/:table/chains/:chain/policy',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const { policy } = req.body as Schemas['SetPolicyRequest'];
       const r = await apply(
         [{ op: 'setPolicy', family: familyOf(req), table: tableOf(req), chain: param(req, 'chain'), policy }],
-        expected,
+        ctx,
       );
       return written(r);
     }),
@@ -530,10 +564,10 @@ export function v1Router(options: RoutesOptions): Router {
 
   /** AppendRule, InsertRule and EnsureRule: one rule added (or, ensure, found); 201 when added. */
   const addRule = (op: (req: Request, at: RuleAt, rule: RuleInput) => Operation) =>
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const at: RuleAt = { family: familyOf(req), table: tableOf(req), chain: param(req, 'chain') };
       const request = op(req, at, ruleInputOf(req.body as Schemas['RuleBody']));
-      const r = await apply([request], expected);
+      const r = await apply([request], ctx);
       const result = r.results[0];
       if (!result?.rule) throw new Error('the service returned no rule for an add');
       const existed = result.existed === true;
@@ -568,7 +602,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.put(
     '/tables/:table/chains/:chain/rules',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const body = req.body as Schemas['ReplaceChainRequest'];
       const r = await apply(
         [
@@ -580,7 +614,7 @@ export function v1Router(options: RoutesOptions): Router {
             rules: body.rules as RuleInput[],
           },
         ],
-        expected,
+        ctx,
       );
       return written(r);
     }),
@@ -604,14 +638,14 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.put(
     '/tables/:table/chains/:chain/rules/:id',
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const family = familyOf(req);
       const table = tableOf(req);
       const chain = param(req, 'chain');
       const body = req.body as Schemas['RuleBody'];
       const r = await apply(
         [{ op: 'replace', family, table, chain, target: { id: param(req, 'id') }, rule: ruleInputOf(body) }],
-        expected,
+        ctx,
       );
       const result = r.results[0];
       if (!result?.rule) throw new Error('the service returned no rule for a replace');
@@ -630,7 +664,7 @@ export function v1Router(options: RoutesOptions): Router {
   );
 
   const deleteRule = (target: (req: Request) => { id: string } | { position: number }) =>
-    write(async (req, expected) => {
+    write(async (req, ctx) => {
       const r = await apply(
         [
           {
@@ -641,7 +675,7 @@ export function v1Router(options: RoutesOptions): Router {
             target: target(req),
           },
         ],
-        expected,
+        ctx,
       );
       const deleted = r.results[0]?.deleted;
       if (!deleted) throw new Error('the service returned no rule for a delete');

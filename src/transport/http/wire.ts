@@ -11,11 +11,16 @@ import type {
   ChainSummary,
   ChainView,
   ChangeEventChange,
+  Finding,
+  Lockout,
   Operation,
   OpResult,
+  PathStep,
   RuleDetail,
   RuleInput,
   RuleRef,
+  TraceReport,
+  TraceResult,
 } from '../../service/api.js';
 
 export type Schemas = components['schemas'];
@@ -150,4 +155,77 @@ export function operationOf(wire: Schemas['Operation']): Operation {
 /** JSON.stringify replacer: bigint as a decimal string. */
 export function jsonReplacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
+}
+
+function traceStepWire(s: PathStep): Schemas['TraceStep'] {
+  switch (s.kind) {
+    case 'rule':
+      return {
+        kind: 'rule',
+        table: s.table,
+        chain: s.chain,
+        position: s.position,
+        ruleId: s.ruleId,
+        ruleText: s.ruleText,
+        matched: s.matched,
+        ...(s.assumed ? { assumed: s.assumed } : {}),
+        ...(s.reasons ? { reasons: [...s.reasons] } : {}),
+        ...(s.note !== undefined ? { note: s.note } : {}),
+      };
+    case 'policy':
+      return { kind: 'policy', table: s.table, chain: s.chain, policy: s.policy };
+    case 'note':
+      return { kind: 'note', table: s.table, text: s.text };
+  }
+}
+
+function traceResultWire(t: TraceResult): Schemas['TraceResult'] {
+  return {
+    family: t.family,
+    hook: t.hook,
+    definite: t.definite,
+    ...(t.definite ? { verdict: t.verdict } : {}),
+    possibleVerdicts: [...t.possibleVerdicts],
+    outcomes: t.outcomes.map((o) => ({
+      verdict: o.verdict,
+      ...(o.decidedBy ? { decidedBy: traceStepWire(o.decidedBy) } : {}),
+      ...(o.rejectWith !== undefined ? { rejectWith: o.rejectWith } : {}),
+      tables: o.tables.map((d) => ({ table: d.table, verdict: d.verdict, by: traceStepWire(d.by) })),
+      path: o.path.map(traceStepWire),
+      assumptions: o.assumptions.map(traceStepWire),
+      nat: o.nat.map((n) => ({ ...n })),
+      mark: o.mark,
+    })),
+    uncertain: t.uncertain.map((u) => ({ ...u, reasons: [...u.reasons] })),
+    truncated: t.truncated,
+  };
+}
+
+export function traceReportWire(r: TraceReport): Schemas['TraceReport'] {
+  return {
+    revision: r.revision,
+    proposed: r.proposed,
+    definite: r.definite,
+    ...(r.verdict ? { verdict: r.verdict } : {}),
+    possibleVerdicts: [...r.possibleVerdicts],
+    managed: traceResultWire(r.managed),
+    ...(r.other ? { other: { backend: r.other.backend, result: traceResultWire(r.other.result) } } : {}),
+  };
+}
+
+export function findingWire(f: Finding): Schemas['Finding'] {
+  return {
+    ...f,
+    rules: f.rules.map((r) => ({
+      table: r.table,
+      chain: r.chain,
+      position: r.position,
+      ruleId: r.ruleId,
+      ruleText: r.ruleText,
+    })),
+  };
+}
+
+export function lockoutWire(l: Lockout): Schemas['Lockout'] {
+  return { ...l };
 }

@@ -40,15 +40,17 @@ describe('gRPC auth matrix (requireAuth)', () => {
     await f.close();
   });
 
-  it('covers all 23 unary RPCs; reads are exactly the Get*/List* methods and Verify', () => {
-    expect(UNARY).toHaveLength(23);
+  it('covers all 25 unary RPCs; reads are exactly the Get*/List* methods, Verify, Trace and Lint', () => {
+    expect(UNARY).toHaveLength(25);
     expect([...READ_METHODS].sort()).toEqual([
       'GetChain',
       'GetRule',
       'GetRuleset',
       'GetStatus',
       'GetTable',
+      'Lint',
       'ListChains',
+      'Trace',
       'Verify',
       'Watch',
     ]);
