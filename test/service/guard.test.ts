@@ -79,7 +79,9 @@ describe('the lockout guard', () => {
     // From anywhere, 198.51.100.x included: the simulator cannot say which source, so it is "maybe".
     await refusal(s.apply([{ op: 'flushChain', ...input() }]));
     await refusal(
-      s.apply([{ op: 'delete', ...input(), target: { rule: { spec: '-p tcp -m tcp --dport 22 -j ACCEPT' } } }]),
+      s.apply([
+        { op: 'delete', ...input(), target: { rule: { spec: '-p tcp -m tcp --dport 22 -j ACCEPT' } } },
+      ]),
     );
     expect((await inputChain(s, 'ipv4')).rules).toHaveLength(1);
   });
