@@ -398,11 +398,11 @@ export class BatchRunner {
     const guard = this.o.guard;
     if (!guard || job.options.allowLockout === true) return plan;
     const callers = job.options.caller ? [job.options.caller] : [];
-    if (guard.isSafe(plan.commands, guard.paths(undefined, callers))) return plan;
+    if (guard.isSafe(plan.commands, guard.paths([], callers))) return plan;
     const after = rulesetsOf(draft.preview());
     restore();
     const before = rulesetsOf(draft.preview());
-    const found = guard.check(before, after, guard.paths(before, callers));
+    const found = guard.check(before, after, guard.paths([before, after], callers));
     return found.length > 0 ? found : replan();
   }
 

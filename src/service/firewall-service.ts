@@ -586,16 +586,18 @@ export class FirewallService implements FirewallApi {
     }
     const changed = plan.commands.length > 0;
     const after = changed ? draft.preview() : this.model.state;
+    const beforeRs = this.rulesets(this.model.state);
+    const afterRs = changed ? this.rulesets(after) : beforeRs;
     const lockouts =
       this.guard && changed
         ? this.guard.check(
-            this.rulesets(this.model.state),
-            this.rulesets(after),
-            this.guard.paths(this.rulesets(this.model.state), options.caller ? [options.caller] : []),
+            beforeRs,
+            afterRs,
+            this.guard.paths([beforeRs, afterRs], options.caller ? [options.caller] : []),
           )
         : [];
     const known = new Set(this.lint().map(findingKey));
-    const findings = changed ? lint(this.rulesets(after)).filter((f) => !known.has(findingKey(f))) : [];
+    const findings = changed ? lint(afterRs).filter((f) => !known.has(findingKey(f))) : [];
     return {
       dryRun: true,
       revision: changed ? revision + 1 : revision,

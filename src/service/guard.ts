@@ -4,7 +4,9 @@
  *
  * Protected paths are packet descriptions for the simulator (src/simulate):
  * TCP to the SSH port (NEW and ESTABLISHED, and the replies in OUTPUT), from
- * the configured sources or from anywhere; TCP to the API's own ports from the
+ * the configured sources or from anywhere ("anywhere" is traced from an address
+ * no rule's -s names, so banning addresses is not a lockout of everyone else,
+ * while a catch-all DROP or `! -s NET -j DROP` is); TCP to the API's own ports from the
  * admin sources; for a remote caller, its own address to the port it is using;
  * and on ipv6 neighbour discovery (solicitations and advertisements), without
  * which no ipv6 packet arrives at all. Each path is traced on the ruleset as it
@@ -30,6 +32,7 @@ import {
   type TraceResult,
   tracePacket,
 } from '../simulate/index.js';
+import { addressWords, type Cidr, inCidr, parseCidr } from '../simulate/ip.js';
 import type { PlannedCommand } from './plan-types.js';
 
 export interface GuardConfig {
@@ -79,6 +82,45 @@ function familyOf(address: string): Family {
   return address.includes(':') ? 'ipv6' : 'ipv4';
 }
 
+/** Candidates for a source "from anywhere", per family (documentation, private and public ranges). */
+const ANYWHERE: Readonly<Record<Family, readonly string[]>> = {
+  ipv4: [
+    '203.0.113.77',
+    '192.0.2.77',
+    '198.51.100.77',
+    '100.64.77.77',
+    '172.31.77.77',
+    '10.77.77.77',
+    '8.8.77.77',
+  ],
+  ipv6: ['2001:db8:77::77', 'fd77::77', '2a00:77::77', '2600:77::77'],
+};
+
+/**
+ * The source a path "from anywhere" is traced with: an address no rule's `-s` names (bans of
+ * single addresses or networks do not lock everyone else out), so that source-keyed matches
+ * (`recent`) are decided too. Undefined when every candidate is named: then unknown, and any
+ * rule on the source may cut the path.
+ */
+function anywhereSource(
+  family: Family,
+  rulesets: readonly ReadonlyMap<Family, Ruleset>[],
+): string | undefined {
+  const named: Cidr[] = [];
+  for (const m of rulesets)
+    for (const t of m.get(family)?.tables ?? [])
+      for (const c of t.chains)
+        for (const r of c.rules) {
+          if (r.source === undefined || r.invert?.includes('source')) continue;
+          const cidr = parseCidr(family, r.source);
+          if (cidr && cidr.prefix > 0) named.push(cidr);
+        }
+  return ANYWHERE[family].find((a) => {
+    const words = addressWords(family, a);
+    return words !== undefined && !named.some((c) => inCidr(c, words));
+  });
+}
+
 /** The first host of a CIDR (a source the simulator can decide every `-s` with). */
 function hostOf(cidr: string): string {
   const slash = cidr.indexOf('/');
@@ -86,9 +128,9 @@ function hostOf(cidr: string): string {
 }
 
 /** Names of `recent` lists the rulesets use: a protected connection has no recent hits in any. */
-function recentLists(rulesets: ReadonlyMap<Family, Ruleset>): Record<string, never[]> {
+function recentLists(rulesets: readonly ReadonlyMap<Family, Ruleset>[]): Record<string, never[]> {
   const out: Record<string, never[]> = {};
-  for (const rs of rulesets.values())
+  for (const rs of rulesets.flatMap((m) => [...m.values()]))
     for (const t of rs.tables)
       for (const c of t.chains)
         for (const r of c.rules)
@@ -123,21 +165,20 @@ export class LockoutGuard {
   ) {}
 
   /**
-   * The protected paths (and the callers'). With the rulesets, each packet says it has no hits in
-   * any `recent` list they use (a protected connection is a fresh one); without, those are unknown.
+   * The protected paths (and the callers'). Each packet says it has no hits in any `recent` list
+   * the rulesets use (a protected connection is a fresh one): pass the rulesets before and after
+   * the change; lists used by neither stay unknown.
    */
-  paths(
-    rulesets: ReadonlyMap<Family, Ruleset> | undefined,
-    callers: readonly Caller[] = [],
-  ): ProtectedPath[] {
-    const recent = rulesets ? recentLists(rulesets) : {};
+  paths(rulesets: readonly ReadonlyMap<Family, Ruleset>[], callers: readonly Caller[] = []): ProtectedPath[] {
+    const recent = recentLists(rulesets);
     const out: ProtectedPath[] = [];
     const tcp = (family: Family, what: string, port: number, source: string | undefined) => {
       const from = source === undefined ? 'anywhere' : source;
+      const address = source ?? anywhereSource(family, rulesets);
       const base = {
         family,
         protocol: 'tcp',
-        ...(source === undefined ? {} : { source }),
+        ...(address === undefined ? {} : { source: address }),
         recent,
       };
       const add = (name: string, input: PacketInput) => out.push({ name, packet: normalizePacket(input) });
@@ -158,7 +199,7 @@ export class LockoutGuard {
       const { source: _, ...reply } = base;
       add(`${what} tcp/${port} replies to ${from} (${family})`, {
         ...reply,
-        ...(source === undefined ? {} : { destination: source }),
+        ...(address === undefined ? {} : { destination: address }),
         hook: 'OUTPUT',
         sourcePort: port,
         ctState: 'ESTABLISHED',

@@ -24,9 +24,12 @@ import {
 import { type PortcullisProcess, startPortcullis } from './portcullis.js';
 import {
   ALLOW_ESTABLISHED,
+  ALLOW_ND,
   ALLOW_SSH,
   fixture,
   HARDENED_INPUT,
+  hardenedFixture,
+  hardenedInput,
   hardeningOps,
   LOG_AND_DROP,
   type RuleForm,
@@ -255,6 +258,8 @@ describeKernel('e2e: the seed articles through Portcullis on real packets', () =
 
       it('allow 22 then policy DROP: ping fails, SSH connects, other services and replies to outgoing connections are dropped', async () => {
         const fw = api(transport);
+        if (family === 'ipv6')
+          for (const nd of ALLOW_ND) await fw.appendRule(family, 'INPUT', rule(nd, form));
         await fw.appendRule(family, 'INPUT', rule(ALLOW_SSH, form));
         await fw.setPolicy(family, 'INPUT', 'DROP');
         const hardened: Reach = { ping: false, ssh: true, http: false, out: false };
@@ -277,10 +282,10 @@ describeKernel('e2e: the seed articles through Portcullis on real packets', () =
         const fw = api(transport);
         const input = await fw.getChain(family, 'INPUT');
         expect(input.policy).toBe('DROP');
-        expect(input.rules.map((r) => r.text)).toEqual(HARDENED_INPUT);
+        expect(input.rules.map((r) => r.text)).toEqual(hardenedInput(family));
         expect((await fw.getChain(family, 'FORWARD')).policy).toBe('ACCEPT');
         expect((await fw.getChain(family, 'OUTPUT')).policy).toBe('ACCEPT');
-        expect(withoutComments(await fw.rulesetText(family))).toBe(fixture('hardening', family));
+        expect(withoutComments(await fw.rulesetText(family))).toBe(hardenedFixture(family));
       });
 
       it('reset restores the baseline and every connection works again', async () => {
@@ -335,7 +340,7 @@ describeKernel('e2e: the seed articles through Portcullis on real packets', () =
         await fw.transaction([...hardeningOps('ipv4', 'spec'), ...hardeningOps('ipv6', 'typed')]);
         expect(await fw.revision()).toBeGreaterThan(revision);
         for (const f of FAMILIES) {
-          expect(withoutComments(await fw.rulesetText(f))).toBe(fixture('hardening', f));
+          expect(withoutComments(await fw.rulesetText(f))).toBe(hardenedFixture(f));
         }
         await Promise.all([
           expectReach(client(1), 'ipv4', HARDENED),

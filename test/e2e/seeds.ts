@@ -102,13 +102,54 @@ export const HARDENED_INPUT: readonly string[] = [
   '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
 ];
 
+/**
+ * ICMPv6 neighbour discovery (solicitation, advertisement): without it `ip6tables -P INPUT DROP`
+ * drops every neighbour lookup, so no ipv6 packet arrives at all; the lockout guard refuses the
+ * article's ipv6 variant until these are accepted, so the ipv6 hardening adds them first.
+ */
+export const ALLOW_ND: readonly SeedRule[] = (
+  ['neighbour-solicitation', 'neighbour-advertisement'] as const
+).map((type, i) => ({
+  chain: 'INPUT',
+  spec: `-p ipv6-icmp -m icmp6 --icmpv6-type ${135 + i} -j ACCEPT`,
+  typed: {
+    protocol: 'ipv6-icmp',
+    matches: [{ module: 'icmp6', icmpv6Type: type }],
+    target: { target: 'ACCEPT' },
+  },
+}));
+
+/** The ND rules as the kernel prints them. */
+export const ND_INPUT: readonly string[] = [
+  '-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT',
+  '-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT',
+];
+
+/** INPUT after the hardening article in `family` (ipv6: neighbour discovery first). */
+export function hardenedInput(family: Family): readonly string[] {
+  return family === 'ipv6' ? [...ND_INPUT, ...HARDENED_INPUT] : HARDENED_INPUT;
+}
+
+/** The hardening fixture of `family`, with the ND accepts first in INPUT for ipv6. */
+export function hardenedFixture(family: Family): string {
+  const save = fixture('hardening', family);
+  if (family !== 'ipv6') return save;
+  const lines = save.split('\n');
+  const first = lines.findIndex((l) => l.startsWith('-A INPUT '));
+  lines.splice(first, 0, ...ND_INPUT.map((r) => `-A INPUT ${r}`));
+  return lines.join('\n');
+}
+
 export function rule(seed: SeedRule, form: RuleForm): RuleInput {
   return form === 'spec' ? { spec: seed.spec } : seed.typed;
 }
 
-/** The hardening article as one transaction (allow 22, policy DROP, allow ESTABLISHED,RELATED). */
+/** The hardening article as one transaction (ipv6: allow ND; allow 22, policy DROP, allow ESTABLISHED,RELATED). */
 export function hardeningOps(family: Family, form: RuleForm): TxOp[] {
   return [
+    ...(family === 'ipv6' ? ALLOW_ND : []).map(
+      (nd): TxOp => ({ op: 'append', family, chain: 'INPUT', rule: rule(nd, form) }),
+    ),
     { op: 'append', family, chain: 'INPUT', rule: rule(ALLOW_SSH, form) },
     { op: 'setPolicy', family, chain: 'INPUT', policy: 'DROP' },
     { op: 'append', family, chain: 'INPUT', rule: rule(ALLOW_ESTABLISHED, form) },

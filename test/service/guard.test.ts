@@ -73,10 +73,20 @@ describe('the lockout guard', () => {
     const { s } = await service();
     await s.apply([append('-p tcp --dport 22 -j ACCEPT'), policy('DROP')]);
     const e1 = await refusal(
-      s.apply([{ op: 'insert', ...input(), position: 1, rule: { spec: '-s 198.51.100.0/24 -j DROP' } }]),
+      s.apply([
+        {
+          op: 'insert',
+          ...input(),
+          position: 1,
+          rule: { spec: '-p tcp -m multiport --dports 21:23 -j DROP' },
+        },
+      ]),
     );
-    expect(e1.message).toMatch(/cut by filter INPUT rule 1 \(-s 198\.51\.100\.0\/24 -j DROP\)/);
-    // From anywhere, 198.51.100.x included: the simulator cannot say which source, so it is "maybe".
+    expect(e1.message).toMatch(/cut by filter INPUT rule 1 \(-p tcp -m multiport --dports 21:23 -j DROP\)/);
+    // Dropping everyone but one network cuts SSH from anywhere.
+    await refusal(
+      s.apply([{ op: 'insert', ...input(), position: 1, rule: { spec: '! -s 192.0.2.0/24 -j DROP' } }]),
+    );
     await refusal(s.apply([{ op: 'flushChain', ...input() }]));
     await refusal(
       s.apply([
@@ -84,6 +94,18 @@ describe('the lockout guard', () => {
       ]),
     );
     expect((await inputChain(s, 'ipv4')).rules).toHaveLength(1);
+  });
+
+  it('does not count a ban of addresses or networks as a lockout of SSH from anywhere', async () => {
+    const { s } = await service();
+    await s.apply([append('-p tcp --dport 22 -j ACCEPT'), policy('DROP')]);
+    for (const spec of [
+      '-s 203.0.113.5/32 -j DROP',
+      '-s 198.51.100.0/24 -j REJECT',
+      '-s 203.0.113.0/24 -j DROP',
+    ])
+      await s.apply([{ op: 'insert', ...input(), position: 1, rule: { spec } }]);
+    expect((await inputChain(s, 'ipv4')).rules).toHaveLength(4);
   });
 
   it('lets rules that cannot touch SSH through without tracing, and allowLockout through with its risk', async () => {
@@ -105,6 +127,31 @@ describe('the lockout guard', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(executor.restores.length - before).toBe(1);
     expect((await inputChain(s, 'ipv4')).rules).toHaveLength(2);
+  });
+
+  it('passes the SSH brute-force article: a fresh connection has no hits in the recent list it adds', async () => {
+    const { s } = await service();
+    await s.apply([
+      { op: 'createChain', family: 'ipv4', table: 'filter', chain: 'LOG_AND_DROP' },
+      {
+        op: 'append',
+        family: 'ipv4',
+        table: 'filter',
+        chain: 'LOG_AND_DROP',
+        rule: { spec: '-j LOG --log-prefix "iptables deny: " --log-level 7' },
+      },
+      { op: 'append', family: 'ipv4', table: 'filter', chain: 'LOG_AND_DROP', rule: { spec: '-j DROP' } },
+    ]);
+    await s.apply([
+      append('-p tcp -m tcp --dport 22 -m state --state NEW -m recent --set --name DEFAULT --rsource'),
+    ]);
+    await s.apply([
+      append(
+        '-p tcp -m tcp --dport 22 -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name DEFAULT --rsource -j LOG_AND_DROP',
+      ),
+    ]);
+    await s.apply([append('-p tcp -m tcp --dport 22 -j ACCEPT')]);
+    expect((await inputChain(s, 'ipv4')).rules).toHaveLength(3);
   });
 
   it('protects only the configured SSH sources when they are given', async () => {
