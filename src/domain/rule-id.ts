@@ -18,10 +18,12 @@ export function ruleId(
   text: string,
   occurrence: number,
 ): string {
+  // The first 8 bytes as hex: the same 16 digits as slicing the full hex digest, without
+  // making the 64-digit string (whose slice would keep it alive for as long as the id lives).
   return createHash('sha256')
     .update(`${family}\n${table}\n${chain}\n${text}\n${occurrence}`)
-    .digest('hex')
-    .slice(0, 16);
+    .digest()
+    .toString('hex', 0, 8);
 }
 
 /** Ids for a chain's rules, given their canonical texts in order. */

@@ -16,6 +16,7 @@ import {
   type SaveOptions,
   summarizeStderr,
 } from './executor.js';
+import { RestoreSession } from './restore-session.js';
 import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
 
 /** The three programs driven for one address family. */
@@ -63,6 +64,14 @@ export interface ChildProcessExecutorOptions {
   maxOutputBytes?: number;
   /** Override program names or paths (absolute paths, or names looked up in PATH). */
   binaries?: BinariesOptions;
+  /**
+   * Keep one `iptables-restore --noflush` per family running (through coreutils' `stdbuf`) and
+   * feed it the restores that allow it (`reuse`), batch after batch: about 10 ms less per batch
+   * at 50,000 rules (restore-session.ts). nf_tables only: iptables-legacy-restore holds the
+   * xtables lock for as long as it runs.
+   * @default false
+   */
+  longLivedRestore?: boolean;
 }
 
 const DEFAULT_BINARIES: Readonly<Record<Family, FamilyBinaries>> = {
@@ -98,6 +107,10 @@ export class ChildProcessExecutor implements Executor {
   readonly maxOutputBytes: number;
   readonly #binaries: Readonly<Record<Family, FamilyBinaries>>;
   readonly #ip: string;
+  readonly longLivedRestore: boolean;
+  readonly #sessions = new Map<Family, RestoreSession>();
+  /** Set when a long-lived restore could not be used: every restore is then a process of its own. */
+  #sessionsOff = false;
 
   constructor(options: ChildProcessExecutorOptions = {}) {
     this.netns = checkNetns(options.netns);
@@ -121,6 +134,7 @@ export class ChildProcessExecutor implements Executor {
     };
     this.#binaries = Object.freeze({ ipv4: merge('ipv4'), ipv6: merge('ipv6') });
     this.#ip = checkProgram('binaries.ip', b.ip ?? 'ip');
+    this.longLivedRestore = options.longLivedRestore === true;
   }
 
   async save(family: Family, options: SaveOptions = {}): Promise<string> {
@@ -165,6 +179,22 @@ export class ChildProcessExecutor implements Executor {
     if (options.noflush) args.push('--noflush');
     if (options.test) args.push('--test');
     if (options.counters) args.push('--counters');
+    if (options.reuse && options.noflush && !options.test && !options.counters && text.endsWith('\n')) {
+      const session = this.#session(family, program, args);
+      if (session) {
+        try {
+          return await session.run(text, {
+            timeoutMs: this.#timeout(options.timeoutMs),
+            signal: options.signal,
+            onSpawn: options.onSpawn,
+          });
+        } catch (error) {
+          if (!(error instanceof ExecError) || error.kind !== 'binary_missing') throw error;
+          // stdbuf (coreutils) is missing: restores run one process each from now on.
+          this.#sessionsOff = true;
+        }
+      }
+    }
     const { pid } = await this.#run({
       program,
       args,
@@ -196,6 +226,38 @@ export class ChildProcessExecutor implements Executor {
       });
     }
     return { backend: m[2] === 'nf_tables' ? 'nf_tables' : 'legacy', version: m[1] };
+  }
+
+  /** Ends the long-lived restores (each exits when its stdin closes). Restores after this start new ones. */
+  close(): void {
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+
+  /** The family's long-lived restore, when they are on and work here. */
+  #session(family: Family, program: string, args: readonly string[]): RestoreSession | undefined {
+    if (!this.longLivedRestore || this.#sessionsOff) return undefined;
+    let session = this.#sessions.get(family);
+    if (session?.broken !== undefined) return undefined;
+    if (!session) {
+      const where = this.netns === undefined ? '' : ` in network namespace "${this.netns}"`;
+      const argv = this.#argv('stdbuf', ['-oL', program, ...args]);
+      session = new RestoreSession({
+        argv,
+        program,
+        where,
+        exitError: (code, stderr, input) =>
+          this.#errorFromExit(
+            { program, args, input, signal: undefined, timeoutMs: this.timeoutMs },
+            argv,
+            code,
+            stderr,
+            where,
+          ),
+      });
+      this.#sessions.set(family, session);
+    }
+    return session;
   }
 
   #timeout(perCall: number | undefined): number {

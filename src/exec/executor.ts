@@ -42,6 +42,12 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   /** Per-call timeout in milliseconds, overriding the executor's default. */
   timeoutMs?: number;
+  /**
+   * May run in the long-lived restore process the executor keeps (nf_tables, `--noflush` only;
+   * see exec/restore-session.ts): cheaper, but the process id is the previous call's, so pass it
+   * only when nothing still waits for the commits of that id. Default: false.
+   */
+  reuse?: boolean;
 }
 
 export interface BackendInfo {
@@ -98,6 +104,12 @@ export interface ChangeFeed {
   claim(pid: number): void;
   /** Ends the claim on `pid` (after a failed call); its generations seen so far are dropped. */
   release(pid: number): void;
+  /**
+   * Resolves once every commit made before the call has been reported (to `takeOwn` or
+   * `onExternal`); rejects when the feed is not live. Optional: without it, kernel sync
+   * verifies handles by listing them twice.
+   */
+  barrier?(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,6 +145,8 @@ export interface Executor {
   restore(family: Family, text: string, options?: RestoreOptions): Promise<RestoreResult>;
   /** Which iptables backend and version the executor drives. */
   info(family: Family): Promise<BackendInfo>;
+  /** Ends any long-lived process the executor keeps (optional; nothing to do for most). */
+  close?(): void;
   /**
    * `iptables -t TABLE -S CHAIN`: the chain's rules as `-A CHAIN ...` lines, printed as
    * iptables-save prints them. Reads only that table (cheap while the table is small; the

@@ -66,8 +66,14 @@ function otherBackend(
 }
 
 export async function openKernel(options: OpenKernelOptions = {}): Promise<KernelAdapters> {
-  const executor = new ChildProcessExecutor(options);
-  const backend = await executor.info('ipv4');
+  const probe = new ChildProcessExecutor(options);
+  const backend = await probe.info('ipv4');
+  // On nf_tables batches go through one long-lived iptables-restore (restore-session.ts) unless
+  // turned off; never on legacy, where that process would hold the xtables lock.
+  const executor =
+    backend.backend === 'nf_tables' && options.longLivedRestore !== false && installed('stdbuf')
+      ? new ChildProcessExecutor({ ...options, longLivedRestore: true })
+      : probe;
   const netns = options.netns === undefined ? {} : { netns: options.netns };
   const other = otherBackend(backend.backend, options);
   const base = { executor, backend, ...(other ? { other } : {}) };

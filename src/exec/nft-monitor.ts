@@ -26,6 +26,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Family } from '../domain/family.js';
 import { type ChangeFeed, ExecError, type Generation, type RuleChange } from './executor.js';
 import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
@@ -275,7 +276,11 @@ interface Waiter {
 interface Claim {
   generations: Generation[];
   at: number;
-  waiter?: Waiter;
+  /** Uses of the pid not yet taken: a long-lived process commits for several callers in turn. */
+  uses: number;
+  waiter?: Waiter | undefined;
+  /** takeOwns queued behind the waiting one (same pid, later commits), in order. */
+  queued: { count: number; timeoutMs: number; resolve: (generations: readonly Generation[]) => void }[];
 }
 
 type State = 'idle' | 'starting' | 'live' | 'lost' | 'closed';
@@ -292,7 +297,10 @@ const MAX_STDERR_CHARS = 16 * 1024;
  *   the monitor is then provably subscribed, and every later commit will be seen. The marker
  *   generations are never delivered. (Other watchers of the namespace do see them.)
  * - Generations of a claimed pid are held for `takeOwn`; a claim ends when `takeOwn` settles
- *   (or by `release`, or when dropped by the bounds, see the options).
+ *   (or by `release`, or when dropped by the bounds, see the options). A pid claimed again
+ *   before its claim ended (a long-lived restore, exec/restore-session.ts) has one use per
+ *   claim: each takeOwn, in order, takes exactly its count of generations, the last one all
+ *   that are left, and the claim ends with the last use.
  * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
  *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
  */
@@ -315,6 +323,7 @@ export class NftChangeFeed implements ChangeFeed {
   #stderr = '';
   #pendingIsMarker = false;
   #markerSeen: (() => void) | undefined;
+  #barriers: Promise<void> = Promise.resolve();
   #lost: ExecError | undefined;
 
   constructor(options: NftChangeFeedOptions = {}) {
@@ -431,9 +440,10 @@ export class NftChangeFeed implements ChangeFeed {
     const existing = this.#claims.get(pid);
     if (existing !== undefined) {
       existing.at = Date.now();
+      existing.uses++;
       return;
     }
-    this.#claims.set(pid, { generations: [], at: Date.now() });
+    this.#claims.set(pid, { generations: [], at: Date.now(), uses: 1, queued: [] });
     if (this.#claims.size > this.#maxClaims) {
       for (const [oldPid, claim] of this.#claims) {
         if (claim.waiter === undefined) {
@@ -448,34 +458,47 @@ export class NftChangeFeed implements ChangeFeed {
     checkInteger('pid', pid, 1, Number.MAX_SAFE_INTEGER);
     checkInteger('count', count, 0, Number.MAX_SAFE_INTEGER);
     checkInteger('timeoutMs', timeoutMs, 0, 24 * 3_600_000);
-    this.claim(pid);
+    if (!this.#claims.has(pid)) this.claim(pid);
     const claim = this.#claims.get(pid)!;
-    if (claim.waiter !== undefined) {
-      return Promise.reject(
-        new Error(`NftChangeFeed.takeOwn(${pid}): a takeOwn for this pid is already waiting`),
-      );
-    }
-    if (claim.generations.length >= count || this.#state === 'lost' || this.#state === 'closed') {
-      this.#claims.delete(pid);
-      return Promise.resolve(Object.freeze([...claim.generations]));
-    }
+    claim.at = Date.now();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#settle(pid), timeoutMs);
-      claim.waiter = { count, resolve, timer };
+      claim.queued.push({ count, timeoutMs, resolve });
+      if (claim.waiter === undefined) this.#next(pid, claim);
     });
+  }
+
+  /** Starts the first queued takeOwn of a claim: settled at once when its generations are in. */
+  #next(pid: number, claim: Claim): void {
+    const q = claim.queued.shift();
+    if (q === undefined) return;
+    claim.waiter = {
+      count: q.count,
+      resolve: q.resolve,
+      timer: setTimeout(() => this.#settle(pid), q.timeoutMs),
+    };
+    if (claim.generations.length >= q.count || this.#state === 'lost' || this.#state === 'closed')
+      this.#settle(pid);
   }
 
   /** Forgets `pid` (e.g. after its restore failed) and returns the generations held for it. */
   release(pid: number): readonly Generation[] {
     const claim = this.#claims.get(pid);
     if (claim === undefined) return [];
-    if (claim.waiter !== undefined) {
-      const held = claim.generations;
-      this.#settle(pid);
-      return held;
-    }
+    const held = Object.freeze([...claim.generations]);
+    this.#end(pid, claim);
+    return held;
+  }
+
+  /** Ends a claim: its waiting takeOwn gets every generation held, queued ones nothing. */
+  #end(pid: number, claim: Claim): void {
     this.#claims.delete(pid);
-    return Object.freeze([...claim.generations]);
+    const w = claim.waiter;
+    claim.waiter = undefined;
+    if (w !== undefined) {
+      clearTimeout(w.timer);
+      w.resolve(Object.freeze(claim.generations.splice(0)));
+    }
+    for (const q of claim.queued.splice(0)) q.resolve(Object.freeze([]));
   }
 
   onExternal(listener: (generation: Generation) => void): () => void {
@@ -489,7 +512,7 @@ export class NftChangeFeed implements ChangeFeed {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    for (const pid of [...this.#claims.keys()]) this.#settle(pid);
+    for (const [pid, claim] of [...this.#claims]) this.#end(pid, claim);
     const child = this.#child;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -506,17 +529,67 @@ export class NftChangeFeed implements ChangeFeed {
     return this.netns === undefined ? '' : ` in network namespace "${this.netns}"`;
   }
 
+  /**
+   * Resolves once every commit made before the call has been reported to the listeners: a
+   * marker commit (swallowed, like start's) came back through the monitor, and netlink
+   * delivers a namespace's commits in order. Kernel sync uses it to prove that nothing
+   * committed between two reads (rules and handles). One barrier at a time.
+   */
+  barrier(timeoutMs = 10_000): Promise<void> {
+    const run = this.#barriers.then(() => {
+      if (this.#state !== 'live') throw this.#lost ?? new Error('the nft monitor is not running');
+      return this.#sync(timeoutMs);
+    });
+    this.#barriers = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Whether the monitor has joined the nf_tables multicast group (NFNLGRP_NFTABLES, bit 0x40
+   * of the Groups column of /proc/PID/net/netlink for its own socket): it does so only after
+   * reading the whole ruleset, and a commit before that is never printed. Undefined when it
+   * cannot be told (no /proc, another portid): then markers are simply repeated.
+   */
+  #subscribed(): boolean | undefined {
+    const pid = this.pid;
+    if (pid === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/netlink`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    let found = false;
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1] !== '12' || f[2] !== String(pid)) continue;
+      found = true;
+      if ((Number.parseInt(f[3] ?? '0', 16) & 0x40) !== 0) return true;
+    }
+    return found ? false : undefined;
+  }
+
+  /** Waits (polling) until the monitor has subscribed, or it cannot be told, or the deadline. */
+  async #waitSubscribed(deadline: number): Promise<void> {
+    while (Date.now() < deadline && this.#subscribed() === false) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** Commits marker transactions until the monitor prints one. */
-  async #sync(): Promise<void> {
+  async #sync(timeoutMs = this.#startTimeoutMs): Promise<void> {
     const seen = new Promise<void>((resolve) => {
       this.#markerSeen = resolve;
     });
-    const deadline = Date.now() + this.#startTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     const input = `add table inet ${this.#marker}\ndelete table inet ${this.#marker}\n`;
     let wait = 50;
     let attempts = 0;
     while (Date.now() < deadline) {
-      if (this.#state !== 'starting') return;
+      if (this.#state !== 'starting' && this.#state !== 'live')
+        throw this.#lost ?? new Error('the nft monitor is not running');
+      // A marker sent before the monitor has read the ruleset is lost, and makes it read again.
+      await this.#waitSubscribed(deadline);
       attempts += 1;
       await runProcess({
         argv: netnsArgv(this.#ip, this.netns, this.#nft, ['-f', '-']),
@@ -616,15 +689,24 @@ export class NftChangeFeed implements ChangeFeed {
     }
   }
 
-  /** Resolves the waiting takeOwn of `pid` (if any) with what was seen, and forgets the claim. */
+  /**
+   * Resolves the waiting takeOwn of `pid` (if any) with what was seen: exactly its count while
+   * later uses of the pid remain, else everything; the claim ends with its last use.
+   */
   #settle(pid: number): void {
     const claim = this.#claims.get(pid);
     if (claim === undefined) return;
-    this.#claims.delete(pid);
-    if (claim.waiter !== undefined) {
-      clearTimeout(claim.waiter.timer);
-      claim.waiter.resolve(Object.freeze([...claim.generations]));
+    const w = claim.waiter;
+    claim.waiter = undefined;
+    claim.uses--;
+    const last = claim.uses <= 0 && claim.queued.length === 0;
+    const taken = last ? claim.generations.splice(0) : claim.generations.splice(0, w?.count ?? 0);
+    if (last) this.#claims.delete(pid);
+    if (w !== undefined) {
+      clearTimeout(w.timer);
+      w.resolve(Object.freeze(taken));
     }
+    if (!last) this.#next(pid, claim);
   }
 
   /** Drops an untaken claim: nobody will account for its generations, so they are external. */
@@ -645,10 +727,7 @@ export class NftChangeFeed implements ChangeFeed {
     const wasLive = this.#state === 'live' || this.#state === 'starting';
     this.#state = 'lost';
     this.#lost ??= error;
-    for (const pid of [...this.#claims.keys()]) {
-      const claim = this.#claims.get(pid);
-      if (claim?.waiter !== undefined) this.#settle(pid);
-    }
+    for (const [pid, claim] of [...this.#claims]) if (claim.waiter !== undefined) this.#end(pid, claim);
     if (wasLive) this.#emit(FEED_LOST);
     return error;
   }

@@ -17,7 +17,8 @@ import { isTableName, type TableName } from '../domain/family.js';
 import type { Policy, Rule } from '../domain/model.js';
 import { checkChainName, checkUint } from '../domain/validate.js';
 import { checkUserChainName } from './catalogue.js';
-import { ruleTokens } from './rule-writer.js';
+import { ruleText, ruleTokens } from './rule-writer.js';
+import { renderTokens } from './tokenize.js';
 
 interface InTable {
   readonly table: TableName;
@@ -80,6 +81,21 @@ function position(value: unknown): Token {
 }
 
 const t = (text: string): Token => ({ text });
+
+const RULE_VERBS = { append: '-A', insert: '-I', replace: '-R', delete: '-D' } as const;
+
+/**
+ * One restore line for a command: commandTokens rendered, with the rule's part taken from its
+ * remembered text (rule-writer.ts), so a rule validated and planned is not rendered again.
+ */
+export function commandLine(c: Command): string {
+  if (!addsRule(c) && c.op !== 'delete') return renderTokens(commandTokens(c));
+  checkTable(c.table);
+  const head: Token[] = [t(RULE_VERBS[c.op]), t(checkChainName(c.chain))];
+  if (c.op === 'insert' || c.op === 'replace') head.push(position(c.position));
+  const rule = ruleText(c.rule);
+  return rule === '' ? renderTokens(head) : `${renderTokens(head)} ${rule}`;
+}
 
 /** The tokens of one restore line for a command (its table is the block's). Validates every value. */
 export function commandTokens(c: Command): Token[] {

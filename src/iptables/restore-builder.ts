@@ -21,7 +21,7 @@
 import { invalid } from '../domain/errors.js';
 import type { TableName } from '../domain/family.js';
 import type { Policy, Rule } from '../domain/model.js';
-import { addsRule, type Command, checkTable, commandTokens } from './commands.js';
+import { addsRule, type Command, checkTable, commandLine, commandTokens } from './commands.js';
 import { renderTokens } from './tokenize.js';
 
 export interface RestoreBlock {
@@ -69,7 +69,7 @@ export class RestoreBuilder {
   add(command: Command, owner?: number): this {
     if (typeof command !== 'object' || command === null)
       throw invalid(undefined, 'command must be an object');
-    const line = renderTokens(commandTokens(command));
+    const line = commandLine(command);
     this.entries.push({ command, line, owner, index: this.entries.length });
     return this;
   }

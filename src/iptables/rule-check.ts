@@ -15,8 +15,8 @@ import { invalid, isDomainError } from '../domain/errors.js';
 import type { Family } from '../domain/family.js';
 import { isRawMatch, isRawTarget, type Rule } from '../domain/model.js';
 import { parseRuleArgs } from './rule-parser.js';
-import { ruleTokens } from './rule-writer.js';
-import { checkWord, renderTokens, splitSpecWords, wordValue } from './tokenize.js';
+import { ruleText, ruleWordCount } from './rule-writer.js';
+import { checkWord, splitSpecWords, wordValue } from './tokenize.js';
 
 /**
  * Options that start a new part of a rule. Inside the words of an untyped match or
@@ -73,15 +73,15 @@ export function checkRuleLine(rule: Rule, family: Family, field: string): void {
     if (isRawMatch(m)) checkRawWords(m.raw, `${field}.matches[${i}]`);
   });
   if (rule.target && isRawTarget(rule.target)) checkRawWords(rule.target.raw, `${field}.target`);
-  const tokens = ruleTokens(rule);
+  const words = ruleWordCount(rule);
   // `-I CHAIN N` plus the rule; a chain name is at most 28 characters.
-  if (tokens.length + 3 > MAX_LINE_WORDS) {
+  if (words + 3 > MAX_LINE_WORDS) {
     throw invalid(
       field,
-      `${field} has ${tokens.length} words; iptables-restore reads at most ${MAX_LINE_WORDS - 3} per rule`,
+      `${field} has ${words} words; iptables-restore reads at most ${MAX_LINE_WORDS - 3} per rule`,
     );
   }
-  const text = renderTokens(tokens);
+  const text = ruleText(rule);
   const bytes = Buffer.byteLength(text, 'utf8') + 40;
   if (bytes > MAX_LINE_BYTES) {
     throw invalid(

@@ -58,7 +58,43 @@ export function ruleArgv(rule: Rule): string[] {
   return tokenValues(ruleTokens(rule));
 }
 
+interface Rendered {
+  readonly text: string;
+  /** How many words (argv elements) the text has. */
+  readonly words: number;
+}
+
+/**
+ * A rule's rendering, remembered for frozen rules (every rule the parser, the validation and
+ * the save reader build is frozen, so its text can never change): a change is validated,
+ * planned, written into restore text and recorded, and each of those needs the text.
+ */
+const rendered = new WeakMap<Rule, Rendered>();
+
+function render(rule: Rule): Rendered {
+  let r = rendered.get(rule);
+  if (r === undefined) {
+    const tokens = ruleTokens(rule);
+    r = { text: renderTokens(tokens), words: tokens.length };
+    if (Object.isFrozen(rule)) rendered.set(rule, r);
+  }
+  return r;
+}
+
 /** The canonical one-line text of a rule, as iptables-save prints it after `-A CHAIN`. */
 export function ruleText(rule: Rule): string {
-  return renderTokens(ruleTokens(rule));
+  return render(rule).text;
+}
+
+/** How many words (arguments) the rule's text has. */
+export function ruleWordCount(rule: Rule): number {
+  return render(rule).words;
+}
+
+/**
+ * The text without remembering it: for the rules of a whole ruleset read from the kernel,
+ * whose entries keep their text themselves (a remembered text per rule would only cost memory).
+ */
+export function ruleTextOnce(rule: Rule): string {
+  return rendered.get(rule)?.text ?? renderTokens(ruleTokens(rule));
 }

@@ -22,7 +22,7 @@
  * else (policies, flushes, chain deletes, rules that may match) is traced.
  */
 import { DomainError } from '../domain/errors.js';
-import type { Family } from '../domain/family.js';
+import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Rule, Ruleset } from '../domain/model.js';
 import type { Command } from '../iptables/commands.js';
 import {
@@ -159,6 +159,9 @@ function cutBy(t: TraceResult): string {
 }
 
 export class LockoutGuard {
+  /** Paths for the static check (no rulesets) by caller: they depend on nothing else. */
+  private readonly staticPaths = new Map<string, ProtectedPath[]>();
+
   constructor(
     private readonly config: GuardConfig,
     private readonly families: readonly Family[],
@@ -167,9 +170,25 @@ export class LockoutGuard {
   /**
    * The protected paths (and the callers'). Each packet says it has no hits in any `recent` list
    * the rulesets use (a protected connection is a fresh one): pass the rulesets before and after
-   * the change; lists used by neither stay unknown.
+   * the change; lists used by neither stay unknown. Without rulesets (the static check of every
+   * change) the paths depend only on the callers, and are built once per caller.
    */
   paths(rulesets: readonly ReadonlyMap<Family, Ruleset>[], callers: readonly Caller[] = []): ProtectedPath[] {
+    if (rulesets.length > 0) return this.build(rulesets, callers);
+    const key = callers.map((c) => `${c.address} ${c.port}`).join(',');
+    let paths = this.staticPaths.get(key);
+    if (!paths) {
+      if (this.staticPaths.size >= 1024) this.staticPaths.clear();
+      paths = this.build(rulesets, callers);
+      this.staticPaths.set(key, paths);
+    }
+    return paths;
+  }
+
+  private build(
+    rulesets: readonly ReadonlyMap<Family, Ruleset>[],
+    callers: readonly Caller[],
+  ): ProtectedPath[] {
     const recent = recentLists(rulesets);
     const out: ProtectedPath[] = [];
     const tcp = (family: Family, what: string, port: number, source: string | undefined) => {
@@ -259,9 +278,12 @@ export class LockoutGuard {
         return true;
       case 'append':
       case 'insert':
-        return (c.table === 'filter' && harmless(c.rule)) || !mayMatchAny(family, c.rule, paths);
+        return (
+          (c.table === 'filter' && harmless(c.rule)) ||
+          !mayMatchAny(family, c.rule, reaching(c.table, c.chain, paths))
+        );
       case 'delete':
-        return !mayMatchAny(family, c.rule, paths);
+        return onlyDenies(c.rule) || !mayMatchAny(family, c.rule, reaching(c.table, c.chain, paths));
       case 'policy':
         return c.policy === 'ACCEPT';
       default:
@@ -295,6 +317,32 @@ function harmless(rule: Rule): boolean {
 
 /** Matches on what earlier rules may have changed (marks) or on state we do not model alone: never decided in isolation. */
 const CONTEXTUAL = new Set(['mark', 'connmark', 'recent', 'set', 'limit', 'hashlimit']);
+
+/**
+ * The paths a rule in this chain can meet: a packet is traced through the built-in chains of its
+ * own hook (and what they jump to), so a rule in another built-in chain never sees it (a rule in
+ * INPUT cannot touch the replies in OUTPUT); a user chain may be jumped to from any hook.
+ */
+function reaching(
+  table: TableName,
+  chain: string,
+  paths: readonly ProtectedPath[],
+): readonly ProtectedPath[] {
+  if (!BUILTIN_CHAINS[table].includes(chain)) return paths;
+  return paths.filter((p) => p.packet.hook === chain);
+}
+
+/**
+ * A rule whose removal cannot cut an accepted path: it drops or rejects, and its matches have no
+ * side effect and read no state other rules write. A path accepted (definitely) before the
+ * change never matched it, so without it the path is the same. Removing expired bans is the
+ * common case, and must not cost a trace of the whole ruleset.
+ */
+function onlyDenies(rule: Rule): boolean {
+  const t = rule.target;
+  if (t === undefined || !('target' in t) || (t.target !== 'DROP' && t.target !== 'REJECT')) return false;
+  return rule.matches.every((m) => !('raw' in m) && !CONTEXTUAL.has(m.module));
+}
 
 const PROTOCOLS: Readonly<Record<string, number>> = { tcp: 6, udp: 17, icmp: 1, 'ipv6-icmp': 58, sctp: 132 };
 

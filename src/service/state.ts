@@ -9,7 +9,7 @@
 import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { ruleId } from '../domain/rule-id.js';
-import { ruleText } from '../iptables/rule-writer.js';
+import { ruleTextOnce } from '../iptables/rule-writer.js';
 
 export interface RuleEntry {
   readonly rule: Rule;
@@ -70,7 +70,7 @@ export function makeEntries(
 ): RuleEntry[] {
   const seen = new Map<string, number>();
   return rules.map((rule, i) => {
-    const text = ruleText(rule);
+    const text = ruleTextOnce(rule);
     const occurrence = seen.get(text) ?? 0;
     seen.set(text, occurrence + 1);
     return { rule, text, id: ruleId(family, table, chain, text, occurrence), handle: handles?.[i] };

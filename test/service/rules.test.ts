@@ -24,7 +24,11 @@ describe.each(FAMILIES)('FirewallService rule operations (%s)', (family) => {
         { op: 'append', rule: expect.objectContaining({ position: 4, text: dropText(1) }) },
       ]);
       expect(fake.restores).toEqual([
-        { family, text: `*filter\n-A INPUT ${dropText(1)}\nCOMMIT\n`, options: { noflush: true } },
+        {
+          family,
+          text: `*filter\n-A INPUT ${dropText(1)}\nCOMMIT\n`,
+          options: { noflush: true, reuse: true },
+        },
       ]);
       expect(await kernelRules(fake, family, 'INPUT')).toEqual([...input, dropText(1)]);
       const read = (await service.getChain(family, 'filter', 'INPUT')).chain.rules[3];

@@ -130,7 +130,33 @@ export function flagIndex(spec: AnyExtension): Map<string, FlagEntry> {
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
+  // Most values are strings, and JSON.stringify is one-to-one on strings.
+  if (typeof a === 'string' && typeof b === 'string') return a === b;
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** An extension's option table, listed once (every rule read or written walks it). */
+interface Shape {
+  readonly entries: readonly (readonly [string, OptionSpec<unknown>])[];
+  readonly keys: readonly string[];
+  readonly fills: readonly (readonly [string, (family: Family) => unknown])[];
+  readonly omits: readonly (readonly [string, unknown])[];
+}
+
+const shapes = new WeakMap<AnyExtension, Shape>();
+
+function shapeOf(spec: AnyExtension): Shape {
+  let shape = shapes.get(spec);
+  if (shape) return shape;
+  const entries = Object.entries(spec.options) as [string, OptionSpec<unknown>][];
+  shape = {
+    entries,
+    keys: entries.map(([key]) => key),
+    fills: entries.flatMap(([key, o]) => (o.fill ? [[key, o.fill] as const] : [])),
+    omits: entries.flatMap(([key, o]) => (o.omitWhen !== undefined ? [[key, o.omitWhen] as const] : [])),
+  };
+  shapes.set(spec, shape);
+  return shape;
 }
 
 /** Orders keys as the spec does, applies fill/omit and the finish hook, freezes. */
@@ -142,18 +168,19 @@ function complete(
   field: string,
   discriminant: Record<string, string>,
 ): Record<string, unknown> {
-  for (const [key, option] of Object.entries(spec.options)) {
-    if (draft[key] === undefined && option.fill) draft[key] = option.fill(family);
+  const shape = shapeOf(spec);
+  for (const [key, fill] of shape.fills) {
+    if (draft[key] === undefined) draft[key] = fill(family);
   }
   spec.finish?.(draft, family, field, inverted);
-  for (const [key, option] of Object.entries(spec.options)) {
-    if (option.omitWhen !== undefined && !inverted.has(key) && sameValue(draft[key], option.omitWhen)) {
+  for (const [key, omitWhen] of shape.omits) {
+    if (draft[key] !== undefined && !inverted.has(key) && sameValue(draft[key], omitWhen)) {
       delete draft[key];
     }
   }
   const out: Record<string, unknown> = { ...discriminant };
   const invert: string[] = [];
-  for (const key of Object.keys(spec.options)) {
+  for (const key of shape.keys) {
     if (draft[key] === undefined) continue;
     out[key] = Object.freeze(draft[key]);
     if (inverted.has(key)) invert.push(key);
@@ -267,7 +294,7 @@ export interface Token {
 export function formatExtension(spec: AnyExtension, value: Readonly<Record<string, unknown>>): Token[] {
   const out: Token[] = [];
   const invert = (value.invert as readonly string[] | undefined) ?? [];
-  for (const [key, option] of Object.entries(spec.options)) {
+  for (const [key, option] of shapeOf(spec).entries) {
     const v = value[key];
     if (v === undefined) continue;
     if (invert.includes(key)) out.push({ text: '!' });

@@ -1,0 +1,47 @@
+/**
+ * The feed's barrier (NftChangeFeed.barrier): once it resolves, every commit made before the
+ * call has been reported. Kernel sync relies on it to verify rule handles with one listing
+ * instead of two (service/kernel-sync.ts). Also: the monitor's start waits until it has
+ * subscribed before it sends its marker, so a start beside a large ruleset does not keep
+ * restarting the monitor's own read of it.
+ */
+import { afterAll, expect, it } from 'vitest';
+import type { Generation } from '../../src/exec/executor.js';
+import { NftChangeFeed } from '../../src/exec/nft-monitor.js';
+import { describeKernel, useNetns } from '../helpers/kernel.js';
+
+describeKernel('the nft feed barrier', () => {
+  const ns = useNetns('pbar');
+  let feed: NftChangeFeed | undefined;
+  afterAll(async () => {
+    await feed?.close();
+  });
+
+  it('rejects before the feed is live', async () => {
+    const idle = new NftChangeFeed({ netns: ns().name });
+    await expect(idle.barrier()).rejects.toThrow(/not running/);
+  });
+
+  it('resolves only after every commit made before it was reported, every time', async () => {
+    feed = new NftChangeFeed({ netns: ns().name });
+    await feed.start();
+    const seen: Generation[] = [];
+    feed.onExternal((g) => seen.push(g));
+    for (let i = 0; i < 20; i++) {
+      // Another process commits; the barrier is asked for right after it returns.
+      const r = await ns().exec(['iptables', '-A', 'INPUT', '-s', `192.0.2.${i + 1}`, '-j', 'DROP']);
+      expect(r.code, r.stderr).toBe(0);
+      await feed.barrier();
+      expect(seen.length, `after commit ${i + 1}`).toBe(i + 1);
+    }
+    // The barrier's own marker commits are never reported as external.
+    await feed.barrier();
+    await feed.barrier();
+    expect(seen).toHaveLength(20);
+  });
+
+  it('rejects once the feed is closed', async () => {
+    await feed?.close();
+    await expect(feed?.barrier()).rejects.toThrow();
+  });
+});
