@@ -12,14 +12,28 @@ import { readFileSync, statSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { Family } from './domain/family.js';
+import { FAMILIES, type Family } from './domain/family.js';
 import type { Ruleset } from './domain/model.js';
 import { parseSave } from './iptables/save-parser.js';
-import type { Scope, TokenEntry } from './transport/auth.js';
+import type { GuardConfig } from './service/guard.js';
+import type { ClientCertificateEntry, Scope, TokenEntry } from './transport/auth.js';
 import type { ConnectionLimits } from './transport/connection-limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+/** `auto`: JSON lines when stderr is not a terminal, readable lines when it is. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+/**
+ * When the ruleset is written to the rules files: after every committed change (batched: at
+ * most one write per batch), only when asked (POST /v1/save, gRPC Save), or never.
+ */
+export type PersistMode = 'after-change' | 'on-demand' | 'off';
+const PERSIST_MODES: readonly PersistMode[] = ['after-change', 'on-demand', 'off'];
+
+function isLogLevel(v: unknown): v is LogLevel {
+  return LOG_LEVELS.some((l) => l === v);
+}
 
 /** Paths of iptables-save files that `reset` returns to, per family. */
 export type BaselinePaths = Partial<Record<Family, string>>;
@@ -43,10 +57,37 @@ export interface Config {
   readonly stateDir: string;
   /** How often to verify that the model equals the kernel (ms); 0 = never. */
   readonly verifyIntervalMs: number;
+  /**
+   * The lockout guard's protected paths (see src/service/guard.ts); undefined = off. The API's
+   * own ports and the caller's path are protected only when the API lives behind the managed
+   * firewall (not with --netns).
+   */
+  readonly guard: GuardConfig | undefined;
   /** Timeouts and the connection cap of every listener (REST TCP, REST Unix socket, gRPC). */
   readonly limits: ConnectionLimits;
   readonly logLevel: LogLevel;
-  readonly allowRemote: boolean;
+  readonly logFormat: LogFormat;
+  /** Non-loopback listeners without TLS (a warning says so at every start). */
+  readonly allowInsecureRemote: boolean;
+  /** TLS for REST and gRPC on TCP; undefined = plain TCP (loopback only, unless allowInsecureRemote). */
+  readonly tls: TlsPaths | undefined;
+  /** Client certificates (mTLS) mapped to an identity and a scope, like tokens. */
+  readonly clientCertificates: readonly ClientCertificateEntry[];
+  readonly persist: PersistMode;
+  /** The rules files (iptables-save format, netfilter-persistent's rules.v4 and rules.v6). */
+  readonly rulesFiles: Readonly<Record<Family, string>>;
+  /** Test (`--test`) and load the rules files before the service reports ready. */
+  readonly restoreOnStart: boolean;
+  /** The audit log (JSON lines); undefined = disabled. */
+  readonly auditLog: string | undefined;
+}
+
+/** The TLS files: certificate chain and key of the server, and the CA that signs client certificates. */
+export interface TlsPaths {
+  readonly cert: string;
+  readonly key: string;
+  /** With it, clients may authenticate with a certificate (mTLS). */
+  readonly clientCa: string | undefined;
 }
 
 /** Where a value came from, for messages. */
@@ -74,17 +115,55 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Key =
-  | Exclude<keyof Config, 'limits'>
-  | 'queue.maxDepth'
-  | 'queue.jobDeadlineMs'
-  | 'requestTimeoutMs'
-  | 'headerTimeoutMs'
-  | 'idleTimeoutMs'
-  | 'maxConnections';
+/**
+ * Every option's parsed value, by option key: the option table below is typed from it, so a
+ * parser cannot return anything else, and {@link Config} is built from it key by key.
+ */
+interface Values {
+  netns: string | undefined;
+  families: readonly Family[];
+  restHost: string;
+  restPort: number;
+  grpcHost: string;
+  grpcPort: number;
+  socket: string | undefined;
+  tokens: readonly TokenEntry[];
+  baseline: BaselinePaths;
+  pollIntervalMs: number;
+  'queue.maxDepth': number;
+  'queue.jobDeadlineMs': number;
+  /** undefined: the default, which depends on netns. */
+  stateDir: string | undefined;
+  verifyIntervalMs: number;
+  lockoutGuard: boolean;
+  guardSshPorts: readonly number[];
+  guardSshSources: readonly string[];
+  guardAdminSources: readonly string[];
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  allowInsecureRemote: boolean;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  clientCertificates: readonly ClientCertificateEntry[];
+  persist: PersistMode;
+  /** undefined: the default, which depends on netns. */
+  rulesV4: string | undefined;
+  rulesV6: string | undefined;
+  restoreOnStart: boolean;
+  /** undefined: the default (which depends on netns); false: disabled. */
+  auditLog: string | false | undefined;
+}
 
-interface OptionSpec {
-  readonly key: Exclude<Key, 'queue'>;
+type Key = keyof Values;
+
+interface OptionSpec<K extends Key> {
+  readonly key: K;
   readonly flag: string;
   readonly env: string;
   /** Placeholder for the value in `--help`; undefined for a switch (no value). */
@@ -98,9 +177,12 @@ interface OptionSpec {
    * Turns a raw value into the typed one. Strings come from flags and the environment;
    * a config file may give any JSON/YAML value. `where` completes "Invalid X from WHERE".
    */
-  readonly parse: (value: unknown, ctx: ParseContext) => unknown;
-  readonly defaultValue: unknown;
+  readonly parse: (value: unknown, ctx: ParseContext) => Values[K];
+  readonly defaultValue: Values[K];
 }
+
+/** Any option of the table (the list `--help` and the parsers walk). */
+export type AnyOption = { [K in Key]: OptionSpec<K> }[Key];
 
 interface ParseContext {
   readonly source: Source;
@@ -170,6 +252,34 @@ function families(value: unknown, ctx: ParseContext): Family[] {
   return out;
 }
 
+/** A comma-separated string or a list (config file) of at most `max` items; '' is none. */
+function listOf(key: string, ctx: ParseContext, value: unknown, max: number): unknown[] {
+  const list =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')
+      : value;
+  if (!Array.isArray(list)) fail(key, ctx, 'expected a comma-separated list', value);
+  if (list.length > max) fail(key, ctx, `expected at most ${max} items`, value);
+  return list;
+}
+
+/** An address or CIDR (prefix within the family's length). */
+function cidr(key: string, ctx: ParseContext, value: unknown): string {
+  const text = str(key, ctx, value).trim();
+  const [address = '', prefix, extra] = text.split('/');
+  const version = isIP(address);
+  const max = version === 6 ? 128 : 32;
+  const ok =
+    version !== 0 &&
+    extra === undefined &&
+    (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max));
+  if (!ok) fail(key, ctx, 'expected an address or CIDR such as 192.0.2.1 or 2001:db8::/32', value);
+  return text;
+}
+
 function socketPath(value: unknown, ctx: ParseContext): string | undefined {
   const p = str('socket', ctx, value);
   if (p === '') return undefined;
@@ -236,8 +346,7 @@ function tokens(value: unknown, ctx: ParseContext): TokenEntry[] {
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         fail(`tokens[${i}]`, ctx, 'expected a mapping with name, sha256 and scope');
       }
-      const rec = item as Record<string, unknown>;
-      const extra = Object.keys(rec).find((k) => k !== 'name' && k !== 'sha256' && k !== 'scope');
+      const extra = Object.keys(item).find((k) => k !== 'name' && k !== 'sha256' && k !== 'scope');
       if (extra !== undefined) {
         fail(
           `tokens[${i}]`,
@@ -245,7 +354,7 @@ function tokens(value: unknown, ctx: ParseContext): TokenEntry[] {
           `expected only the keys name, sha256 and scope, not ${JSON.stringify(extra)}`,
         );
       }
-      return tokenEntry(i, rec.name, rec.scope, rec.sha256, ctx);
+      return tokenEntry(i, own(item, 'name'), own(item, 'scope'), own(item, 'sha256'), ctx);
     });
   } else {
     fail('tokens', ctx, 'expected a list of { name, sha256, scope }');
@@ -272,7 +381,7 @@ function baseline(value: unknown, ctx: ParseContext): BaselinePaths {
     for (const part of value.split(',')) {
       const m = /^(ipv4|ipv6)=(.*)$/.exec(part.trim());
       if (!m) fail('baseline', ctx, 'expected PATH or ipv4=PATH,ipv6=PATH', value);
-      const family = m[1] as Family;
+      const family: Family = m[1] === 'ipv6' ? 'ipv6' : 'ipv4';
       if (out[family] !== undefined) fail('baseline', ctx, `expected ${family} once`, value);
       out[family] = path(`baseline.${family}`, m[2]);
     }
@@ -290,6 +399,79 @@ function baseline(value: unknown, ctx: ParseContext): BaselinePaths {
   fail('baseline', ctx, 'expected a path, or a mapping { ipv4: PATH, ipv6: PATH }', value);
 }
 
+/** A file path; relative ones are relative to the config file (or the working directory); '' = unset. */
+function filePath(key: string) {
+  return (value: unknown, ctx: ParseContext): string | undefined => {
+    const p = str(key, ctx, value);
+    if (p === '') return undefined;
+    if (p.includes('\0')) fail(key, ctx, 'expected a path without NUL bytes');
+    return resolve(ctx.baseDir, p);
+  };
+}
+
+/** A property of a parsed mapping (own properties only). */
+function own(obj: object, key: string): unknown {
+  return Object.getOwnPropertyDescriptor(obj, key)?.value;
+}
+
+const SAN_KIND = /^(DNS|URI|email|IP|IP Address):\S/i;
+
+function clientCertificates(value: unknown, ctx: ParseContext): ClientCertificateEntry[] {
+  let list: unknown = value;
+  if (typeof value === 'string' && ctx.source.kind !== 'file') {
+    try {
+      list = value.trim() === '' ? [] : JSON.parse(value);
+    } catch {
+      fail(
+        'clientCertificates',
+        ctx,
+        'expected a JSON list of { name, scope, subject } or { name, scope, san }',
+      );
+    }
+  }
+  if (!Array.isArray(list))
+    fail('clientCertificates', ctx, 'expected a list of { name, scope, subject } or { name, scope, san }');
+  const out: ClientCertificateEntry[] = [];
+  const names = new Set<string>();
+  list.forEach((item: unknown, i) => {
+    const at = `clientCertificates[${i}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      fail(at, ctx, 'expected a mapping with name, scope and subject or san');
+    const extra = Object.keys(item).find((k) => !['name', 'scope', 'subject', 'san'].includes(k));
+    if (extra !== undefined)
+      fail(at, ctx, `expected only the keys name, scope, subject and san, not ${JSON.stringify(extra)}`);
+    const name = own(item, 'name');
+    if (typeof name !== 'string' || !TOKEN_NAME.test(name))
+      fail(`${at}.name`, ctx, 'expected 1-64 characters of A-Z a-z 0-9 _ . @ -', name);
+    if (names.has(name))
+      fail('clientCertificates', ctx, `expected unique names, but ${JSON.stringify(name)} is repeated`);
+    names.add(name);
+    const scope = parseScope(`${at}.scope`, ctx, own(item, 'scope'));
+    const subject = own(item, 'subject');
+    const san = own(item, 'san');
+    if ((subject === undefined) === (san === undefined))
+      fail(
+        at,
+        ctx,
+        'expected exactly one of subject (CN=...,O=...) and san (DNS:..., URI:..., email:..., IP:...)',
+      );
+    if (subject !== undefined) {
+      if (
+        typeof subject !== 'string' ||
+        !/^[A-Za-z][A-Za-z0-9.]*=/.test(subject.trim()) ||
+        /[\0\n]/.test(subject)
+      )
+        fail(`${at}.subject`, ctx, 'expected a subject such as CN=deploy,O=Example', subject);
+      out.push({ name, scope, subject: subject.trim() });
+    } else {
+      if (typeof san !== 'string' || !SAN_KIND.test(san.trim()) || /[\0\n]/.test(san))
+        fail(`${at}.san`, ctx, 'expected DNS:NAME, URI:URI, email:ADDRESS or IP:ADDRESS', san);
+      out.push({ name, scope, san: san.trim() });
+    }
+  });
+  return out;
+}
+
 function bool(key: string) {
   return (value: unknown, ctx: ParseContext): boolean => {
     if (typeof value === 'boolean') return value;
@@ -302,9 +484,9 @@ function bool(key: string) {
   };
 }
 
-/** Every option, in `--help` order. */
-export const OPTIONS: readonly OptionSpec[] = [
-  {
+/** Every option, by key, in `--help` order. */
+const OPTION_TABLE: { readonly [K in Key]: OptionSpec<K> } = {
+  netns: {
     key: 'netns',
     flag: '--netns',
     env: 'PORTCULLIS_NETNS',
@@ -320,7 +502,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       return s;
     },
   },
-  {
+  families: {
     key: 'families',
     flag: '--families',
     env: 'PORTCULLIS_FAMILIES',
@@ -330,17 +512,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: ['ipv4', 'ipv6'],
     parse: families,
   },
-  {
+  restHost: {
     key: 'restHost',
     flag: '--rest-host',
     env: 'PORTCULLIS_REST_HOST',
     metavar: 'ADDR',
     shownDefault: '127.0.0.1',
-    help: 'Address the REST API listens on; a non-loopback address needs --allow-remote.',
+    help: 'Address the REST API listens on; a non-loopback address needs --tls-cert (or --allow-insecure-remote).',
     defaultValue: '127.0.0.1',
     parse: host('restHost'),
   },
-  {
+  restPort: {
     key: 'restPort',
     flag: '--rest-port',
     env: 'PORTCULLIS_REST_PORT',
@@ -350,17 +532,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 8080,
     parse: integer('restPort', 0, 65535),
   },
-  {
+  grpcHost: {
     key: 'grpcHost',
     flag: '--grpc-host',
     env: 'PORTCULLIS_GRPC_HOST',
     metavar: 'ADDR',
     shownDefault: '127.0.0.1',
-    help: 'Address the gRPC API listens on; a non-loopback address needs --allow-remote.',
+    help: 'Address the gRPC API listens on; a non-loopback address needs --tls-cert (or --allow-insecure-remote).',
     defaultValue: '127.0.0.1',
     parse: host('grpcHost'),
   },
-  {
+  grpcPort: {
     key: 'grpcPort',
     flag: '--grpc-port',
     env: 'PORTCULLIS_GRPC_PORT',
@@ -370,7 +552,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 50051,
     parse: integer('grpcPort', 0, 65535),
   },
-  {
+  socket: {
     key: 'socket',
     flag: '--socket',
     env: 'PORTCULLIS_SOCKET',
@@ -380,7 +562,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: '/run/portcullis/portcullis.sock',
     parse: socketPath,
   },
-  {
+  tokens: {
     key: 'tokens',
     flag: '--tokens',
     env: 'PORTCULLIS_TOKENS',
@@ -391,7 +573,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: [],
     parse: tokens,
   },
-  {
+  baseline: {
     key: 'baseline',
     flag: '--baseline',
     env: 'PORTCULLIS_BASELINE',
@@ -401,7 +583,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: {},
     parse: baseline,
   },
-  {
+  pollIntervalMs: {
     key: 'pollIntervalMs',
     flag: '--poll-interval-ms',
     env: 'PORTCULLIS_POLL_INTERVAL_MS',
@@ -411,7 +593,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 5000,
     parse: integer('pollIntervalMs', 0, 86_400_000),
   },
-  {
+  'queue.maxDepth': {
     key: 'queue.maxDepth',
     flag: '--queue-max-depth',
     env: 'PORTCULLIS_QUEUE_MAX_DEPTH',
@@ -421,7 +603,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 10000,
     parse: integer('queue.maxDepth', 1, 10_000_000),
   },
-  {
+  'queue.jobDeadlineMs': {
     key: 'queue.jobDeadlineMs',
     flag: '--queue-job-deadline-ms',
     env: 'PORTCULLIS_QUEUE_JOB_DEADLINE_MS',
@@ -431,7 +613,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 30000,
     parse: integer('queue.jobDeadlineMs', 1, 86_400_000),
   },
-  {
+  stateDir: {
     key: 'stateDir',
     flag: '--state-dir',
     env: 'PORTCULLIS_STATE_DIR',
@@ -446,7 +628,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       return resolve(ctx.baseDir, p);
     },
   },
-  {
+  verifyIntervalMs: {
     key: 'verifyIntervalMs',
     flag: '--verify-interval-ms',
     env: 'PORTCULLIS_VERIFY_INTERVAL_MS',
@@ -456,7 +638,48 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 0,
     parse: integer('verifyIntervalMs', 0, 86_400_000),
   },
-  {
+  lockoutGuard: {
+    key: 'lockoutGuard',
+    flag: '--lockout-guard',
+    env: 'PORTCULLIS_LOCKOUT_GUARD',
+    metavar: 'BOOL',
+    shownDefault: 'true',
+    help: "Refuse a change that would cut SSH (--guard-ssh-ports), the API from --guard-admin-sources, or the caller's own connection (409 / FAILED_PRECONDITION, reason lockout), unless the request says allowLockout.",
+    defaultValue: true,
+    parse: bool('lockoutGuard'),
+  },
+  guardSshPorts: {
+    key: 'guardSshPorts',
+    flag: '--guard-ssh-ports',
+    env: 'PORTCULLIS_GUARD_SSH_PORTS',
+    metavar: 'LIST',
+    shownDefault: '22',
+    help: "TCP ports of SSH the lockout guard keeps open, comma-separated ('' for none).",
+    defaultValue: [22],
+    parse: (v, ctx) =>
+      listOf('guardSshPorts', ctx, v, 16).map((x) => integer('guardSshPorts', 1, 65535)(x, ctx)),
+  },
+  guardSshSources: {
+    key: 'guardSshSources',
+    flag: '--guard-ssh-sources',
+    env: 'PORTCULLIS_GUARD_SSH_SOURCES',
+    metavar: 'LIST',
+    shownDefault: "'' (from anywhere)",
+    help: 'Addresses or CIDRs SSH must stay open from, comma-separated; empty: from anywhere.',
+    defaultValue: [],
+    parse: (v, ctx) => listOf('guardSshSources', ctx, v, 64).map((x) => cidr('guardSshSources', ctx, x)),
+  },
+  guardAdminSources: {
+    key: 'guardAdminSources',
+    flag: '--guard-admin-sources',
+    env: 'PORTCULLIS_GUARD_ADMIN_SOURCES',
+    metavar: 'LIST',
+    shownDefault: "'' (the API ports are not protected)",
+    help: 'Addresses or CIDRs the REST and gRPC ports must stay open from, comma-separated (without --netns).',
+    defaultValue: [],
+    parse: (v, ctx) => listOf('guardAdminSources', ctx, v, 64).map((x) => cidr('guardAdminSources', ctx, x)),
+  },
+  maxBodyBytes: {
     key: 'maxBodyBytes',
     flag: '--max-body-bytes',
     env: 'PORTCULLIS_MAX_BODY_BYTES',
@@ -466,7 +689,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 1_048_576,
     parse: integer('maxBodyBytes', 1024, 1_073_741_824),
   },
-  {
+  requestTimeoutMs: {
     key: 'requestTimeoutMs',
     flag: '--request-timeout-ms',
     env: 'PORTCULLIS_REQUEST_TIMEOUT_MS',
@@ -476,7 +699,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 30_000,
     parse: integer('requestTimeoutMs', 50, 3_600_000),
   },
-  {
+  headerTimeoutMs: {
     key: 'headerTimeoutMs',
     flag: '--header-timeout-ms',
     env: 'PORTCULLIS_HEADER_TIMEOUT_MS',
@@ -486,7 +709,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 10_000,
     parse: integer('headerTimeoutMs', 50, 3_600_000),
   },
-  {
+  idleTimeoutMs: {
     key: 'idleTimeoutMs',
     flag: '--idle-timeout-ms',
     env: 'PORTCULLIS_IDLE_TIMEOUT_MS',
@@ -496,7 +719,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 30_000,
     parse: integer('idleTimeoutMs', 50, 86_400_000),
   },
-  {
+  maxConnections: {
     key: 'maxConnections',
     flag: '--max-connections',
     env: 'PORTCULLIS_MAX_CONNECTIONS',
@@ -506,7 +729,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 1000,
     parse: integer('maxConnections', 1, 1_000_000),
   },
-  {
+  logLevel: {
     key: 'logLevel',
     flag: '--log-level',
     env: 'PORTCULLIS_LOG_LEVEL',
@@ -516,21 +739,137 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultValue: 'info',
     parse: (v, ctx) => {
       const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
-      if (!LOG_LEVELS.includes(s as LogLevel))
-        fail('logLevel', ctx, 'expected debug, info, warn or error', v);
+      if (!isLogLevel(s)) fail('logLevel', ctx, 'expected debug, info, warn or error', v);
       return s;
     },
   },
-  {
-    key: 'allowRemote',
-    flag: '--allow-remote',
-    env: 'PORTCULLIS_ALLOW_REMOTE',
-    shownDefault: 'false',
-    help: 'Allow --rest-host / --grpc-host to be a non-loopback address (such as 0.0.0.0): the API is then reachable from the network, guarded only by tokens (a warning says so at every start).',
-    defaultValue: false,
-    parse: bool('allowRemote'),
+  logFormat: {
+    key: 'logFormat',
+    flag: '--log-format',
+    env: 'PORTCULLIS_LOG_FORMAT',
+    metavar: 'FORMAT',
+    shownDefault: 'auto',
+    help: 'json: one JSON object per line (pino); pretty: readable lines; auto: pretty when stderr is a terminal, else json. Every line of a request carries its requestId; tokens, keys and certificates are never written.',
+    defaultValue: 'auto',
+    parse: (v, ctx) => {
+      const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
+      const found = LOG_FORMATS.find((f) => f === s);
+      if (found === undefined) fail('logFormat', ctx, 'expected auto, json or pretty', v);
+      return found;
+    },
   },
-];
+  allowInsecureRemote: {
+    key: 'allowInsecureRemote',
+    flag: '--allow-insecure-remote',
+    env: 'PORTCULLIS_ALLOW_INSECURE_REMOTE',
+    shownDefault: 'false',
+    help: 'Allow --rest-host / --grpc-host to be a non-loopback address without TLS: tokens then cross the network in clear text (a warning says so at every start). With --tls-cert no flag is needed.',
+    defaultValue: false,
+    parse: bool('allowInsecureRemote'),
+  },
+  tlsCert: {
+    key: 'tlsCert',
+    flag: '--tls-cert',
+    env: 'PORTCULLIS_TLS_CERT',
+    metavar: 'PATH',
+    shownDefault: 'unset (plain TCP)',
+    help: 'PEM certificate chain of the REST and gRPC listeners (TCP; the Unix socket stays plain). Needs --tls-key. Re-read on SIGHUP without dropping open connections.',
+    defaultValue: undefined,
+    parse: filePath('tlsCert'),
+  },
+  tlsKey: {
+    key: 'tlsKey',
+    flag: '--tls-key',
+    env: 'PORTCULLIS_TLS_KEY',
+    metavar: 'PATH',
+    shownDefault: 'unset',
+    help: 'PEM private key of --tls-cert (keep it 0600). Re-read on SIGHUP.',
+    defaultValue: undefined,
+    parse: filePath('tlsKey'),
+  },
+  tlsClientCa: {
+    key: 'tlsClientCa',
+    flag: '--tls-client-ca',
+    env: 'PORTCULLIS_TLS_CLIENT_CA',
+    metavar: 'PATH',
+    shownDefault: 'unset (no client certificates)',
+    help: 'PEM CA certificate(s) that sign client certificates (mTLS): a verified certificate named in clientCertificates authenticates like a token; a request with a token is decided by the token. Needs --tls-cert. Re-read on SIGHUP.',
+    defaultValue: undefined,
+    parse: filePath('tlsClientCa'),
+  },
+  clientCertificates: {
+    key: 'clientCertificates',
+    flag: '--client-certificates',
+    env: 'PORTCULLIS_CLIENT_CERTIFICATES',
+    hasFlag: false,
+    metavar: 'LIST',
+    shownDefault: 'none',
+    help: 'Client certificates (with --tls-client-ca) as identities with a scope: in the config file a list of { name, scope, subject } or { name, scope, san }, where subject is the whole subject (CN=deploy,O=Example, any order) and san one subject alternative name (DNS:deploy.example, URI:spiffe://example/deploy, email:ops@example.org, IP:192.0.2.10); in the environment the same list as JSON.',
+    defaultValue: [],
+    parse: clientCertificates,
+  },
+  persist: {
+    key: 'persist',
+    flag: '--persist',
+    env: 'PORTCULLIS_PERSIST',
+    metavar: 'MODE',
+    shownDefault: 'on-demand',
+    help: 'When the ruleset is written to the rules files: after-change (after every committed change, at most one write per batch), on-demand (POST /v1/save, gRPC Save) or off. Writes are atomic: a temporary file, fsync, rename, fsync of the directory.',
+    defaultValue: 'on-demand',
+    parse: (v, ctx) => {
+      const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
+      const found = PERSIST_MODES.find((m) => m === s);
+      if (found === undefined) fail('persist', ctx, 'expected after-change, on-demand or off', v);
+      return found;
+    },
+  },
+  rulesV4: {
+    key: 'rulesV4',
+    flag: '--rules-v4',
+    env: 'PORTCULLIS_RULES_V4',
+    metavar: 'PATH',
+    shownDefault: '/etc/iptables/rules.v4 (with --netns: rules.v4 in the state directory)',
+    help: 'The ipv4 rules file, in iptables-save format (the file netfilter-persistent saves and loads).',
+    defaultValue: undefined,
+    parse: filePath('rulesV4'),
+  },
+  rulesV6: {
+    key: 'rulesV6',
+    flag: '--rules-v6',
+    env: 'PORTCULLIS_RULES_V6',
+    metavar: 'PATH',
+    shownDefault: '/etc/iptables/rules.v6 (with --netns: rules.v6 in the state directory)',
+    help: 'The ipv6 rules file, in ip6tables-save format.',
+    defaultValue: undefined,
+    parse: filePath('rulesV6'),
+  },
+  restoreOnStart: {
+    key: 'restoreOnStart',
+    flag: '--restore-on-start',
+    env: 'PORTCULLIS_RESTORE_ON_START',
+    shownDefault: 'false',
+    help: 'At start, before the service reports ready, test the rules files with iptables-restore --test and load them (tables they name are replaced, as netfilter-persistent does). A file that fails the test is not loaded and the start fails with one sentence naming the file and line; a missing file is skipped.',
+    defaultValue: false,
+    parse: bool('restoreOnStart'),
+  },
+  auditLog: {
+    key: 'auditLog',
+    flag: '--audit-log',
+    env: 'PORTCULLIS_AUDIT_LOG',
+    metavar: 'PATH',
+    shownDefault: '/var/log/portcullis/audit.log (with --netns: audit.log in the state directory)',
+    help: "Audit log: one JSON line per committed change (time, identity, door, requestId, operations, revisions, the restore text), appended and flushed per batch, reopened on SIGHUP (for logrotate); read it with GET /v1/audit. '' disables it.",
+    defaultValue: undefined,
+    parse: (v, ctx) => {
+      const p = str('auditLog', ctx, v);
+      if (p === '') return false;
+      return filePath('auditLog')(p, ctx);
+    },
+  },
+};
+
+/** Every option, in `--help` order. */
+export const OPTIONS: readonly AnyOption[] = Object.values(OPTION_TABLE);
 
 /** The flag choosing the config file, and its environment variable. */
 export const CONFIG_FLAG = '--config';
@@ -619,7 +958,8 @@ function parseFlags(argv: readonly string[]): { help: boolean; config?: string; 
   let help = false;
   const knownFlag = (a: string) => a === CONFIG_FLAG || byFlag.has(a.split('=')[0] ?? '') || a === '--help';
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
+    if (arg === undefined) continue;
     if (arg === '--help' || arg === '-h') {
       help = true;
       continue;
@@ -633,7 +973,14 @@ function parseFlags(argv: readonly string[]): { help: boolean; config?: string; 
     const name = eq === -1 ? arg : arg.slice(0, eq);
     const spec = byFlag.get(name);
     if (name !== CONFIG_FLAG && !spec) {
-      const hint = name === '--tokens' ? ' (tokens are set in the config file or PORTCULLIS_TOKENS)' : '';
+      const hint =
+        name === '--tokens'
+          ? ' (tokens are set in the config file or PORTCULLIS_TOKENS)'
+          : name === '--client-certificates'
+            ? ' (client certificates are set in the config file or PORTCULLIS_CLIENT_CERTIFICATES)'
+            : name === '--allow-remote'
+              ? ' (it is now --allow-insecure-remote; with --tls-cert no flag is needed)'
+              : '';
       throw new ConfigError(`Unknown flag ${name}${hint}: see --help for the options.`);
     }
     let value: string;
@@ -647,10 +994,20 @@ function parseFlags(argv: readonly string[]): { help: boolean; config?: string; 
       value = next;
       i++;
     }
-    if (name === CONFIG_FLAG) config = value;
-    else values.set((spec as OptionSpec).key, { value, source: { kind: 'flag', name }, baseDir: '' });
+    if (spec) values.set(spec.key, { value, source: { kind: 'flag', name }, baseDir: '' });
+    else config = value;
   }
   return { help, ...(config === undefined ? {} : { config }), values };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Why a file could not be read, in words: `it does not exist`, `permission denied`, or the errno code. */
+export function readFailure(err: unknown): string {
+  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'error';
+  return code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
 }
 
 function readConfigFile(path: string, from: Source): Map<string, Raw> {
@@ -658,15 +1015,15 @@ function readConfigFile(path: string, from: Source): Map<string, Raw> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
-    throw new ConfigError(`Config file ${path} (from ${describeSource(from)}) cannot be read: ${why}.`);
+    throw new ConfigError(
+      `Config file ${path} (from ${describeSource(from)}) cannot be read: ${readFailure(err)}.`,
+    );
   }
   let doc: unknown;
   try {
     doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { prettyErrors: false });
   } catch (err) {
-    const first = String((err as Error).message).split('\n')[0];
+    const first = messageOf(err).split('\n')[0];
     throw new ConfigError(
       `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${first}.`,
     );
@@ -687,7 +1044,7 @@ function readConfigFile(path: string, from: Source): Map<string, Raw> {
     }
     out.set(key, { value, source: { kind: 'file', path, key }, baseDir });
   };
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(doc)) {
     if (k === 'queue') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) {
         throw new ConfigError(`Config file ${path} key queue must be a mapping { maxDepth, jobDeadlineMs }.`);
@@ -714,9 +1071,17 @@ export function isLoopback(h: string): boolean {
   return LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** The warnings --allow-remote deserves at every start: one per API reachable from the network. */
+/**
+ * The warnings --allow-insecure-remote deserves at every start: one per API reachable from the
+ * network without TLS.
+ */
 export function remoteWarnings(config: Config): string[] {
-  if (!config.allowRemote) return [];
+  if (!config.allowInsecureRemote) return [];
+  if (config.tls !== undefined) {
+    return [
+      'allowInsecureRemote is set, but TLS is configured (--tls-cert), so it has no effect: remove --allow-insecure-remote',
+    ];
+  }
   const out: string[] = [];
   for (const [api, host, port] of [
     ['REST', config.restHost, config.restPort],
@@ -724,13 +1089,13 @@ export function remoteWarnings(config: Config): string[] {
   ] as const) {
     if (!isLoopback(host)) {
       out.push(
-        `allowRemote: the ${api} API listens on ${host.includes(':') ? `[${host}]` : host}:${port}, which is not a loopback address: it is reachable from the network and guarded only by its tokens; put it behind a firewall rule or TLS proxy, or remove --allow-remote`,
+        `allowInsecureRemote: the ${api} API listens on ${host.includes(':') ? `[${host}]` : host}:${port}, which is not a loopback address, without TLS: it is reachable from the network and tokens cross it in clear text; configure --tls-cert and --tls-key, or remove --allow-insecure-remote`,
       );
     }
   }
   if (out.length === 0) {
     out.push(
-      'allowRemote is set, but both APIs listen on loopback addresses: remove --allow-remote if that is intended',
+      'allowInsecureRemote is set, but both APIs listen on loopback addresses: remove --allow-insecure-remote if that is intended',
     );
   }
   return out;
@@ -747,12 +1112,15 @@ export function loadConfig(input: LoadInput): LoadResult {
   let file = new Map<string, Raw>();
   const fromFlag = flags.config;
   const fromEnv = input.env[CONFIG_ENV];
-  if (fromFlag !== undefined || (fromEnv !== undefined && fromEnv !== '')) {
-    const source: Source =
-      fromFlag !== undefined ? { kind: 'flag', name: CONFIG_FLAG } : { kind: 'env', name: CONFIG_ENV };
-    const p = (fromFlag ?? fromEnv) as string;
-    if (p === '') throw new ConfigError(`Flag ${CONFIG_FLAG} needs a file path.`);
-    file = readConfigFile(resolve(cwd, p), source);
+  const chosen =
+    fromFlag !== undefined
+      ? { path: fromFlag, source: { kind: 'flag', name: CONFIG_FLAG } as const }
+      : fromEnv !== undefined && fromEnv !== ''
+        ? { path: fromEnv, source: { kind: 'env', name: CONFIG_ENV } as const }
+        : undefined;
+  if (chosen !== undefined) {
+    if (chosen.path === '') throw new ConfigError(`Flag ${CONFIG_FLAG} needs a file path.`);
+    file = readConfigFile(resolve(cwd, chosen.path), chosen.source);
   }
 
   const envKnown = new Set<string>([...OPTIONS.map((o) => o.env), ...OTHER_KNOWN_ENV]);
@@ -762,85 +1130,163 @@ export function loadConfig(input: LoadInput): LoadResult {
     }
   }
 
-  const values: Record<string, unknown> = {};
-  const sources: Record<string, Source> = {};
-  for (const o of OPTIONS) {
+  const sources: Partial<Record<Key, Source>> = {};
+  /** One option's value: flag, else environment, else config file, else default. */
+  const get = <K extends Key>(key: K): Values[K] => {
+    const o: OptionSpec<K> = OPTION_TABLE[key];
     const envValue = input.env[o.env];
     const raw: Raw | undefined =
-      flags.values.get(o.key) ??
+      flags.values.get(key) ??
       (envValue !== undefined
         ? { value: envValue, source: { kind: 'env', name: o.env }, baseDir: cwd }
         : undefined) ??
-      file.get(o.key);
+      file.get(key);
     if (raw === undefined) {
-      values[o.key] = o.defaultValue;
-      sources[o.key] = { kind: 'default' };
-      continue;
+      sources[key] = { kind: 'default' };
+      return o.defaultValue;
     }
-    values[o.key] = o.parse(raw.value, {
-      source: raw.source,
-      baseDir: raw.baseDir === '' ? cwd : raw.baseDir,
-    });
-    sources[o.key] = raw.source;
-  }
+    sources[key] = raw.source;
+    return o.parse(raw.value, { source: raw.source, baseDir: raw.baseDir === '' ? cwd : raw.baseDir });
+  };
+  // Every option by name: a key left out here, or a value of the wrong type, does not compile.
+  const v: Values = {
+    netns: get('netns'),
+    families: get('families'),
+    restHost: get('restHost'),
+    restPort: get('restPort'),
+    grpcHost: get('grpcHost'),
+    grpcPort: get('grpcPort'),
+    socket: get('socket'),
+    tokens: get('tokens'),
+    baseline: get('baseline'),
+    pollIntervalMs: get('pollIntervalMs'),
+    'queue.maxDepth': get('queue.maxDepth'),
+    'queue.jobDeadlineMs': get('queue.jobDeadlineMs'),
+    stateDir: get('stateDir'),
+    verifyIntervalMs: get('verifyIntervalMs'),
+    lockoutGuard: get('lockoutGuard'),
+    guardSshPorts: get('guardSshPorts'),
+    guardSshSources: get('guardSshSources'),
+    guardAdminSources: get('guardAdminSources'),
+    maxBodyBytes: get('maxBodyBytes'),
+    requestTimeoutMs: get('requestTimeoutMs'),
+    headerTimeoutMs: get('headerTimeoutMs'),
+    idleTimeoutMs: get('idleTimeoutMs'),
+    maxConnections: get('maxConnections'),
+    logLevel: get('logLevel'),
+    logFormat: get('logFormat'),
+    allowInsecureRemote: get('allowInsecureRemote'),
+    tlsCert: get('tlsCert'),
+    tlsKey: get('tlsKey'),
+    tlsClientCa: get('tlsClientCa'),
+    clientCertificates: get('clientCertificates'),
+    persist: get('persist'),
+    rulesV4: get('rulesV4'),
+    rulesV6: get('rulesV6'),
+    restoreOnStart: get('restoreOnStart'),
+    auditLog: get('auditLog'),
+  };
+  const from = (key: Key): string => describeSource(sources[key] ?? { kind: 'default' });
 
+  // Under --netns, everything the service writes lives in the namespace's state directory.
+  const stateDir =
+    v.stateDir ?? (v.netns === undefined ? '/var/lib/portcullis' : `/var/lib/portcullis/netns/${v.netns}`);
+  const local = (file: string, host: string) => (v.netns === undefined ? host : `${stateDir}/${file}`);
+  if ((v.tlsCert === undefined) !== (v.tlsKey === undefined)) {
+    const [given, missing] = v.tlsCert === undefined ? ['tlsKey', 'tlsCert'] : ['tlsCert', 'tlsKey'];
+    throw new ConfigError(
+      `Invalid ${given} from ${from(given === 'tlsKey' ? 'tlsKey' : 'tlsCert')}: it needs ${missing} too (--tls-cert and --tls-key go together).`,
+    );
+  }
+  if (v.tlsClientCa !== undefined && v.tlsCert === undefined) {
+    throw new ConfigError(
+      `Invalid tlsClientCa from ${from('tlsClientCa')}: client certificates need TLS; add --tls-cert and --tls-key.`,
+    );
+  }
+  if (v.clientCertificates.length > 0 && v.tlsClientCa === undefined) {
+    throw new ConfigError(
+      `Invalid clientCertificates from ${from('clientCertificates')}: they need --tls-client-ca, the CA that signs them.`,
+    );
+  }
   const config: Config = {
-    netns: values.netns as string | undefined,
-    families: values.families as Family[],
-    restHost: values.restHost as string,
-    restPort: values.restPort as number,
-    grpcHost: values.grpcHost as string,
-    grpcPort: values.grpcPort as number,
-    socket: values.socket as string | undefined,
-    tokens: values.tokens as TokenEntry[],
-    baseline: values.baseline as BaselinePaths,
-    pollIntervalMs: values.pollIntervalMs as number,
-    queue: {
-      maxDepth: values['queue.maxDepth'] as number,
-      jobDeadlineMs: values['queue.jobDeadlineMs'] as number,
-    },
-    maxBodyBytes: values.maxBodyBytes as number,
-    stateDir:
-      (values.stateDir as string | undefined) ??
-      (values.netns === undefined
-        ? '/var/lib/portcullis'
-        : `/var/lib/portcullis/netns/${values.netns as string}`),
-    verifyIntervalMs: values.verifyIntervalMs as number,
+    netns: v.netns,
+    families: v.families,
+    restHost: v.restHost,
+    restPort: v.restPort,
+    grpcHost: v.grpcHost,
+    grpcPort: v.grpcPort,
+    socket: v.socket,
+    tokens: v.tokens,
+    baseline: v.baseline,
+    pollIntervalMs: v.pollIntervalMs,
+    queue: { maxDepth: v['queue.maxDepth'], jobDeadlineMs: v['queue.jobDeadlineMs'] },
+    maxBodyBytes: v.maxBodyBytes,
+    stateDir,
+    verifyIntervalMs: v.verifyIntervalMs,
+    guard: v.lockoutGuard
+      ? {
+          sshPorts: v.guardSshPorts,
+          sshSources: v.guardSshSources,
+          // Under --netns the API is not behind the managed firewall.
+          apiPorts: v.netns === undefined ? [v.restPort, v.grpcPort].filter((p) => p > 0) : [],
+          adminSources: v.guardAdminSources,
+          protectCallers: v.netns === undefined,
+        }
+      : undefined,
     limits: {
-      requestTimeoutMs: values.requestTimeoutMs as number,
-      headerTimeoutMs: values.headerTimeoutMs as number,
-      idleTimeoutMs: values.idleTimeoutMs as number,
-      maxConnections: values.maxConnections as number,
+      requestTimeoutMs: v.requestTimeoutMs,
+      headerTimeoutMs: v.headerTimeoutMs,
+      idleTimeoutMs: v.idleTimeoutMs,
+      maxConnections: v.maxConnections,
     },
-    logLevel: values.logLevel as LogLevel,
-    allowRemote: values.allowRemote as boolean,
+    logLevel: v.logLevel,
+    logFormat: v.logFormat,
+    allowInsecureRemote: v.allowInsecureRemote,
+    tls:
+      v.tlsCert !== undefined && v.tlsKey !== undefined
+        ? { cert: v.tlsCert, key: v.tlsKey, clientCa: v.tlsClientCa }
+        : undefined,
+    clientCertificates: v.clientCertificates,
+    persist: v.persist,
+    rulesFiles: {
+      ipv4: v.rulesV4 ?? local('rules.v4', '/etc/iptables/rules.v4'),
+      ipv6: v.rulesV6 ?? local('rules.v6', '/etc/iptables/rules.v6'),
+    },
+    restoreOnStart: v.restoreOnStart,
+    auditLog:
+      v.auditLog === false ? undefined : (v.auditLog ?? local('audit.log', '/var/log/portcullis/audit.log')),
   };
 
   // Cross-option checks.
-  if (!config.allowRemote) {
+  if (!config.allowInsecureRemote && config.tls === undefined) {
     for (const key of ['restHost', 'grpcHost'] as const) {
       const h = config[key];
       if (!isLoopback(h)) {
-        const src = sources[key] as Source;
         throw new ConfigError(
-          `Refusing ${key} ${h} from ${describeSource(src)}: it is not a loopback address, so the firewall API would be reachable from the network; add --allow-remote (or PORTCULLIS_ALLOW_REMOTE=1, or allowRemote: true in the config file) to allow it.`,
+          `Refusing ${key} ${h} from ${from(key)}: it is not a loopback address, so the firewall API would be reachable from the network without TLS; configure --tls-cert and --tls-key, or add --allow-insecure-remote (or PORTCULLIS_ALLOW_INSECURE_REMOTE=1, or allowInsecureRemote: true in the config file) to allow it in clear text.`,
         );
       }
     }
   }
   if (config.limits.headerTimeoutMs > config.limits.requestTimeoutMs) {
     throw new ConfigError(
-      `Invalid headerTimeoutMs from ${describeSource(sources.headerTimeoutMs as Source)}: it is longer than requestTimeoutMs (${config.limits.requestTimeoutMs}), which includes the headers; choose at most that.`,
+      `Invalid headerTimeoutMs from ${from('headerTimeoutMs')}: it is longer than requestTimeoutMs (${config.limits.requestTimeoutMs}), which includes the headers; choose at most that.`,
     );
   }
   warnings.push(...remoteWarnings(config));
-  if (config.restPort !== 0 && config.restPort === config.grpcPort && config.restHost === config.grpcHost) {
-    throw new ConfigError(
-      `Invalid grpcPort from ${describeSource(sources.grpcPort as Source)}: it is the same as restPort (${config.restPort}) on the same host; choose another port.`,
+  if (config.tls?.clientCa !== undefined && config.clientCertificates.length === 0) {
+    warnings.push(
+      'tlsClientCa is set but clientCertificates is empty: a client certificate authenticates no one until an entry names its subject or a SAN',
     );
   }
-  for (const f of Object.keys(config.baseline) as Family[]) {
-    const src = sources.baseline as Source;
+  if (config.restPort !== 0 && config.restPort === config.grpcPort && config.restHost === config.grpcHost) {
+    throw new ConfigError(
+      `Invalid grpcPort from ${from('grpcPort')}: it is the same as restPort (${config.restPort}) on the same host; choose another port.`,
+    );
+  }
+  for (const f of FAMILIES) {
+    if (config.baseline[f] === undefined) continue;
+    const src = sources.baseline ?? { kind: 'default' };
     if (!config.families.includes(f)) {
       if (src.kind === 'default') continue;
       // A single PATH names every family; only an explicit per-family entry is an error.
@@ -878,14 +1324,14 @@ export function loadBaseline(
         throw Object.assign(new Error('not a file'), { code: 'not a regular file' });
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
-      throw new ConfigError(`Invalid baseline from ${src}: file ${path} cannot be read: ${why}.`);
+      throw new ConfigError(
+        `Invalid baseline from ${src}: file ${path} cannot be read: ${readFailure(err)}.`,
+      );
     }
     try {
       out.set(family, parseSave(text, family));
     } catch (err) {
-      const msg = String((err as Error).message).replace(/\.$/, '');
+      const msg = messageOf(err).replace(/\.$/, '');
       throw new ConfigError(
         `Invalid baseline from ${src}: ${path} is not a valid ${family} iptables-save file (${msg}); give one file per family with ipv4=PATH,ipv6=PATH if needed.`,
       );

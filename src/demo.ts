@@ -23,6 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listeningAddress } from './observe/log-lines.js';
 import { runCommand } from './sandbox/command.js';
 import { Namespaces } from './sandbox/topology.js';
 
@@ -211,11 +212,11 @@ async function main(argv: readonly string[]): Promise<number> {
     out(`Starting Portcullis: npm start -- ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`);
     const started = await startUntil(
       [process.execPath, '--import', 'tsx', MAIN, ...args],
-      /msg=ready\b/,
+      /"msg":"ready"/,
       env,
       sandbox.children,
     );
-    const address = /msg="REST API listening" transport=rest address=(\S+)/.exec(started.output)?.[1];
+    const address = listeningAddress(started.output, 'rest');
     if (!address) throw new Error(`cannot find the REST address in the log:\n${started.output}`);
     const base = `http://${address}`;
     out(`REST API at ${base}, token in $TOKEN (configured by its SHA-256 in PORTCULLIS_TOKENS).`);

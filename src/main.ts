@@ -1,330 +1,52 @@
 /**
- * The composition root: configuration -> preflight -> kernel adapters -> FirewallService ->
- * REST on TCP (tokens required) and on a Unix socket (local root, no tokens) -> gRPC on TCP
- * (tokens required). Nothing else lives here: no iptables knowledge, no request handling.
+ * The composition root: configuration -> preflight -> the saved rules (--restore-on-start) ->
+ * FirewallService with its observers (audit log, rules files) -> REST on TCP (tokens or client
+ * certificates; TLS with --tls-cert) and on a Unix socket (local root, no tokens) -> gRPC on
+ * TCP (the same). Nothing else lives here: no iptables knowledge, no request handling.
  *
  * Start-up fails fast with one sentence on stderr: exit code 2 for a configuration error
- * (before anything is started), 1 for anything else (no CAP_NET_ADMIN, iptables missing,
- * namespace missing, a port in use). The privilege check looks at the capability itself,
- * not at uid 0. Before listening, the open-file limit is raised to hold every allowed
- * connection, or the connection cap is lowered to what it holds (and the log says so). SIGINT/SIGTERM stop accepting, let in-flight requests and queued
- * changes finish, close the service, remove the socket and exit 0.
+ * (before anything is started; TLS files that do not load count as one), 1 for anything else
+ * (no CAP_NET_ADMIN, iptables missing, namespace missing, a rules file that fails its test, a
+ * port in use). SIGINT/SIGTERM stop accepting, let in-flight requests and queued changes
+ * finish, write what persistence and the audit log still hold, remove the socket and exit 0.
+ * SIGHUP re-reads the TLS files (open connections keep theirs) and reopens the audit log.
  *
- * Logs go to stderr, one line per event, as `level=info msg="..." key=value`. Tokens and
- * Authorization headers are never logged: only token names and counts.
+ * Logs go to stderr through pino (observe/logger.ts): JSON lines, or readable lines on a
+ * terminal. Tokens, keys and certificates are never logged: only names and counts.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+
 import type { Server as HttpServer } from 'node:http';
-import { connect } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { Server as TlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { CAP_NET_ADMIN, hasCapability } from './capabilities.js';
+import { ConfigError, helpText, loadBaseline, loadConfig, readFailure } from './config.js';
 import {
-  type Config,
-  ConfigError,
-  helpText,
-  LOG_LEVELS,
-  type LogLevel,
-  loadBaseline,
-  loadConfig,
-} from './config.js';
-import { ExecError } from './exec/executor.js';
-import { type KernelAdapters, openKernel } from './exec/kernel.js';
-import { raiseFileLimit } from './file-limit.js';
+  bindGrpc,
+  closeGrpc,
+  closeHttp,
+  fitConnectionsToFileLimit,
+  hostPort,
+  listenTcp,
+  listenUnix,
+  removeSocket,
+} from './daemon/listen.js';
+import { preflight, StartupError } from './daemon/startup.js';
+import { DomainError } from './domain/errors.js';
+import { AuditLog } from './observe/audit.js';
+import { fanOut } from './observe/fan-out.js';
+import { createLogger, type LogFields, type Logger } from './observe/logger.js';
+import { Metrics } from './observe/metrics.js';
 import { FirewallService } from './service/firewall-service.js';
 import { IdempotencyStore } from './service/idempotency.js';
+import { IdempotencyFile } from './store/idempotency-file.js';
+import { RestoreOnStartError, RulesPersistence, restoreSaved } from './store/persistence.js';
+import { lockStateDir, type StateDirLock, StateDirLockedError } from './store/state-lock.js';
 import { Authenticator } from './transport/auth.js';
-import type { ConnectionLimits } from './transport/connection-limits.js';
+import type { DaemonApi } from './transport/daemon-api.js';
+import type { StoredOutcome } from './transport/grpc/handlers.js';
 import type { Reply } from './transport/http/routes.js';
-
-// ------------------------------------------------------------------ logging
-
-export type LogFields = Readonly<Record<string, unknown>>;
-
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-}
-
-/** Field names whose values are never written. */
-const SECRET_KEY = /^(authorization|token|bearer|password|secret|cookie)$/i;
-
-function logValue(key: string, value: unknown): string {
-  let text: string;
-  if (SECRET_KEY.test(key)) text = '[redacted]';
-  else if (value instanceof Error) text = value.message;
-  else if (typeof value === 'string') text = value;
-  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    text = String(value);
-  else if (value === undefined) text = '';
-  else text = JSON.stringify(value) ?? String(value);
-  // A token may hide in free text (an error echoing a header): cut it out.
-  text = text.replace(/\b(Bearer)\s+\S+/gi, '$1 [redacted]');
-  return /^[^\s"=\\]+$/.test(text) ? text : JSON.stringify(text);
-}
-
-/** A logger writing `level=... msg=... key=value` lines, dropping levels below `level`. */
-export function createLogger(
-  level: LogLevel,
-  write: (line: string) => void = (l) => process.stderr.write(l),
-): Logger {
-  const min = LOG_LEVELS.indexOf(level);
-  const emit =
-    (lvl: LogLevel) =>
-    (msg: string, fields: LogFields = {}) => {
-      if (LOG_LEVELS.indexOf(lvl) < min) return;
-      let line = `level=${lvl} msg=${logValue('msg', msg)}`;
-      for (const [k, v] of Object.entries(fields)) {
-        if (v === undefined || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(k)) continue;
-        line += ` ${k}=${logValue(k, v)}`;
-      }
-      write(`${line}\n`);
-    };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
-}
-
-// ------------------------------------------------------------------ preflight
-
-/** Start-up failed for a reason other than configuration: exit code 1, one sentence. */
-class StartupError extends Error {
-  override readonly name = 'StartupError';
-}
-
-const NOT_ROOT =
-  'portcullis needs root (CAP_NET_ADMIN) to manage iptables: run it as root, or try it safely with --netns NAME as root.';
-
-function netnsMissing(name: string): string {
-  return `network namespace ${name} does not exist: create it with \`ip netns add ${name}\`, or fix --netns.`;
-}
-
-/** Checks CAP_NET_ADMIN and the namespace, then opens the kernel adapters (which runs `iptables --version`). */
-async function preflight(config: Config): Promise<KernelAdapters> {
-  if (!hasCapability(CAP_NET_ADMIN)) throw new StartupError(NOT_ROOT);
-  if (config.netns !== undefined && !existsSync(`/run/netns/${config.netns}`)) {
-    throw new StartupError(netnsMissing(config.netns));
-  }
-  try {
-    return await openKernel(config.netns === undefined ? {} : { netns: config.netns });
-  } catch (err) {
-    if (err instanceof ExecError) {
-      if (err.kind === 'binary_missing') {
-        const what =
-          /\bip\b/.test(err.argv[0] ?? '') && /iproute2/.test(err.message) ? 'iproute2' : 'iptables';
-        throw new StartupError(
-          `portcullis needs the iptables programs (iptables, iptables-save, iptables-restore), which are not installed: install the Debian package ${what} (apt-get install ${what}).`,
-        );
-      }
-      if (err.kind === 'permission_denied') throw new StartupError(NOT_ROOT);
-      if (config.netns !== undefined && /Cannot open network namespace/.test(err.stderr)) {
-        throw new StartupError(netnsMissing(config.netns));
-      }
-      throw new StartupError(`portcullis cannot run iptables: ${err.message.replace(/\.$/, '')}.`);
-    }
-    throw err;
-  }
-}
-
-// ------------------------------------------------------------------ listeners
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function listenError(
-  what: string,
-  where: string,
-  option: string,
-  err: NodeJS.ErrnoException,
-  hostOption = option,
-): StartupError {
-  switch (err.code) {
-    case 'EADDRINUSE':
-      return new StartupError(
-        `${what} cannot listen on ${where}: it is already in use; stop the other program or choose another ${option}.`,
-      );
-    case 'EADDRNOTAVAIL':
-      return new StartupError(
-        `${what} cannot listen on ${where}: no interface of this machine has that address; fix ${hostOption}.`,
-      );
-    case 'EACCES':
-    case 'EPERM':
-      return new StartupError(
-        `${what} cannot listen on ${where}: permission denied; choose another ${option}.`,
-      );
-    default:
-      return new StartupError(`${what} cannot listen on ${where}: ${err.message}.`);
-  }
-}
-
-function listenTcp(server: HttpServer, host: string, port: number): Promise<number> {
-  return new Promise((resolveListen, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(listenError('The REST API', hostPort(host, port), '--rest-port', err, '--rest-host'));
-    server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', onError);
-      const addr = server.address();
-      resolveListen(typeof addr === 'object' && addr !== null ? addr.port : port);
-    });
-  });
-}
-
-/** Makes the socket's directory (0700 when we create it) and removes a stale socket file. */
-async function prepareSocket(path: string): Promise<void> {
-  const dir = dirname(path);
-  if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-  }
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!isSocket) {
-    throw new StartupError(
-      `${path} exists and is not a socket: remove it yourself, or choose another --socket path.`,
-    );
-  }
-  const live = await new Promise<boolean>((res) => {
-    const c = connect(path);
-    c.once('connect', () => {
-      c.destroy();
-      res(true);
-    });
-    c.once('error', () => res(false));
-  });
-  if (live) {
-    throw new StartupError(
-      `another process is listening on the socket ${path}: stop it, or choose another --socket path.`,
-    );
-  }
-  unlinkSync(path);
-}
-
-async function listenUnix(server: HttpServer, path: string): Promise<void> {
-  await prepareSocket(path);
-  // Create the socket 0600 from the first moment, then make sure of it.
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((res, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(listenError('The REST API', `the Unix socket ${path}`, '--socket path', err));
-      server.once('error', onError);
-      server.listen({ path, exclusive: true }, () => {
-        server.off('error', onError);
-        res();
-      });
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  chmodSync(path, 0o600);
-}
-
-function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
-  const where = hostPort(host, port);
-  return new Promise((res, reject) => {
-    server.bindAsync(where, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) {
-        const code = /EADDRINUSE|address already in use/i.test(err.message)
-          ? 'EADDRINUSE'
-          : /EADDRNOTAVAIL/i.test(err.message)
-            ? 'EADDRNOTAVAIL'
-            : undefined;
-        reject(
-          listenError(
-            'The gRPC API',
-            where,
-            '--grpc-port',
-            Object.assign(err, code ? { code } : {}),
-            '--grpc-host',
-          ),
-        );
-      } else res(bound);
-    });
-  });
-}
-
-/** Stops accepting; idle connections close at once, busy ones get `graceMs` to finish. */
-function closeHttp(server: HttpServer, graceMs: number): Promise<void> {
-  if (!server.listening) return Promise.resolve();
-  return new Promise((res) => {
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
-      clearTimeout(timer);
-      res();
-    });
-    server.closeIdleConnections();
-  });
-}
-
-function closeGrpc(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((res) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      res();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      res();
-    });
-  });
-}
-
-function removeSocket(path: string | undefined): void {
-  if (path === undefined) return;
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // already gone (libuv unlinks it on close)
-  }
-}
-
-// ------------------------------------------------------------------ file descriptors
-
-/** Descriptors kept free for everything but connections (iptables pipes, files, the loop). */
-const FD_RESERVE = 128;
-
-/**
- * Raises the open-file limit to hold `limits.maxConnections` on each of `listeners`, or
- * lowers the connection cap to what the limit holds. Logs what was achieved.
- */
-async function fitConnectionsToFileLimit(
-  limits: ConnectionLimits,
-  listeners: number,
-  log: Logger,
-): Promise<{ limits: ConnectionLimits; nofile: number }> {
-  const wanted = listeners * limits.maxConnections + FD_RESERVE;
-  const r = await raiseFileLimit(wanted);
-  const soft = r.after.soft;
-  if (!Number.isFinite(soft) && !Number.isNaN(soft)) return { limits, nofile: soft };
-  if (Number.isNaN(soft)) {
-    log.warn('open-file limit unknown: cannot check that it holds --max-connections', { reason: r.error });
-    return { limits, nofile: soft };
-  }
-  if (soft > r.before.soft) {
-    log.info('open-file limit raised', { from: r.before.soft, to: soft, hard: r.after.hard, wanted });
-  } else {
-    log.debug('open-file limit', { soft, hard: r.after.hard, wanted });
-  }
-  if (soft >= wanted) return { limits, nofile: soft };
-  const fitted = Math.max(1, Math.floor((soft - FD_RESERVE) / listeners));
-  log.warn('open-file limit too low for --max-connections: connection cap lowered', {
-    nofile: soft,
-    wanted,
-    maxConnections: limits.maxConnections,
-    loweredTo: fitted,
-    reason: r.error,
-    hint: 'raise it with LimitNOFILE= in the systemd unit (or ulimit -n), see the README',
-  });
-  return { limits: { ...limits, maxConnections: Math.min(limits.maxConnections, fitted) }, nofile: soft };
-}
+import { httpsOptions, TlsError, TlsFiles } from './transport/tls.js';
 
 // ------------------------------------------------------------------ main
 
@@ -333,9 +55,13 @@ const GRACE_MS = 5000;
 /** Past this, shutdown gives up waiting and exits 1. */
 const SHUTDOWN_DEADLINE_MS = 30_000;
 
+/** Who calls through the Unix socket: only its owner (the service's user) and root can open it. */
+const SOCKET_IDENTITY = `unix:uid=${process.getuid?.() ?? 0}`;
+
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let loaded: ReturnType<typeof loadConfig>;
   let baseline: ReturnType<typeof loadBaseline>;
+  let tlsFiles: TlsFiles | undefined;
   try {
     loaded = loadConfig({ argv, env });
     if (loaded.help) {
@@ -343,15 +69,23 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       return 0;
     }
     baseline = loadBaseline(loaded.config, loaded.sources);
+    const tls = loaded.config.tls;
+    tlsFiles = tls ? new TlsFiles(tls) : undefined;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`portcullis: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof TlsError) {
+      process.stderr.write(
+        `portcullis: ${capitalized(err.message)}${err.message.endsWith('.') ? '' : '.'}\n`,
+      );
       return 2;
     }
     throw err;
   }
   const { config, warnings } = loaded;
-  const log = createLogger(config.logLevel);
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // SIGHUP must not end the service while it starts (Node's default); it reloads once running.
+  let onHangup: () => void = () => log.info('SIGHUP ignored: the service is still starting');
+  const hangup = () => onHangup();
+  process.on('SIGHUP', hangup);
   // grpc-js writes its own "E ..." lines to stderr (e.g. a failed bind, which we report in
   // one sentence ourselves): route them through our logger, at debug.
   grpc.setLogger({
@@ -365,6 +99,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   let grpcServer: grpc.Server | undefined;
   let socketCreated = false;
   let readyFields: LogFields = {};
+  let audit: AuditLog | undefined;
+  let persistence: RulesPersistence | undefined;
+  let stateLock: StateDirLock | undefined;
+  let idempotencyFile: IdempotencyFile | undefined;
+  const metrics = new Metrics();
 
   const stopAll = async (): Promise<void> => {
     await Promise.all([
@@ -373,7 +112,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       grpcServer ? closeGrpc(grpcServer, GRACE_MS) : undefined,
     ]);
     await service?.close();
+    await persistence?.flush();
+    await audit?.close();
+    await idempotencyFile?.flush();
+    await stateLock?.release();
     if (socketCreated) removeSocket(config.socket);
+    process.off('SIGHUP', hangup);
   };
 
   try {
@@ -386,6 +130,38 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const listeners = 2 + (config.socket === undefined ? 0 : 1);
     const { limits, nofile } = await fitConnectionsToFileLimit(config.limits, listeners, log);
     if (kernel.degraded) log.warn('change feed unavailable', { reason: kernel.degraded });
+    // One service per state directory: before anything in it (or the kernel) is touched.
+    try {
+      stateLock = await lockStateDir(config.stateDir);
+    } catch (err) {
+      if (err instanceof StateDirLockedError) throw new StartupError(err.message);
+      throw err;
+    }
+
+    if (config.restoreOnStart) {
+      try {
+        for (const f of await restoreSaved(kernel.executor, config.families, config.rulesFiles, log))
+          log.info('saved rules loaded', { family: f.family, path: f.path, lines: f.lines });
+      } catch (err) {
+        if (err instanceof RestoreOnStartError) throw new StartupError(err.message);
+        throw err;
+      }
+    }
+    if (config.auditLog !== undefined) {
+      const path = config.auditLog;
+      audit = new AuditLog({ path, log });
+      await audit.open().catch((err: unknown) => {
+        throw new StartupError(
+          `the audit log ${path} cannot be opened for appending (${readFailure(err)}): fix its directory's permissions, choose another --audit-log, or turn it off with --audit-log ''.`,
+        );
+      });
+    }
+    persistence = new RulesPersistence({
+      mode: config.persist,
+      files: config.rulesFiles,
+      log,
+      onWrite: (e) => metrics.rulesFileWrite(e),
+    });
 
     service = new FirewallService({
       executor: kernel.executor,
@@ -397,9 +173,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       pollIntervalMs: config.pollIntervalMs,
       stateDir: config.stateDir,
       verifyIntervalMs: config.verifyIntervalMs,
+      ...(config.guard ? { guard: config.guard } : {}),
       ...(kernel.other ? { otherBackend: kernel.other } : {}),
+      observer: fanOut(audit, persistence, metrics.observer),
     });
+    metrics.attach(service);
     await service.start();
+    await persistence.attach(service);
+    log.info('persistence', {
+      persist: config.persist,
+      ...(config.persist === 'off' ? {} : { ipv4: config.rulesFiles.ipv4, ipv6: config.rulesFiles.ipv6 }),
+      audit: config.auditLog ?? 'off',
+    });
     const other = service.status().otherBackend;
     if (other) {
       log.warn(`rules in the other iptables backend (${other.backend}) also filter packets`, {
@@ -416,8 +201,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       });
     }
 
-    const auth = new Authenticator(config.tokens);
-    if (auth.size === 0) {
+    const auth = new Authenticator(config.tokens, config.clientCertificates);
+    if (auth.certificates > 0) {
+      log.info('client certificates configured', {
+        count: auth.certificates,
+        names: config.clientCertificates.map((c) => `${c.name}(${c.scope})`).join(','),
+      });
+    }
+    if (auth.size === 0 && auth.certificates === 0) {
       log.warn(
         'no tokens configured: every TCP request will be refused with 401 (the Unix socket still works)',
         {
@@ -437,30 +228,54 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       import('./transport/http/server.js'),
       import('./transport/grpc/server.js'),
     ]);
-    // The transports log plain lines; they carry no tokens or headers, and errors are marked.
+    // The transports log a line per request (and its fields); errors are marked.
     const lineLogger =
       (transport: string) =>
-      (line: string): void => {
-        if (/\b(internal error|unavailable):/.test(line)) log.error(line, { transport });
-        else log.info(line, { transport });
+      (line: string, fields: LogFields = {}): void => {
+        if (/\b(internal error|unavailable):/.test(line)) log.error(line, { transport, ...fields });
+        else log.info(line, { transport, ...fields });
       };
-    // One Idempotency-Key store for both REST listeners: a retry may come through either.
-    const idempotency = new IdempotencyStore<Reply>();
-    const restOptions = { service, auth, idempotency, maxBodyBytes: config.maxBodyBytes };
-    restServer = createHttpServer(
-      createApp({ ...restOptions, requireAuth: true, logger: lineLogger('rest') }),
+    const daemon = daemonApi(persistence, audit);
+    // One Idempotency-Key store for both REST listeners (a retry may come through either) and
+    // one for gRPC, both kept in the state directory across restarts.
+    const keys = new IdempotencyFile({
+      path: join(config.stateDir, 'idempotency.json'),
+      onError: (message) => log.warn('idempotency keys', { detail: message }),
+    });
+    idempotencyFile = keys;
+    const idempotency = new IdempotencyStore<Reply>({ onChange: keys.changed });
+    const grpcIdempotency = new IdempotencyStore<StoredOutcome>({ onChange: keys.changed });
+    keys.add('rest', idempotency);
+    keys.add('grpc', grpcIdempotency);
+    const remembered = await keys.load();
+    if (remembered > 0) log.info('idempotency keys loaded', { count: remembered });
+    const restOptions = { service, auth, idempotency, maxBodyBytes: config.maxBodyBytes, daemon, metrics };
+    const security = tlsFiles ? (tlsFiles.current.ca ? 'mtls' : 'tls') : 'none';
+    const rest = createHttpServer(
+      createApp({ ...restOptions, requireAuth: true, door: 'rest', logger: lineLogger('rest') }),
       limits,
+      tlsFiles ? httpsOptions(tlsFiles.current) : undefined,
     );
-    const restPort = await listenTcp(restServer, config.restHost, config.restPort);
+    restServer = rest;
+    // New connections get the new certificates after SIGHUP; open ones keep theirs.
+    if (rest instanceof TlsServer) tlsFiles?.onChange((m) => rest.setSecureContext({ ...httpsOptions(m) }));
+    const restPort = await listenTcp(rest, config.restHost, config.restPort);
     log.info('REST API listening', {
       transport: 'rest',
       address: hostPort(config.restHost, restPort),
-      auth: 'bearer',
+      auth: auth.certificates > 0 ? 'bearer,certificate' : 'bearer',
+      tls: security,
     });
 
     if (config.socket !== undefined) {
       unixServer = createHttpServer(
-        createApp({ ...restOptions, requireAuth: false, logger: lineLogger('rest-unix') }),
+        createApp({
+          ...restOptions,
+          requireAuth: false,
+          door: 'socket',
+          socketIdentity: SOCKET_IDENTITY,
+          logger: lineLogger('rest-unix'),
+        }),
         limits,
       );
       await listenUnix(unixServer, config.socket);
@@ -480,12 +295,21 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       logger: lineLogger('grpc'),
       maxMessageBytes: config.maxBodyBytes,
       limits,
+      daemon,
+      idempotency: grpcIdempotency,
+      metrics,
     });
-    const grpcPort = await bindGrpc(grpcServer, config.grpcHost, config.grpcPort);
+    const grpcPort = await bindGrpc(
+      grpcServer,
+      config.grpcHost,
+      config.grpcPort,
+      tlsFiles ? tlsFiles.grpcCredentials() : grpc.ServerCredentials.createInsecure(),
+    );
     log.info('gRPC API listening', {
       transport: 'grpc',
       address: hostPort(config.grpcHost, grpcPort),
-      auth: 'bearer',
+      auth: auth.certificates > 0 ? 'bearer,certificate' : 'bearer',
+      tls: security,
     });
 
     const status = service.status();
@@ -537,6 +361,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     };
     process.on('SIGINT', () => stop('SIGINT', 0));
     process.on('SIGTERM', () => stop('SIGTERM', 0));
+    onHangup = () => reload(log, tlsFiles, audit);
     for (const s of [restServer, unixServer]) {
       s?.on('error', (err) => {
         log.error('listener failed', { error: err.message });
@@ -545,13 +370,54 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     // Only now: a supervisor may stop us the moment it reads this line.
     log.info('ready', readyFields);
+    // What was left out of the way of readiness: compile the REST request validator now.
+    setImmediate(() => {
+      void import('./transport/http/app.js').then((m) => m.warmRequestValidator());
+    });
   });
   return code;
 }
 
+/** SIGHUP: the TLS files are read again (a failure keeps the old ones), the audit log reopened. */
+function reload(log: Logger, tlsFiles: TlsFiles | undefined, audit: AuditLog | undefined): void {
+  log.info('SIGHUP: reloading TLS files and reopening the audit log');
+  if (tlsFiles) {
+    try {
+      tlsFiles.reload();
+      log.info('TLS files reloaded: new connections use them', { cert: tlsFiles.paths.cert });
+    } catch (err) {
+      log.error('TLS files not reloaded: the previous ones stay in use', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+  if (audit) void audit.reopen().then(() => log.info('audit log reopened', { path: audit.path }));
+}
+
+/** What the doors offer besides the firewall: saving the rules files and reading the audit log. */
+function daemonApi(persistence: RulesPersistence, audit: AuditLog | undefined): DaemonApi {
+  return {
+    save: () => persistence.save(),
+    audit: (query) =>
+      audit
+        ? audit.read(query)
+        : Promise.reject(
+            new DomainError(
+              'failed_precondition',
+              'the audit log is off on this service: start it with --audit-log PATH',
+              { field: 'auditLog' },
+            ),
+          ),
+  };
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 const entry = process.argv[1];
 if (entry !== undefined && resolve(entry) === fileURLToPath(import.meta.url)) {
-  const fatal = createLogger('error');
+  const fatal = createLogger({ level: 'error' });
   process.on('uncaughtException', (err) => {
     fatal.error('uncaught exception', { error: err });
     process.exit(1);

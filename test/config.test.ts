@@ -61,9 +61,23 @@ describe('defaults', () => {
       maxBodyBytes: 1048576,
       stateDir: '/var/lib/portcullis',
       verifyIntervalMs: 0,
+      guard: {
+        sshPorts: [22],
+        sshSources: [],
+        apiPorts: [8080, 50051],
+        adminSources: [],
+        protectCallers: true,
+      },
       limits: { requestTimeoutMs: 30000, headerTimeoutMs: 10000, idleTimeoutMs: 30000, maxConnections: 1000 },
       logLevel: 'info',
-      allowRemote: false,
+      logFormat: 'auto',
+      allowInsecureRemote: false,
+      tls: undefined,
+      clientCertificates: [],
+      persist: 'on-demand',
+      rulesFiles: { ipv4: '/etc/iptables/rules.v4', ipv6: '/etc/iptables/rules.v6' },
+      restoreOnStart: false,
+      auditLog: '/var/log/portcullis/audit.log',
     });
   });
 
@@ -158,19 +172,73 @@ describe('precedence: defaults < file < environment < flags', () => {
       env: { PORTCULLIS_SOCKET: '/tmp/x.sock' },
       expect: { socket: '/tmp/x.sock' },
     },
-    { name: '--allow-remote switch', argv: ['--allow-remote'], env: {}, expect: { allowRemote: true } },
     {
-      name: '--allow-remote=false beats the environment',
-      argv: ['--allow-remote=false'],
-      env: { PORTCULLIS_ALLOW_REMOTE: '1' },
-      expect: { allowRemote: false },
+      name: '--allow-insecure-remote switch',
+      argv: ['--allow-insecure-remote'],
+      env: {},
+      expect: { allowInsecureRemote: true },
     },
     {
-      name: 'non-loopback host with allowRemote',
+      name: '--allow-insecure-remote=false beats the environment',
+      argv: ['--allow-insecure-remote=false'],
+      env: { PORTCULLIS_ALLOW_INSECURE_REMOTE: '1' },
+      expect: { allowInsecureRemote: false },
+    },
+    {
+      name: 'non-loopback host with allowInsecureRemote',
       argv: ['--rest-host', '0.0.0.0', '--grpc-host', '::'],
-      env: { PORTCULLIS_ALLOW_REMOTE: 'yes' },
-      expect: { restHost: '0.0.0.0', grpcHost: '::', allowRemote: true },
+      env: { PORTCULLIS_ALLOW_INSECURE_REMOTE: 'yes' },
+      expect: { restHost: '0.0.0.0', grpcHost: '::', allowInsecureRemote: true },
     },
+    {
+      name: 'non-loopback host with TLS needs no opt-in',
+      argv: ['--rest-host', '0.0.0.0', '--tls-cert', '/etc/p/cert.pem', '--tls-key', '/etc/p/key.pem'],
+      env: {},
+      expect: {
+        restHost: '0.0.0.0',
+        allowInsecureRemote: false,
+        tls: { cert: '/etc/p/cert.pem', key: '/etc/p/key.pem', clientCa: undefined },
+      },
+    },
+    {
+      name: 'persistence and audit options',
+      argv: ['--persist', 'after-change', '--rules-v4', '/r/4', '--restore-on-start', '--audit-log', ''],
+      env: { PORTCULLIS_RULES_V6: '/r/6' },
+      expect: {
+        persist: 'after-change',
+        rulesFiles: { ipv4: '/r/4', ipv6: '/r/6' },
+        restoreOnStart: true,
+        auditLog: undefined,
+      },
+    },
+    {
+      name: 'under --netns the rules files and the audit log live in the state directory',
+      argv: ['--netns', 'lab'],
+      env: {},
+      expect: {
+        rulesFiles: {
+          ipv4: '/var/lib/portcullis/netns/lab/rules.v4',
+          ipv6: '/var/lib/portcullis/netns/lab/rules.v6',
+        },
+        auditLog: '/var/lib/portcullis/netns/lab/audit.log',
+      },
+    },
+    {
+      name: 'client certificates from the environment (JSON)',
+      argv: ['--tls-cert', '/c', '--tls-key', '/k', '--tls-client-ca', '/ca'],
+      env: {
+        PORTCULLIS_CLIENT_CERTIFICATES:
+          '[{"name":"deploy","scope":"write","subject":"CN=deploy,O=Example"},{"name":"viewer","scope":"read","san":"DNS:viewer.example"}]',
+      },
+      expect: {
+        tls: { cert: '/c', key: '/k', clientCa: '/ca' },
+        clientCertificates: [
+          { name: 'deploy', scope: 'write', subject: 'CN=deploy,O=Example' },
+          { name: 'viewer', scope: 'read', san: 'DNS:viewer.example' },
+        ],
+      },
+    },
+    { name: 'log format', argv: ['--log-format', 'JSON'], env: {}, expect: { logFormat: 'json' } },
     {
       name: 'loopback hosts need no opt-in',
       argv: ['--rest-host', '::1', '--grpc-host', '127.0.0.2'],
@@ -264,23 +332,23 @@ describe('precedence: defaults < file < environment < flags', () => {
     });
   });
 
-  it('warns at every start when --allow-remote lets an API listen beyond loopback', () => {
+  it('warns at every start when --allow-insecure-remote lets an API listen beyond loopback without TLS', () => {
     const r = loadConfig({
-      argv: ['--allow-remote', '--rest-host', '0.0.0.0', '--grpc-host', '::'],
+      argv: ['--allow-insecure-remote', '--rest-host', '0.0.0.0', '--grpc-host', '::'],
       env: {},
     });
     if (r.help) throw new Error('unexpected help');
     expect(r.warnings).toHaveLength(2);
     expect(r.warnings[0]).toMatch(
-      /^allowRemote: the REST API listens on 0\.0\.0\.0:8080, which is not a loopback address: it is reachable from the network/,
+      /^allowInsecureRemote: the REST API listens on 0\.0\.0\.0:8080, which is not a loopback address, without TLS: it is reachable from the network/,
     );
     expect(r.warnings[1]).toMatch(
-      /^allowRemote: the gRPC API listens on \[::\]:50051, which is not a loopback/,
+      /^allowInsecureRemote: the gRPC API listens on \[::\]:50051, which is not a loopback/,
     );
-    const loop = loadConfig({ argv: ['--allow-remote'], env: {} });
+    const loop = loadConfig({ argv: ['--allow-insecure-remote'], env: {} });
     if (loop.help) throw new Error('unexpected help');
     expect(loop.warnings).toEqual([
-      'allowRemote is set, but both APIs listen on loopback addresses: remove --allow-remote if that is intended',
+      'allowInsecureRemote is set, but both APIs listen on loopback addresses: remove --allow-insecure-remote if that is intended',
     ]);
     const none = loadConfig({ argv: [], env: {} });
     if (none.help) throw new Error('unexpected help');
@@ -415,9 +483,9 @@ describe('validation errors: one sentence naming the option and the source', () 
     {
       name: 'bool',
       argv: [],
-      env: { PORTCULLIS_ALLOW_REMOTE: 'maybe' },
+      env: { PORTCULLIS_ALLOW_INSECURE_REMOTE: 'maybe' },
       message:
-        /^Invalid allowRemote from environment variable PORTCULLIS_ALLOW_REMOTE: expected true or false/,
+        /^Invalid allowInsecureRemote from environment variable PORTCULLIS_ALLOW_INSECURE_REMOTE: expected true or false/,
     },
     {
       name: 'host name',
@@ -451,10 +519,53 @@ describe('validation errors: one sentence naming the option and the source', () 
       message: /^Invalid socket from flag --socket: expected a path of at most 107 bytes/,
     },
     {
-      name: 'non-loopback REST without allowRemote',
+      name: 'non-loopback REST without TLS or allowInsecureRemote',
       argv: ['--rest-host', '0.0.0.0'],
       message:
-        /^Refusing restHost 0\.0\.0\.0 from flag --rest-host: it is not a loopback address, .*add --allow-remote/,
+        /^Refusing restHost 0\.0\.0\.0 from flag --rest-host: it is not a loopback address, .*configure --tls-cert and --tls-key, or add --allow-insecure-remote/,
+    },
+    {
+      name: 'the old --allow-remote',
+      argv: ['--allow-remote'],
+      message:
+        /^Unknown flag --allow-remote \(it is now --allow-insecure-remote; with --tls-cert no flag is needed\)/,
+    },
+    {
+      name: 'TLS certificate without key',
+      argv: ['--tls-cert', '/c'],
+      message: /^Invalid tlsCert from flag --tls-cert: it needs tlsKey too/,
+    },
+    {
+      name: 'client CA without TLS',
+      argv: [],
+      env: { PORTCULLIS_TLS_CLIENT_CA: '/ca' },
+      message:
+        /^Invalid tlsClientCa from environment variable PORTCULLIS_TLS_CLIENT_CA: client certificates need TLS/,
+    },
+    {
+      name: 'client certificate with both subject and san',
+      argv: ['--tls-cert', '/c', '--tls-key', '/k', '--tls-client-ca', '/ca'],
+      env: { PORTCULLIS_CLIENT_CERTIFICATES: '[{"name":"a","scope":"read","subject":"CN=a","san":"DNS:a"}]' },
+      message: /^Invalid clientCertificates\[0\] from .*: expected exactly one of subject .* and san/,
+    },
+    {
+      name: 'client certificate with a bad san',
+      argv: ['--tls-cert', '/c', '--tls-key', '/k', '--tls-client-ca', '/ca'],
+      env: { PORTCULLIS_CLIENT_CERTIFICATES: '[{"name":"a","scope":"read","san":"a.example"}]' },
+      message:
+        /^Invalid clientCertificates\[0\]\.san from .*: expected DNS:NAME, URI:URI, email:ADDRESS or IP:ADDRESS/,
+    },
+    {
+      name: 'client certificates without a client CA',
+      argv: [],
+      env: { PORTCULLIS_CLIENT_CERTIFICATES: '[{"name":"a","scope":"read","subject":"CN=a"}]' },
+      message: /^Invalid clientCertificates from .*: they need --tls-client-ca/,
+    },
+    {
+      name: 'persist mode',
+      argv: ['--persist', 'always'],
+      message:
+        /^Invalid persist from flag --persist: expected after-change, on-demand or off, got "always"\.$/,
     },
     {
       name: 'non-loopback gRPC without allowRemote (env)',

@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { OPTIONS } from '../src/config.js';
+import { findLog, parseLogLines } from '../src/observe/log-lines.js';
 import { hashToken } from '../src/transport/auth.js';
 import { describeKernel, useNetns } from './helpers/kernel.js';
 
@@ -103,7 +104,7 @@ describe('configuration errors', () => {
       args: [],
       env: { PORTCULLIS_REST_HOST: '0.0.0.0' },
       message:
-        /^portcullis: Refusing restHost 0\.0\.0\.0 from environment variable PORTCULLIS_REST_HOST: .*--allow-remote/,
+        /^portcullis: Refusing restHost 0\.0\.0\.0 from environment variable PORTCULLIS_REST_HOST: .*--allow-insecure-remote/,
     },
     { args: ['--bogus'], env: {}, message: 'portcullis: Unknown flag --bogus: see --help for the options.' },
   ];
@@ -166,11 +167,17 @@ describe.skipIf(!privileged)('preflight asks for CAP_NET_ADMIN, not for uid 0', 
     }
   });
 
-  it('--allow-remote warns at every start that an API is reachable from the network', () => {
-    const r = runSync(['--socket', '', '--allow-remote', '--rest-host', '0.0.0.0'], cleanEnv(), NO_CAPS);
+  it('--allow-insecure-remote warns at every start that an API is reachable from the network', () => {
+    const r = runSync(
+      ['--socket', '', '--allow-insecure-remote', '--rest-host', '0.0.0.0'],
+      cleanEnv(),
+      NO_CAPS,
+    );
     const lines = r.stderr.trim().split('\n');
-    expect(lines[0]).toMatch(
-      /^level=warn msg="allowRemote: the REST API listens on 0\.0\.0\.0:8080, which is not a loopback address: it is reachable from the network/,
+    const first = parseLogLines(lines[0] ?? '')[0];
+    expect(first?.level).toBe('warn');
+    expect(first?.msg).toMatch(
+      /^allowInsecureRemote: the REST API listens on 0\.0\.0\.0:8080, which is not a loopback address, without TLS: it is reachable from the network/,
     );
     expect(lines.at(-1)).toBe(NOT_ROOT);
     expect(r.code).toBe(1);
@@ -185,6 +192,7 @@ interface Running {
 }
 
 const running: Running[] = [];
+const READY = /"msg":"ready"/;
 
 function start(args: string[], env: Record<string, string> = {}, prefix: string[] = []): Running {
   const argv = [...prefix, process.execPath, '--import', 'tsx', MAIN, ...args];
@@ -301,13 +309,16 @@ describeKernel('portcullis as a process, managing a test namespace', () => {
       ],
       { PORTCULLIS_TOKENS: tokens },
     );
-    await p.waitFor(/msg=ready /);
-    const rest = /msg="REST API listening" transport=rest address=127\.0\.0\.1:(\d+)/.exec(p.log());
-    expect(rest).not.toBeNull();
-    expect(p.log()).toMatch(/msg="gRPC API listening" transport=grpc address=127\.0\.0\.1:\d+ auth=bearer/);
-    expect(p.log()).toContain(`transport=rest-unix socket=${sock} auth=none`);
-    const base = `http://127.0.0.1:${rest?.[1]}`;
-    const grpcPort = /transport=grpc address=127\.0\.0\.1:(\d+)/.exec(p.log())?.[1];
+    await p.waitFor(READY);
+    const rest = findLog(p.log(), 'REST API listening', { transport: 'rest', auth: 'bearer', tls: 'none' });
+    expect(rest?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    const grpcLine = findLog(p.log(), 'gRPC API listening', { transport: 'grpc', auth: 'bearer' });
+    expect(grpcLine?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(
+      findLog(p.log(), 'REST API listening', { transport: 'rest-unix', socket: sock, auth: 'none' }),
+    ).toBeDefined();
+    const base = `http://${String(rest?.address)}`;
+    const grpcPort = String(grpcLine?.address).split(':')[1];
 
     // gRPC answers on its logged port (stock client, through reflection).
     const health = spawnSync(
@@ -350,8 +361,8 @@ describeKernel('portcullis as a process, managing a test namespace', () => {
     const exit = await p.exited;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(existsSync(sock)).toBe(false);
-    expect(p.log()).toMatch(/msg="shutting down" reason=SIGTERM/);
-    expect(p.log()).toMatch(/level=info msg=stopped\n$/);
+    expect(findLog(p.log(), 'shutting down', { reason: 'SIGTERM' })).toBeDefined();
+    expect(parseLogLines(p.log()).at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
     // Tokens never reach the log.
     expect(p.log()).not.toContain(WRITE);
     expect(p.log()).not.toContain(READ);
@@ -361,9 +372,10 @@ describeKernel('portcullis as a process, managing a test namespace', () => {
   it('with no tokens: TCP answers 401, the socket works, and a warning says how to add one', async () => {
     const sock = sockPath();
     const p = start(['--netns', ns().name, '--rest-port', '0', '--grpc-port', '0', '--socket', sock]);
-    await p.waitFor(/msg=ready /);
-    expect(p.log()).toMatch(/level=warn msg="no tokens configured: .*" hint=".*PORTCULLIS_TOKENS=/);
-    const port = /transport=rest address=127\.0\.0\.1:(\d+)/.exec(p.log())?.[1];
+    await p.waitFor(READY);
+    const noTokens = parseLogLines(p.log()).find((r) => String(r.msg).startsWith('no tokens configured: '));
+    expect(noTokens).toMatchObject({ level: 'warn', hint: expect.stringContaining('PORTCULLIS_TOKENS=') });
+    const port = String(findLog(p.log(), 'REST API listening', { transport: 'rest' })?.address).split(':')[1];
     expect(curl([`http://127.0.0.1:${port}/v1/status`]).status).toBe(401);
     expect(curl(['--unix-socket', sock, 'http://x/v1/status']).status).toBe(200);
 
@@ -401,11 +413,25 @@ describeKernel('portcullis as a process, managing a test namespace', () => {
     expect(made.status).toBe(0);
     expect(statSync(stale).isSocket()).toBe(true);
     const p = start(['--netns', ns().name, '--rest-port', '0', '--grpc-port', '0', '--socket', stale]);
-    await p.waitFor(/msg=ready /);
+    await p.waitFor(READY);
     expect(curl(['--unix-socket', stale, 'http://x/v1/status']).status).toBe(200);
 
-    // Live: the socket of the instance above must not be taken over.
-    const second = runSync(['--netns', ns().name, '--rest-port', '0', '--grpc-port', '0', '--socket', stale]);
+    // The state directory of the instance above is its own: a second service refuses it,
+    // naming the first one's pid.
+    const sameState = runSync(['--netns', ns().name, '--rest-port', '0', '--grpc-port', '0', '--socket', '']);
+    expect(sameState.code).toBe(1);
+    expect(sameState.stderr.trim().split('\n').at(-1)).toBe(
+      `portcullis: another Portcullis (pid ${p.child.pid}) manages the state directory ${STATE_DIR}: stop it, or give this one another --state-dir.`,
+    );
+
+    // Live: the socket of the instance above must not be taken over (by a service with a state
+    // directory of its own).
+    const otherState = mkdtempSync(join(tmpdir(), 'pcl-main-state2-'));
+    const second = runSync(
+      ['--netns', ns().name, '--rest-port', '0', '--grpc-port', '0', '--socket', stale],
+      cleanEnv({ PORTCULLIS_STATE_DIR: otherState }),
+    );
+    rmSync(otherState, { recursive: true, force: true });
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(
       `portcullis: another process is listening on the socket ${stale}: stop it, or choose another --socket path.`,
@@ -451,22 +477,28 @@ describeKernel('portcullis as a process, managing a test namespace', () => {
       {},
       ['prlimit', '--nofile=256:256', '--'],
     );
-    await p.waitFor(/msg=ready /);
+    await p.waitFor(READY);
     const limits = readFileSync(`/proc/${p.child.pid}/limits`, 'utf8');
     const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
-    const ready = /msg=ready .*maxConnections=(\d+) nofile=(\d+)/.exec(p.log());
-    expect(ready, p.log()).not.toBeNull();
-    expect(Number(ready?.[2])).toBe(soft);
+    const ready = findLog(p.log(), 'ready');
+    expect(ready, p.log()).toBeDefined();
+    expect(ready?.nofile).toBe(soft);
     if (soft >= 2128) {
       // CAP_SYS_RESOURCE: prlimit raised the hard limit too.
-      expect(p.log()).toMatch(/level=info msg="open-file limit raised" from=256 to=\d+/);
-      expect(Number(ready?.[1])).toBe(1000);
+      expect(findLog(p.log(), 'open-file limit raised', { level: 'info', from: 256 })).toBeDefined();
+      expect(ready?.maxConnections).toBe(1000);
     } else {
       expect(soft).toBe(256);
-      expect(p.log()).toMatch(
-        /level=warn msg="open-file limit too low for --max-connections: connection cap lowered" nofile=256 wanted=2128 maxConnections=1000 loweredTo=64 /,
-      );
-      expect(Number(ready?.[1])).toBe(64);
+      expect(
+        findLog(p.log(), 'open-file limit too low for --max-connections: connection cap lowered', {
+          level: 'warn',
+          nofile: 256,
+          wanted: 2128,
+          maxConnections: 1000,
+          loweredTo: 64,
+        }),
+      ).toBeDefined();
+      expect(ready?.maxConnections).toBe(64);
     }
     p.child.kill('SIGTERM');
     expect(await p.exited, p.log()).toEqual({ code: 0, signal: null });

@@ -39,6 +39,18 @@ export interface IdempotencyStoreOptions {
   readonly ttlMs?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /** Called after a response was remembered (persistence saves the store then). @default none */
+  readonly onChange?: () => void;
+}
+
+/** A remembered response, as persisted (store/idempotency-file.ts): completed entries only. */
+export interface IdempotencyRecord<R> {
+  /** The store's key: principal and idempotency key. */
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly response: R;
+  /** When it expires, in ms since the epoch. */
+  readonly expires: number;
 }
 
 /** The outcome of `begin`. */
@@ -102,9 +114,11 @@ export class IdempotencyStore<R> {
   private readonly maxEntries: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly onChange: (() => void) | undefined;
 
   constructor(options: IdempotencyStoreOptions = {}) {
     const { maxEntries = 10_000, ttlMs = 86_400_000, now = Date.now } = options;
+    this.onChange = options.onChange;
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
       throw new TypeError(`Expected \`maxEntries\` to be a whole number from 1, got ${String(maxEntries)}`);
     if (typeof ttlMs !== 'number' || !(ttlMs > 0))
@@ -151,6 +165,7 @@ export class IdempotencyStore<R> {
         this.entries.delete(id);
         this.entries.set(id, entry);
         this.evict();
+        this.onChange?.();
       },
       abandon: () => {
         if (settled) return;
@@ -158,6 +173,30 @@ export class IdempotencyStore<R> {
         if (this.entries.get(id) === entry) this.entries.delete(id);
       },
     };
+  }
+
+  /** The completed, unexpired entries, oldest first (what persistence writes). */
+  records(): IdempotencyRecord<R>[] {
+    this.sweep();
+    const out: IdempotencyRecord<R>[] = [];
+    for (const [id, e] of this.entries)
+      if (e.response !== undefined)
+        out.push({ id, fingerprint: e.fingerprint, response: e.response, expires: e.expires });
+    return out;
+  }
+
+  /**
+   * Remembers `records` (from an earlier run), oldest first, within the bounds; expired ones
+   * and keys already known here are skipped.
+   */
+  load(records: readonly IdempotencyRecord<R>[]): void {
+    const now = this.now();
+    const sorted = [...records].sort((a, b) => a.expires - b.expires);
+    for (const r of sorted) {
+      if (!(r.expires > now) || this.entries.has(r.id)) continue;
+      this.entries.set(r.id, { fingerprint: r.fingerprint, response: r.response, expires: r.expires });
+    }
+    this.evict();
   }
 
   /** Drops expired entries. Map order is insertion (completion) order, so the oldest come first. */

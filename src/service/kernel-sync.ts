@@ -12,6 +12,11 @@
  *   `poll` and why, and an event (`ruleset.reloaded`) is emitted.
  * - Every re-read runs as a queue job (see reload), never concurrently with a
  *   change; what changed becomes an event with origin `external`.
+ * - Start-up is short (ready in under 2 s at 50,000 rules): the model is read
+ *   with iptables-save alone while the monitor starts beside it (it reads the
+ *   whole ruleset itself before it can report anything, about as long as the
+ *   save). Once the feed is live, a `start` re-read learns the handles and
+ *   catches any change made in between; until then deletes go by spec.
  */
 import { createHash } from 'node:crypto';
 import { type Family, TABLES, type TableName } from '../domain/family.js';
@@ -23,7 +28,7 @@ import { BUILTIN_SET, type ServiceModel } from './model.js';
 import { notify, type ServiceObserver } from './observer.js';
 import { type ChainState, type FamilyState, stateFromRuleset } from './state.js';
 
-export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost';
+export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost' | 'start';
 
 export interface ReloadJob {
   readonly kind: 'reload';
@@ -71,6 +76,10 @@ export class KernelSync {
   private pollTimer: NodeJS.Timeout | undefined;
   /** Why the feed was given up, once it was. */
   private lost: string | undefined;
+  /** The feed has started (the monitor reports every commit from now on). */
+  private live = false;
+  /** External generations the feed reported so far (handle verification compares two counts). */
+  private externalSeen = 0;
   private otherTimer: NodeJS.Timeout | undefined;
   private otherRulesets = new Map<Family, Ruleset>();
   private otherSummary = '';
@@ -81,7 +90,7 @@ export class KernelSync {
 
   /** The change feed while it can be trusted. */
   get feed(): ChangeFeed | undefined {
-    return this.lost === undefined ? this.o.feed : undefined;
+    return this.live && this.lost === undefined ? this.o.feed : undefined;
   }
 
   /** Whether deletes may go by handle and handles are learned: a live feed and the handle lister. */
@@ -102,13 +111,26 @@ export class KernelSync {
 
   /** Starts the feed (or polling) and reads every managed family into the model. */
   async start(): Promise<void> {
-    if (this.o.feed) {
-      await this.o.feed.start();
-      this.unsubscribeFeed = this.o.feed.onExternal((g) => this.onExternal(g));
+    const feed = this.o.feed;
+    // The monitor reads the whole ruleset before it reports anything: let it do so beside ours.
+    if (feed) {
+      this.unsubscribeFeed = feed.onExternal((g) => this.onExternal(g));
+      feed.start().then(
+        () => {
+          if (this.closing) return;
+          this.live = true;
+          // Handles, and whatever changed while the feed was not yet listening.
+          this.requestReload('start', true);
+        },
+        (err: unknown) =>
+          this.giveUpFeed(
+            `the nft monitor could not be started (${err instanceof Error ? err.message : String(err)}); external changes are polled`,
+          ),
+      );
     }
     for (const family of this.o.families) this.o.model.state.set(family, await this.readKernel(family));
     await this.readOther();
-    if (!this.o.feed) this.startPolling(this.o.pollIntervalMs);
+    if (!feed) this.startPolling(this.o.pollIntervalMs);
     else if (this.o.other) {
       // The nft feed does not see the legacy backend: look at it on a timer (a cheap read).
       this.otherTimer = setInterval(
@@ -204,16 +226,22 @@ export class KernelSync {
   }
 
   private onExternal(generation: Generation): void {
+    this.externalSeen++;
     // The feed reports its own loss in band: a generation with negative otherEvents.
     if (generation.otherEvents < 0) {
-      if (this.lost !== undefined || this.closing) return;
-      this.lost = 'the nft monitor stopped or dropped events; external changes are now polled';
-      this.unsubscribeFeed?.();
-      this.startPolling(this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS);
-      this.requestReload('feed-lost', true);
+      this.giveUpFeed('the nft monitor stopped or dropped events; external changes are now polled');
       return;
     }
     this.requestReload('external');
+  }
+
+  /** The feed cannot be trusted any more: poll instead, and re-read everything now. */
+  private giveUpFeed(why: string): void {
+    if (this.lost !== undefined || this.closing) return;
+    this.lost = why;
+    this.unsubscribeFeed?.();
+    this.startPolling(this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS);
+    this.requestReload('feed-lost', true);
   }
 
   /** Queues a re-read of every managed family, once (a pending one covers later requests). */
@@ -266,6 +294,8 @@ export class KernelSync {
   /** Reads one family from the kernel (with verified rule handles when they are used). */
   async readKernel(family: Family): Promise<FamilyState> {
     if (!this.useHandles) return stateFromRuleset(parseSave(await this.o.executor.save(family), family));
+    if (this.o.feed?.barrier)
+      return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed));
     // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
     // may commit in between — e.g. one restore inserting a rule and deleting another, which keeps
     // the count and shifts every handle by one: a delete by handle would then remove the wrong
@@ -303,18 +333,64 @@ export class KernelSync {
     }
   }
 
+  /**
+   * Rules and handles read side by side, then proven consistent with the feed: a barrier (a
+   * marker commit coming back through the monitor) after both reads, with no external commit
+   * reported from before the reads began until the barrier, means nobody committed in between,
+   * so both reads saw the same ruleset. One listing instead of two, and in parallel with the
+   * save. A chain whose handle count differs from its rule count goes without handles.
+   */
+  private async readKernelWithBarrier(family: Family, barrier: () => Promise<void>): Promise<FamilyState> {
+    const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
+    for (let attempt = 1; ; attempt++) {
+      const seen = this.externalSeen;
+      const [handles, text] = await Promise.all([
+        this.listHandles(family, tables),
+        this.o.executor.save(family),
+      ]);
+      const ruleset = parseSave(text, family);
+      let quiet = false;
+      try {
+        await barrier();
+        quiet = this.externalSeen === seen;
+      } catch {
+        // The feed is gone: its loss is reported in band; the rules alone are still right.
+      }
+      const verified = new Map<TableName, Map<string, readonly number[]>>();
+      let complete = true;
+      for (const t of ruleset.tables) {
+        const chains = new Map<string, readonly number[]>();
+        verified.set(t.name, chains);
+        for (const c of t.chains) {
+          if (c.rules.length === 0) {
+            chains.set(c.name, []);
+            continue;
+          }
+          const h = handles.get(t.name)?.get(c.name);
+          if (quiet && h && h.length === c.rules.length) chains.set(c.name, h);
+          else complete = false;
+        }
+        if (!tables.has(t.name)) complete = false;
+        tables.add(t.name);
+      }
+      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified);
+    }
+  }
+
   private async listHandles(
     family: Family,
     tables: ReadonlySet<TableName>,
   ): Promise<Map<TableName, ReadonlyMap<string, readonly number[]>>> {
     const out = new Map<TableName, ReadonlyMap<string, readonly number[]>>();
-    for (const t of tables) {
-      try {
-        out.set(t, await (this.o.handles as RuleHandles).list(family, t));
-      } catch {
-        // Without handles the table's rules are still fully usable: their deletes go by spec.
-      }
-    }
+    await Promise.all(
+      [...tables].map(async (t) => {
+        try {
+          out.set(t, await (this.o.handles as RuleHandles).list(family, t));
+        } catch {
+          // Without handles the table's rules are still fully usable: their deletes go by spec.
+        }
+      }),
+    );
     return out;
   }
 }

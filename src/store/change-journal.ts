@@ -34,6 +34,13 @@ export interface JournalEntry {
   readonly state: 'applying' | 'complete';
   /** In commit order. */
   readonly blocks: readonly JournalBlock[];
+  /**
+   * What the service must record when (and only when) the change is whole: pending
+   * confirmations, rule expiries, confirmations the change resolves (src/service/pending.ts).
+   * Opaque here; kept through `complete`, so a crash after the commit and before the record
+   * is settled at the next start.
+   */
+  readonly after?: unknown;
 }
 
 /** Marker chains start with this; no user chain may (validate-operations refuses it). */

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isReady, listeningAddress } from '../../src/observe/log-lines.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -26,6 +27,8 @@ export interface PortcullisProcess {
   log(): string;
   /** SIGTERM, then SIGKILL after 15 s; resolves with the exit code. Safe to call twice. */
   stop(): Promise<number | null>;
+  /** kill -9, as a crash: nothing is cleaned up (the state directory stays). */
+  kill(): Promise<void>;
 }
 
 /** The environment without the test run's own PORTCULLIS_* variables. */
@@ -40,12 +43,20 @@ export async function startPortcullis(options: {
   extraArgs?: readonly string[];
   /** PORTCULLIS_TOKENS as a user sets it; then `token` is ''. @default one generated write token */
   tokens?: string;
+  /** The write token to configure (a restarted service keeps its clients'). @default a new one */
+  token?: string;
+  /** A state directory to use and keep (a restart after kill -9). @default its own, removed at stop */
+  stateDir?: string;
 }): Promise<PortcullisProcess> {
-  const token = options.tokens === undefined ? randomBytes(24).toString('base64url') : '';
+  const token = options.tokens === undefined ? (options.token ?? randomBytes(24).toString('base64url')) : '';
   const sha256 = createHash('sha256').update(token).digest('hex');
   const tokens = options.tokens ?? `e2e:write:${sha256}`;
-  // Its own state directory (change journal), removed when it stops.
-  const stateDir = mkdtempSync(join(tmpdir(), 'pcl-e2e-state-'));
+  // Its own state directory (change journal), removed when it stops, unless one is given.
+  const ownState = options.stateDir === undefined;
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'pcl-e2e-state-'));
+  const removeState = () => {
+    if (ownState) rmSync(stateDir, { recursive: true, force: true });
+  };
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -81,13 +92,13 @@ export async function startPortcullis(options: {
   const stop = (): Promise<number | null> => {
     stopped ??= (async () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        rmSync(stateDir, { recursive: true, force: true });
+        removeState();
         return child.exitCode;
       }
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       const code = await exited;
-      rmSync(stateDir, { recursive: true, force: true });
+      removeState();
       clearTimeout(timer);
       return code;
     })();
@@ -101,7 +112,7 @@ export async function startPortcullis(options: {
         START_TIMEOUT_MS,
       );
       const check = () => {
-        if (/msg=ready\b/.test(text)) {
+        if (isReady(text)) {
           clearTimeout(timer);
           resolve(text);
         }
@@ -114,8 +125,8 @@ export async function startPortcullis(options: {
       check();
     });
     onText = undefined;
-    const rest = /msg="REST API listening" transport=rest address=(\S+)/.exec(ready)?.[1];
-    const grpc = /msg="gRPC API listening" transport=grpc address=(\S+)/.exec(ready)?.[1];
+    const rest = listeningAddress(ready, 'rest');
+    const grpc = listeningAddress(ready, 'grpc');
     if (!rest || !grpc) throw new Error(`cannot find the listening addresses in the log:\n${ready}`);
     return {
       restUrl: `http://${rest}`,
@@ -124,6 +135,10 @@ export async function startPortcullis(options: {
       pid: child.pid,
       log: () => text,
       stop,
+      kill: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
     };
   } catch (err) {
     await stop();

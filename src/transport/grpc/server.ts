@@ -27,17 +27,20 @@ import {
   FirewallService as FirewallServiceDesc,
   file_portcullis_v1_firewall_service,
 } from '../../gen/portcullis/v1/firewall_service_pb.js';
+import type { Metrics } from '../../observe/metrics.js';
 import type { FirewallApi } from '../../service/api.js';
 import { IdempotencyStore } from '../../service/idempotency.js';
-import { Authenticator, type Scope } from '../auth.js';
+import { Authenticator, certificateRefusal, type Scope } from '../auth.js';
 import {
   type ConnectionLimits,
   checkConnectionLimits,
   DEFAULT_CONNECTION_LIMITS,
 } from '../connection-limits.js';
+import type { DaemonApi } from '../daemon-api.js';
 import { duplicateAuthorization } from '../errors.js';
 import { type CallContext, implement, serviceDefinition } from './adapter.js';
 import { guardConnections } from './connection-guard.js';
+import { daemonHandlers } from './daemon-handlers.js';
 import { firewallHandlers, type StoredOutcome } from './handlers.js';
 import { healthHandlers } from './health.js';
 import { AuthError, errorStatus } from './status.js';
@@ -47,8 +50,13 @@ export interface GrpcServerOptions {
   readonly auth: Authenticator;
   /** Require a bearer token on FirewallService calls (TCP listeners). */
   readonly requireAuth: boolean;
-  /** One line per call (method, status, duration, caller name) and per internal error. */
-  readonly logger?: (line: string) => void;
+  /**
+   * One line per call (method, status, duration, caller name; with its fields: requestId,
+   * method, code, ms, caller) and per internal error.
+   */
+  readonly logger?: (line: string, fields?: Readonly<Record<string, unknown>>) => void;
+  /** Saving the rules files and reading the audit log (Save, ListAuditEntries). @default none */
+  readonly daemon?: DaemonApi;
   /**
    * Where idempotency keys are remembered (share one with REST to bound memory in one place).
    * @default a new store with its defaults
@@ -63,6 +71,8 @@ export interface GrpcServerOptions {
   readonly limits?: ConnectionLimits;
   /** Further grpc-js server options (keepalive, ...). */
   readonly serverOptions?: grpc.ServerOptions;
+  /** Prometheus metrics (observe/metrics.ts): every call is counted by method and status. @default none */
+  readonly metrics?: Pick<Metrics, 'request'>;
 }
 
 /** The FirewallService methods a read-scope token may call; all others need write. */
@@ -77,6 +87,8 @@ export const READ_METHODS: ReadonlySet<string> = new Set([
   'Watch',
   'Trace',
   'Lint',
+  'ListAuditEntries',
+  'ListConfirmations',
 ]);
 
 export function requiredScope(methodName: string): Scope {
@@ -144,15 +156,24 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
     return status;
   };
   const onEnd = (context: CallContext, code: grpc.status, ms: number) => {
+    options.metrics?.request('grpc', context.method.name, grpc.status[code] ?? String(code), ms / 1000);
     logger?.(
       `grpc ${context.method.parent.typeName}/${context.method.name} ${grpc.status[code] ?? code} ${ms.toFixed(1)}ms${
         context.principal ? ` caller=${context.principal}` : ''
       }`,
+      {
+        requestId: context.requestId,
+        method: `${context.method.parent.typeName}/${context.method.name}`,
+        code: grpc.status[code] ?? String(code),
+        ms: Math.round(ms * 10) / 10,
+        caller: context.principal ?? '-',
+      },
     );
   };
   const authenticate = (context: CallContext) => {
     if (!requireAuth) {
       context.principal = 'local';
+      context.identity = 'local';
       return;
     }
     const values = context.metadata.get('authorization');
@@ -163,32 +184,42 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
       );
     }
     const header = typeof values[0] === 'string' ? values[0] : undefined;
-    const result = auth.check(header);
+    const result = auth.authenticate({ authorization: header, certificate: context.certificate });
     if (!result.ok) {
       throw new AuthError(
         'unauthenticated',
-        result.reason === 'missing'
-          ? 'this call needs a bearer token: send metadata "authorization: Bearer TOKEN"'
-          : 'the bearer token is not valid',
+        certificateRefusal(result, 'call') ??
+          (result.reason === 'missing'
+            ? context.certificate === undefined && auth.certificates > 0
+              ? 'this call needs a bearer token (send metadata "authorization: Bearer TOKEN") or a client certificate signed by the configured client CA'
+              : 'this call needs a bearer token: send metadata "authorization: Bearer TOKEN"'
+            : 'the bearer token is not valid'),
       );
     }
     context.principal = result.name;
+    context.identity = result.identity;
     const needed = requiredScope(context.method.name);
     if (!Authenticator.allows(result.scope, needed)) {
       throw new AuthError(
         'permission_denied',
-        `${context.method.name} needs a token with ${needed} scope; this token has ${result.scope} scope`,
+        header === undefined
+          ? `${context.method.name} needs ${needed} scope; the client certificate ${result.name} has ${result.scope} scope`
+          : `${context.method.name} needs a token with ${needed} scope; this token has ${result.scope} scope`,
       );
     }
   };
 
   server.addService(
     serviceDefinition(FirewallServiceDesc),
-    implement(FirewallServiceDesc, firewallHandlers({ service, idempotency }), {
-      before: authenticate,
-      toStatus,
-      onEnd,
-    }),
+    implement(
+      FirewallServiceDesc,
+      { ...firewallHandlers({ service, idempotency }), ...daemonHandlers(options.daemon) },
+      {
+        before: authenticate,
+        toStatus,
+        onEnd,
+      },
+    ),
   );
   server.addService(
     serviceDefinition(Health),

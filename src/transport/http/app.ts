@@ -16,14 +16,20 @@
  * before it (401, /healthz, /readyz, /openapi.yaml, /docs) carry none: they do
  * not depend on the ruleset, and a caller without a token learns nothing.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import type { Metrics } from '../../observe/metrics.js';
+import { REQUEST_ID_HEADER, requestContext, requestIdFrom } from '../../observe/request-context.js';
 import type { FirewallApi } from '../../service/api.js';
 import { IdempotencyStore, type IdempotencyStoreOptions } from '../../service/idempotency.js';
-import { Authenticator, type Scope } from '../auth.js';
+import { Authenticator, certificateRefusal, type Scope } from '../auth.js';
+import type { DaemonApi } from '../daemon-api.js';
 import { duplicateAuthorization } from '../errors.js';
 import { nestingExceeds, nestingTooDeep } from '../nesting.js';
+import { peerCertificate } from '../tls.js';
+import { daemonRouter } from './daemon-routes.js';
 import { docsRouter, openApiDocument } from './docs.js';
+import { operationOf } from './operation-of.js';
 import { ProblemError } from './problem.js';
 import { problemReply, type Reply, sendReply, v1Router } from './routes.js';
 
@@ -32,8 +38,17 @@ export interface AppOptions {
   readonly auth: Authenticator;
   /** Require a bearer token on /v1 (TCP). False for the 0600 Unix socket. */
   readonly requireAuth: boolean;
-  /** Receives one line per request and the details of internal errors. @default no logging */
-  readonly logger?: (line: string) => void;
+  /**
+   * Receives one line per request (with its fields: requestId, method, path, status, ms,
+   * caller) and the details of internal errors. @default no logging
+   */
+  readonly logger?: (line: string, fields?: Readonly<Record<string, unknown>>) => void;
+  /** Which door this app is, for the audit log and events: TCP (`rest`) or the Unix socket. @default 'rest' */
+  readonly door?: 'rest' | 'socket';
+  /** Who a caller without credentials is (the Unix socket): `unix:uid=N`. @default 'local' */
+  readonly socketIdentity?: string;
+  /** Saving the rules files and reading the audit log (POST /v1/save, GET /v1/audit). @default none (409) */
+  readonly daemon?: DaemonApi;
   /**
    * Largest accepted request body, in bytes.
    * @default 1048576 (1 MiB)
@@ -46,6 +61,11 @@ export interface AppOptions {
    * @default 15000
    */
   readonly heartbeatMs?: number;
+  /**
+   * Prometheus metrics (observe/metrics.ts): every request is counted by operation and status,
+   * and GET /metrics serves them (read scope, like every read). @default no metrics
+   */
+  readonly metrics?: Pick<Metrics, 'request' | 'text' | 'contentType'>;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -69,6 +89,45 @@ function requestValidator(): ReturnType<typeof OpenApiValidator.middleware> {
 }
 
 /** Reads need a read token, changes a write token; a trace changes nothing (even of a proposed change). */
+/**
+ * Builds the OpenAPI request validator now, if it is not built yet (the daemon calls it once it
+ * reports ready, so that the first request does not pay for it).
+ */
+export function warmRequestValidator(): void {
+  requestValidator();
+}
+
+/** Runs the handlers `build()` returns, building them at the first request. */
+function lazyHandlers(build: () => readonly RequestHandler[] | RequestHandler): RequestHandler {
+  let handlers: readonly RequestHandler[] | undefined;
+  return (req, res, next) => {
+    if (handlers === undefined) {
+      const built = build();
+      handlers = Array.isArray(built) ? built : [built as RequestHandler];
+    }
+    const list = handlers;
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err !== undefined && err !== null) {
+        next(err);
+        return;
+      }
+      const h = list[i++];
+      if (h === undefined) {
+        next();
+        return;
+      }
+      try {
+        const r = h(req, res, step) as unknown;
+        if (r instanceof Promise) r.catch(step);
+      } catch (e) {
+        step(e);
+      }
+    };
+    step();
+  };
+}
+
 function neededScope(method: string, path: string): Scope {
   if (method === 'GET' || method === 'HEAD') return 'read';
   return method === 'POST' && path === '/v1/trace' ? 'read' : 'write';
@@ -113,16 +172,52 @@ export function createApp(options: AppOptions): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  // Access log: method, path (no query), status, duration, caller's token name. Never headers.
+  // Request id: the client's (X-Request-Id) when acceptable, else a new one; returned, and on
+  // every log line, event and audit entry of the request (the whole request runs in its context).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const requestId = requestIdFrom(req.get(REQUEST_ID_HEADER));
+    res.locals.requestId = requestId;
+    res.locals.door = options.door ?? 'rest';
+    res.set('X-Request-Id', requestId);
+    requestContext.run({ requestId }, next);
+  });
+
+  // Access log: method, path (no query), status, duration, caller's name. Never headers.
   app.use((req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const who = typeof res.locals.principal === 'string' ? res.locals.principal : '-';
-      log(`${req.method} ${req.originalUrl.split('?')[0]} ${res.statusCode} ${ms.toFixed(1)}ms ${who}`);
+      const path = req.originalUrl.split('?')[0];
+      log(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms ${who}`, {
+        requestId: res.locals.requestId,
+        method: req.method,
+        path,
+        status: res.statusCode,
+        ms: Math.round(ms * 10) / 10,
+        caller: who,
+      });
     });
     next();
   });
+
+  const metrics = options.metrics;
+  if (metrics) {
+    const door = requireAuth ? 'rest' : 'socket';
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const start = process.hrtime.bigint();
+      res.once('close', () => {
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        metrics.request(
+          door,
+          operationOf(req.method, req.originalUrl.split('?')[0] ?? ''),
+          res.statusCode,
+          seconds,
+        );
+      });
+      next();
+    });
+  }
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
     res.set({
@@ -158,6 +253,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!requireAuth) {
       res.locals.principal = 'local';
+      res.locals.identity = options.socketIdentity ?? 'local';
       etagOnEveryResponse(res, () => service.revision);
       next();
       return;
@@ -169,33 +265,48 @@ export function createApp(options: AppOptions): express.Express {
         headers: { 'WWW-Authenticate': 'Bearer realm="portcullis", error="invalid_request"' },
       });
     }
-    const result = auth.check(req.get('Authorization'));
+    const result = auth.authenticate({
+      authorization: req.get('Authorization'),
+      ...peerCertificate(req.socket),
+    });
     if (!result.ok) {
       const challenge =
-        result.reason === 'missing'
-          ? 'Bearer realm="portcullis"'
-          : 'Bearer realm="portcullis", error="invalid_token"';
+        result.reason === 'invalid'
+          ? 'Bearer realm="portcullis", error="invalid_token"'
+          : 'Bearer realm="portcullis"';
       throw new ProblemError(
         401,
         'unauthenticated',
-        result.reason === 'missing'
-          ? 'this request needs a token: Authorization: Bearer <token>'
-          : 'the token is not valid',
+        certificateRefusal(result, 'request') ??
+          (result.reason === 'missing'
+            ? 'this request needs a token: Authorization: Bearer <token>'
+            : 'the token is not valid'),
         { headers: { 'WWW-Authenticate': challenge } },
       );
     }
     res.locals.principal = result.name;
+    res.locals.identity = result.identity;
     etagOnEveryResponse(res, () => service.revision);
     const needed = neededScope(req.method, req.path);
     if (!Authenticator.allows(result.scope, needed)) {
       throw new ProblemError(
         403,
         'permission_denied',
-        `this request needs a ${needed} token; this token may only ${result.scope}`,
+        req.get('Authorization') === undefined
+          ? `this request needs ${needed} scope; the client certificate ${result.name} has ${result.scope} scope`
+          : `this request needs a ${needed} token; this token may only ${result.scope}`,
       );
     }
     next();
   });
+
+  if (metrics) {
+    app.get('/metrics', async (_req: Request, res: Response) => {
+      res
+        .set({ 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' })
+        .send(await metrics.text());
+    });
+  }
 
   // ---------------------------------------------------------------- body
   app.use((req: Request, _res: Response, next: NextFunction) => {
@@ -213,9 +324,12 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
-  app.use(requestValidator());
+  // Built at the first request that needs it (or by warmRequestValidator after start-up):
+  // compiling the document's schemas takes about a second of CPU, which must not delay /readyz.
+  app.use(lazyHandlers(requestValidator));
 
   // ---------------------------------------------------------------- routes
+  app.use('/v1', daemonRouter(options.daemon));
   app.use('/v1', v1Router({ service, log, idempotency, heartbeatMs }));
 
   app.use((_req: Request, _res: Response) => {

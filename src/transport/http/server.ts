@@ -6,8 +6,12 @@
  * Node's own timeouts do not see), and a cap on simultaneous connections (more are closed
  * on arrival). A connection with a request in flight is never cut for being quiet: a write
  * may wait in the queue, and the event stream sends heartbeats.
+ *
+ * With `tls` the listener speaks HTTPS (../tls.ts); its certificates can be replaced while
+ * it runs (`setSecureContext`), and open connections keep theirs.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import {
   type ConnectionLimits,
@@ -18,20 +22,21 @@ import {
 export function createHttpServer(
   handler: RequestListener,
   limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  tls?: HttpsOptions,
 ): Server {
   checkConnectionLimits(limits);
   // Node refuses a header timeout longer than the request timeout.
   const headersTimeout = Math.min(limits.headerTimeoutMs, limits.requestTimeoutMs);
-  const server = createServer(
-    {
-      headersTimeout,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.idleTimeoutMs,
-      // How often Node checks the two timeouts above: often enough to keep them precise.
-      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeout / 4))),
-    },
-    handler,
-  );
+  const options = {
+    headersTimeout,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    // How often Node checks the two timeouts above: often enough to keep them precise.
+    connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeout / 4))),
+  };
+  const server: Server = tls
+    ? createHttpsServer({ ...tls, ...options }, handler)
+    : createServer(options, handler);
   server.maxConnections = limits.maxConnections;
 
   const inFlight = new WeakMap<Socket, number>();
