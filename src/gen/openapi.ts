@@ -84,6 +84,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Metrics in the Prometheus text exposition format (prom-client): kernel transactions (portcullis_iptables_restore_duration_seconds by family and table, failures), batch sizes, queue depth and wait, jobs by outcome, external changes, the nft feed, rules and chains per family and table, requests by door, operation and code, and the process_* / nodejs_* metrics. Needs a read token (or a read-scope client certificate) over TCP, like every read; no token on the Unix socket.
+         */
+        get: operations["GetMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/status": {
         parameters: {
             query?: never;
@@ -259,6 +279,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/confirmations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes waiting for their confirmation
+         * @description Every change applied with `confirmWithin` that is not confirmed yet, soonest deadline
+         *     first. At its deadline a change is rolled back: its own diff is undone (rules it added
+         *     deleted, rules it removed put back, policies restored), never a whole table, so changes
+         *     other clients made meanwhile stay. Needs a `read` token.
+         *
+         */
+        get: operations["ListConfirmations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/confirmations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A pending confirmation's id (16 lowercase hex digits), as returned by a change applied with `confirmWithin`. */
+                id: components["parameters"]["ConfirmationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a change
+         * @description The change stays. From any client with a `write` token.
+         */
+        post: operations["Confirm"];
+        /**
+         * Roll a change back now
+         * @description Undoes the change's own diff now, as at its deadline. Needs a `write` token.
+         */
+        delete: operations["CancelConfirmation"];
+        options?: never;
+        head?: never;
+        /**
+         * Move the deadline
+         * @description The change now waits `confirmWithin` seconds from now. Needs a `write` token.
+         */
+        patch: operations["ExtendConfirmation"];
+        trace?: never;
+    };
+    "/v1/presets/rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rate-limit new connections to a port, per source
+         * @description The secure-server article as one call: expands into one transaction (a LOG-then-DROP
+         *     chain, `recent --set`, `recent --update ... -j CHAIN`, ACCEPT; or one `hashlimit` rule
+         *     and ACCEPT) made of `ensure` and declarative operations, so running it twice changes
+         *     nothing. Dry run, `confirmWithin` and `allowLockout` as for a transaction. Needs a
+         *     `write` token.
+         *
+         */
+        post: operations["RateLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/presets/harden": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Harden INPUT without locking anyone out
+         * @description The hardening article as one call, in the order that cannot lock anyone out: accept
+         *     loopback, ESTABLISHED/RELATED, ICMPv6 neighbour and router discovery on ipv6, SSH (from
+         *     `allowSshFrom` or anywhere), then policy DROP on INPUT, in one transaction checked by
+         *     the lockout guard. Idempotent. Dry run, `confirmWithin` and `allowLockout` as for a
+         *     transaction. Needs a `write` token.
+         *
+         */
+        post: operations["Harden"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reset": {
         parameters: {
             query?: never;
@@ -299,6 +424,56 @@ export interface paths {
          *
          */
         post: operations["Reload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/save": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Write the rules files now
+         * @description Writes the ruleset of every managed family to its rules file (`/etc/iptables/rules.v4`
+         *     and `rules.v6` by default, the files netfilter-persistent loads at boot) in
+         *     iptables-save format, atomically: a temporary file, fsync, rename, fsync of the
+         *     directory. With `--persist after-change` this happens after every change anyway;
+         *     with `--persist off` it is refused (409 `failed_precondition`, field `persist`).
+         *     Takes no body. Needs a `write` token.
+         *
+         */
+        post: operations["Save"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description The audit log's entries (one per committed change: time, identity, door, request id,
+         *     operations, revisions, the restore text applied), oldest first, from the current log
+         *     file (files rotated away are not searched). 409 `failed_precondition` (field
+         *     `auditLog`) when the audit log is off. Needs a `read` token.
+         *
+         */
+        get: operations["ListAuditEntries"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -859,12 +1034,31 @@ export interface components {
             rule?: components["schemas"]["Rule"];
             spec?: components["schemas"]["Spec"];
         } & (unknown | unknown);
+        /** @description A rule to add: exactly one of `rule` (typed) or `spec`, and optionally when it expires. */
+        AddRuleBody: {
+            rule?: components["schemas"]["Rule"];
+            spec?: components["schemas"]["Spec"];
+            /** @description The rule is deleted after this many seconds (at most a year); the expiry survives restarts. Not with `expiresAt`. */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description The rule is deleted at this time (ISO 8601 with a zone, in the future, within a year). Not with `ttlSeconds`.
+             */
+            expiresAt?: string;
+        } & (unknown | unknown);
         /** @description A rule to ensure: exactly one of `rule` (typed) or `spec`; `position` says where to insert it when it is missing (appended otherwise). */
         EnsureRuleRequest: {
             rule?: components["schemas"]["Rule"];
             spec?: components["schemas"]["Spec"];
             /** @description Insert at this 1-based position (`iptables -I`) when missing, instead of appending. */
             position?: number;
+            /** @description The rule is deleted after this many seconds (at most a year); the expiry survives restarts. Not with `expiresAt`. */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description The rule is deleted at this time (ISO 8601 with a zone, in the future, within a year). Not with `ttlSeconds`.
+             */
+            expiresAt?: string;
         } & (unknown | unknown);
         /** @description A rule as it is in the chain. */
         RuleView: {
@@ -875,6 +1069,11 @@ export interface components {
             text: string;
             rule: components["schemas"]["Rule"];
             counters?: components["schemas"]["Counters"];
+            /**
+             * Format: date-time
+             * @description When the rule expires and is deleted, if it was added with `ttlSeconds` or `expiresAt`.
+             */
+            expiresAt?: string;
         };
         /** @description A chain's rules. */
         RuleList: {
@@ -1016,6 +1215,13 @@ export interface components {
              */
             op: "append";
             rule: components["schemas"]["RuleInput"];
+            /** @description The rule is deleted after this many seconds (at most a year); the expiry survives restarts. Not with `expiresAt`. */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description The rule is deleted at this time (ISO 8601 with a zone, in the future, within a year). Not with `ttlSeconds`.
+             */
+            expiresAt?: string;
         } & WithRequired<components["schemas"]["OpAddress"], "chain">;
         /** @description Insert a rule at a 1-based position. */
         InsertOp: {
@@ -1027,6 +1233,13 @@ export interface components {
             /** @description 1-based position. */
             position: number;
             rule: components["schemas"]["RuleInput"];
+            /** @description The rule is deleted after this many seconds (at most a year); the expiry survives restarts. Not with `expiresAt`. */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description The rule is deleted at this time (ISO 8601 with a zone, in the future, within a year). Not with `ttlSeconds`.
+             */
+            expiresAt?: string;
         } & WithRequired<components["schemas"]["OpAddress"], "chain">;
         /** @description Replace a rule in place. */
         ReplaceOp: {
@@ -1057,6 +1270,13 @@ export interface components {
             rule: components["schemas"]["RuleInput"];
             /** @description Insert at this 1-based position when absent. */
             position?: number;
+            /** @description The rule is deleted after this many seconds (at most a year); the expiry survives restarts. Not with `expiresAt`. */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description The rule is deleted at this time (ISO 8601 with a zone, in the future, within a year). Not with `ttlSeconds`.
+             */
+            expiresAt?: string;
         } & WithRequired<components["schemas"]["OpAddress"], "chain">;
         /** @description Create a user chain. */
         CreateChainOp: {
@@ -1156,6 +1376,8 @@ export interface components {
              * @default false
              */
             allowLockout: boolean;
+            /** @description Commit-confirmed: roll the transaction back (its own diff) after this many seconds unless confirmed (`POST /v1/confirmations/{id}`). */
+            confirmWithin?: number;
         };
         /** @description One change made (or planned). */
         Change: {
@@ -1193,6 +1415,7 @@ export interface components {
         /** @description The outcome of a change. */
         WriteResult: {
             revision: components["schemas"]["Revision"];
+            confirmation?: components["schemas"]["Confirmation"];
             /** @description What changed (empty when nothing had to). */
             changes: components["schemas"]["Change"][];
         };
@@ -1204,6 +1427,7 @@ export interface components {
             existed?: boolean;
             /** @description ReplaceRule: the rule that was replaced (position 0: no longer in the chain). */
             replaced?: components["schemas"]["RuleView"];
+            confirmation?: components["schemas"]["Confirmation"];
             /** @description What changed. */
             changes: components["schemas"]["Change"][];
         };
@@ -1211,6 +1435,7 @@ export interface components {
         RuleDeleteResult: {
             revision: components["schemas"]["Revision"];
             deleted: components["schemas"]["RuleView"];
+            confirmation?: components["schemas"]["Confirmation"];
             /** @description What changed. */
             changes: components["schemas"]["Change"][];
         };
@@ -1237,6 +1462,147 @@ export interface components {
             lockouts?: components["schemas"]["Lockout"][];
             /** @description Dry run only: the lint findings the change would add. */
             findings?: components["schemas"]["Finding"][];
+            confirmation?: components["schemas"]["Confirmation"];
+        };
+        /** @description A change applied with `confirmWithin`: confirm it by id before the deadline, or it is rolled back. */
+        Confirmation: {
+            /** @description The confirmation id. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the change is rolled back unless confirmed.
+             */
+            deadline: string;
+            /** @description Protected paths the change cuts (accepted because it rolls itself back). */
+            lockouts: components["schemas"]["Lockout"][];
+        };
+        /** @description A change waiting for its confirmation. */
+        PendingConfirmation: {
+            /** @description The confirmation id. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the change was applied.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it is rolled back unless confirmed.
+             */
+            deadline: string;
+            /** @description The door it came through (`rest`, `grpc`, `socket`). */
+            origin?: string;
+            /** @description Who applied it. */
+            identity?: string;
+            /** @description The request that applied it. */
+            requestId?: string;
+            /** @description Its operations */
+            operations: string[];
+            /** @description Protected paths it cuts. */
+            lockouts: components["schemas"]["Lockout"][];
+        };
+        /** @description Changes waiting for their confirmation, soonest deadline first. */
+        ConfirmationList: {
+            revision: components["schemas"]["Revision"];
+            /** @description The pending confirmations. */
+            confirmations: components["schemas"]["PendingConfirmation"][];
+        };
+        /** @description A new deadline, counted from now. */
+        ExtendConfirmationRequest: {
+            /** @description Seconds from now to the new deadline. */
+            confirmWithin: number;
+        };
+        /** @description A pending change rolled back now. */
+        RollbackResult: {
+            revision: components["schemas"]["Revision"];
+            /** @description The confirmation id. */
+            id: string;
+            /** @description Steps of the undo that no longer applied (another client already undid them), with why. */
+            skipped: string[];
+        };
+        /** @description Per-source limiting of new connections to a port (the secure-server article): a LOG-then-DROP chain and the rules that send a source there after `hitcount` new connections within `seconds`. */
+        RateLimitRequest: {
+            /** @description Families to apply it to (default: every managed one). */
+            families?: components["schemas"]["Family"][];
+            /** @description The port. */
+            port: number;
+            /**
+             * @description The protocol (default `tcp`).
+             * @enum {string}
+             */
+            protocol?: "tcp" | "udp";
+            /** @description The window (default 60; with `hashlimit`: 1, 60, 3600 or 86400). */
+            seconds?: number;
+            /** @description New connections per window from one source before it is dropped (default 4; with `recent`: at most 20). */
+            hitcount?: number;
+            /** @description The chain that logs and drops (default `LOG_AND_DROP`). */
+            chain?: string;
+            /** @description The chain the rules go in (default `INPUT`). */
+            inputChain?: string;
+            /** @description The LOG prefix (default 'iptables deny: '; '' for no LOG rule). */
+            logPrefix?: string;
+            /** @description The LOG level (default 7). */
+            logLevel?: number;
+            /**
+             * @description What happens to a source over the limit (default `DROP`).
+             * @enum {string}
+             */
+            action?: "DROP" | "REJECT";
+            /**
+             * @description `recent` (the default, as in the article) or `hashlimit`.
+             * @enum {string}
+             */
+            method?: "recent" | "hashlimit";
+            /** @description The recent list or hashlimit table name (default `DEFAULT`, or `pcl_<protocol>_<port>` for hashlimit). */
+            name?: string;
+            /** @description Plan only; apply nothing. */
+            dryRun?: boolean;
+            /** @description Apply even if the lockout guard refuses it. */
+            allowLockout?: boolean;
+            /** @description Commit-confirmed, as for a transaction. */
+            confirmWithin?: number;
+        };
+        /** @description The hardening article in one transaction: accept loopback, ESTABLISHED/RELATED, ICMPv6 neighbour and router discovery (ipv6), SSH, then policy DROP on INPUT. */
+        HardenRequest: {
+            /** @description Families to apply it to (default: every managed one). */
+            families?: components["schemas"]["Family"][];
+            /** @description The SSH port (default 22). */
+            sshPort?: number;
+            /** @description Addresses or CIDRs SSH is allowed from (default: anywhere). */
+            allowSshFrom?: string[];
+            /** @description Plan only; apply nothing. */
+            dryRun?: boolean;
+            /** @description Apply even if the lockout guard refuses it. */
+            allowLockout?: boolean;
+            /** @description Commit-confirmed, as for a transaction. */
+            confirmWithin?: number;
+        };
+        /** @description The outcome of a preset: a transaction's result and the operations it expanded into. */
+        PresetResult: {
+            revision: components["schemas"]["Revision"];
+            /** @description One result per operation. */
+            results: components["schemas"]["OpResult"][];
+            /** @description What changed (or would change; empty when it was already in place). */
+            changes: components["schemas"]["Change"][];
+            /** @description The operations the preset expanded into. */
+            operations: components["schemas"]["Operation"][];
+            /**
+             * @description Present on a dry run.
+             * @constant
+             */
+            dryRun?: true;
+            /** @description Dry run only: the exact `iptables-restore --noflush` input per family. */
+            restoreText?: {
+                /** @description Input for iptables-restore. */
+                ipv4?: string;
+                /** @description Input for ip6tables-restore. */
+                ipv6?: string;
+            };
+            /** @description Dry run only: protected paths it would cut. */
+            lockouts?: components["schemas"]["Lockout"][];
+            /** @description Dry run only: lint findings it would add. */
+            findings?: components["schemas"]["Finding"][];
+            confirmation?: components["schemas"]["Confirmation"];
         };
         /** @description A protected path a change would cut. */
         Lockout: {
@@ -1526,6 +1892,61 @@ export interface components {
             time: string;
             /** @description What changed. */
             changes: components["schemas"]["Change"][];
+            /** @description For service changes: the id of the request that made it (its `X-Request-Id`), as in the logs and the audit log. */
+            requestId?: string;
+        };
+        /** @description The rules files written. */
+        SaveResult: {
+            revision: components["schemas"]["Revision"];
+            /**
+             * Format: date-time
+             * @description When they were written.
+             */
+            time: string;
+            /** @description One file per managed family. */
+            files: {
+                family: components["schemas"]["Family"];
+                /** @description Where it was written. */
+                path: string;
+                /** @description Its size. */
+                bytes: number;
+            }[];
+        };
+        /** @description Audit log entries, oldest first. */
+        AuditLog: {
+            /** @description The entries, oldest first. */
+            entries: components["schemas"]["AuditEntry"][];
+            /** @description More entries matched than `limit`. */
+            truncated: boolean;
+        };
+        /** @description One committed change. */
+        AuditEntry: {
+            /**
+             * Format: date-time
+             * @description When it was committed.
+             */
+            time: string;
+            /** @description Who: a token name, a client certificate subject (`CN=...`), or `unix:uid=N`. */
+            identity?: string;
+            /**
+             * @description The door it came through.
+             * @enum {string}
+             */
+            door?: "rest" | "grpc" | "socket";
+            /** @description The request's id. */
+            requestId?: string;
+            /** @description The operations, by kind, in request order. */
+            operations: string[];
+            revisionBefore: components["schemas"]["Revision"];
+            revisionAfter: components["schemas"]["Revision"];
+            /** @description The restore text applied, per family (deletes by handle as nft commands). */
+            restore: {
+                family: components["schemas"]["Family"];
+                /** @description The restore text. */
+                text: string;
+            }[];
+            /** @description What changed. */
+            changes: components["schemas"]["Change"][];
         };
         /** @description One validation error. */
         ValidationError: {
@@ -1777,6 +2198,10 @@ export interface components {
         Counters: boolean;
         /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
         IfMatch: string;
+        /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+        ConfirmWithin: number;
+        /** @description A pending confirmation's id (16 lowercase hex digits), as returned by a change applied with `confirmWithin`. */
+        ConfirmationId: string;
         /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
         AllowLockout: boolean;
         /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
@@ -1884,6 +2309,27 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    GetMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
         };
     };
     GetStatus: {
@@ -2098,11 +2544,232 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    ListConfirmations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending confirmations. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfirmationList"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    Confirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A pending confirmation's id (16 lowercase hex digits), as returned by a change applied with `confirmWithin`. */
+                id: components["parameters"]["ConfirmationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Confirmed. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingConfirmation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    CancelConfirmation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A pending confirmation's id (16 lowercase hex digits), as returned by a change applied with `confirmWithin`. */
+                id: components["parameters"]["ConfirmationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rolled back. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RollbackResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    ExtendConfirmation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A pending confirmation's id (16 lowercase hex digits), as returned by a change applied with `confirmWithin`. */
+                id: components["parameters"]["ConfirmationId"];
+            };
+            cookie?: never;
+        };
+        /** @description The new window. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtendConfirmationRequest"];
+            };
+        };
+        responses: {
+            /** @description The confirmation with its new deadline. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingConfirmation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    RateLimit: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The limit. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitRequest"];
+            };
+        };
+        responses: {
+            /** @description Applied (or planned). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyMismatch"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    Harden: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description A unique key (1 to 255 visible ASCII characters) that makes retries of this write apply once. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Where SSH is allowed from, and options. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HardenRequest"];
+            };
+        };
+        responses: {
+            /** @description Applied (or planned). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresetResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyMismatch"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     Reset: {
         parameters: {
             query?: {
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2161,6 +2828,61 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    Save: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Written. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SaveResult"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    ListAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description Entries at or after this time (RFC 3339, e.g. `2025-01-31T12:00:00Z`). */
+                since?: string;
+                /** @description Most entries returned, 1 to 10000 (more is a 400 naming `limit`). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditLog"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+        };
+    };
     GetTable: {
         parameters: {
             query?: {
@@ -2198,6 +2920,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2269,6 +2993,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2349,6 +3075,8 @@ export interface operations {
                 force?: boolean;
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2386,6 +3114,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2424,6 +3154,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2462,6 +3194,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2506,6 +3240,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2587,6 +3323,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2631,6 +3369,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2649,7 +3389,7 @@ export interface operations {
         /** @description The rule, typed or as a spec string. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RuleBody"];
+                "application/json": components["schemas"]["AddRuleBody"];
             };
         };
         responses: {
@@ -2675,6 +3415,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2755,6 +3497,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2801,6 +3545,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2840,6 +3586,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */
@@ -2860,7 +3608,7 @@ export interface operations {
         /** @description The rule, typed or as a spec string. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RuleBody"];
+                "application/json": components["schemas"]["AddRuleBody"];
             };
         };
         responses: {
@@ -2886,6 +3634,8 @@ export interface operations {
                 family?: components["parameters"]["Family"];
                 /** @description Apply even if the lockout guard finds that the change would cut a protected path (SSH, the API, your own connection); without it such a change is refused with 409, reason `lockout`. */
                 allowLockout?: components["parameters"]["AllowLockout"];
+                /** @description Commit-confirmed: apply, then roll this change back (its own diff) after this many seconds (1 to 86400) unless `POST /v1/confirmations/{id}` confirms it; the result holds the confirmation. A change the lockout guard would refuse is accepted with it. The pending confirmation survives a restart. */
+                confirmWithin?: components["parameters"]["ConfirmWithin"];
             };
             header?: {
                 /** @description Apply only if the ruleset is still at this revision: `"<revision>"` as received in `ETag`. `*` means no precondition. */

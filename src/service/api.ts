@@ -7,19 +7,24 @@
 import type { Family, TableName } from '../domain/family.js';
 import type { Ruleset } from '../domain/model.js';
 import type { Finding } from '../simulate/index.js';
+import type { RollbackReport } from './deferred.js';
 import type { ChangeListener } from './events.js';
-import type { ServiceStatus, TraceReport } from './firewall-service.js';
+import type { PresetRequest, ServiceStatus, TraceReport } from './firewall-service.js';
 import type { ApplyOptions, Operation } from './operations.js';
+import type { ConfirmationRecord } from './pending.js';
 import type { VerifyResult } from './verify.js';
 import type { ApplyResult, ChainSummary, ChainView, RuleView } from './views.js';
 
+export type { HardenParams, RateLimitParams } from '../presets/presets.js';
 export type { Finding, PathStep, TraceResult } from '../simulate/index.js';
+export type { RollbackReport } from './deferred.js';
 export type { ChangeEvent, ChangeEventChange, ChangeListener } from './events.js';
-export type { ServiceStatus, TraceReport } from './firewall-service.js';
+export type { PresetRequest, ServiceStatus, TraceReport } from './firewall-service.js';
 export type { Lockout } from './guard.js';
 export type { OtherBackend } from './kernel-sync.js';
 export type { CommitRecord, ServiceObserver } from './observer.js';
 export type { ApplyOptions, Operation, OperationName, RuleInput, RuleRef } from './operations.js';
+export type { ConfirmationRecord } from './pending.js';
 export type { VerifyDifference, VerifyResult } from './verify.js';
 export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail, RuleView } from './views.js';
 
@@ -64,4 +69,11 @@ export interface FirewallApi {
   trace(packet: unknown, operations?: readonly Operation[]): Promise<TraceReport>;
   /** Lint findings of the current ruleset. */
   lint(): Finding[];
+  /** Commit-confirmed changes waiting for a confirmation. */
+  listConfirmations(): ConfirmationRecord[];
+  confirm(id: string): Promise<ConfirmationRecord>;
+  extendConfirmation(id: string, seconds: number): Promise<ConfirmationRecord>;
+  cancelConfirmation(id: string): Promise<RollbackReport>;
+  /** A preset (rate limit, hardening) as one transaction; the result holds its operations. */
+  preset(request: PresetRequest, options?: ApplyOptions): Promise<ApplyResult & { operations: Operation[] }>;
 }

@@ -38,6 +38,14 @@ import { BUILTIN_SET, type ServiceModel, staleRevision } from './model.js';
 import { type CommitRecord, notify, type ServiceObserver } from './observer.js';
 import { rulesOf, withRules } from './op-rules.js';
 import type { ApplyOptions, ValidOp } from './operations.js';
+import {
+  type AfterCommit,
+  type ConfirmationRecord,
+  type ExpiryRecord,
+  isEmptyAfter,
+  type PendingStore,
+  undoOperations,
+} from './pending.js';
 import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
 import { Planner } from './planner.js';
 import { Draft, type FamilyState, type RuleEntry, settleHandle, toRuleset } from './state.js';
@@ -68,6 +76,8 @@ interface PlannedJob {
   readonly plan: JobPlan;
   /** Whether the job changes anything (a no-op ensure does not). */
   readonly changes: boolean;
+  /** Protected paths a commit-confirmed job cuts (accepted because it rolls itself back). */
+  readonly lockouts?: readonly Lockout[];
 }
 
 type Failure = { culprit: number | undefined; error: DomainError } | undefined;
@@ -94,6 +104,8 @@ export interface BatchRunnerOptions {
   readonly canonicalizer: Canonicalizer;
   /** Refuses changes that would cut a protected path (none: not guarded). */
   readonly guard?: LockoutGuard;
+  /** Records pending confirmations and expiries once their change is whole (none: no state dir). */
+  readonly pending?: PendingStore;
   readonly observer?: ServiceObserver;
 }
 
@@ -227,6 +239,8 @@ export class BatchRunner {
   private readonly o: BatchRunnerOptions;
   /** Handles of recently added rules still being learned from the change feed. */
   private handleLearning: Promise<void> = Promise.resolve();
+  /** Handle learnings still waiting for the feed (a restore may reuse a process id only when none is). */
+  private learning = 0;
   lastRun: RunTimings | undefined;
 
   constructor(options: BatchRunnerOptions) {
@@ -296,6 +310,8 @@ export class BatchRunner {
     while (pending.length > 0) {
       const draft = new Draft(model.state);
       const planner = this.planner(draft, this.o.sync.useHandles);
+      // A commit-confirmed change goes through restore, journaled (see afterOf), never by handle.
+      const restorePlanner = this.planner(draft, false);
       const run: PlannedJob[] = [];
       let mode: 'restore' | 'handles' | undefined;
       let runFamily: Family | undefined;
@@ -312,8 +328,9 @@ export class BatchRunner {
         }
         const restore = draft.checkpoint();
         let plan: JobPlan;
+        const jobPlanner = job.options.confirmWithin !== undefined ? restorePlanner : planner;
         try {
-          plan = planner.plan(opsOf.get(index) ?? job.ops);
+          plan = jobPlanner.plan(opsOf.get(index) ?? job.ops);
         } catch (error) {
           restore();
           outcomes[index] = { ok: false, error: DomainError.from(error) };
@@ -328,21 +345,23 @@ export class BatchRunner {
         }
         // The lockout guard: a job that would cut a protected path is refused (unless it says
         // allowLockout), judged on the state the jobs before it leave.
+        let lockouts: readonly Lockout[] | undefined;
         if (plan.commands.length > 0) {
           const ops = opsOf.get(index) ?? job.ops;
-          const guarded = this.guarded(job, plan, draft, restore, () => planner.plan(ops));
-          if (Array.isArray(guarded)) {
-            outcomes[index] = { ok: false, error: lockoutError(guarded) };
+          const guarded = this.guarded(job, plan, draft, restore, () => jobPlanner.plan(ops));
+          if ('refused' in guarded) {
+            outcomes[index] = { ok: false, error: lockoutError(guarded.refused) };
             done.push(index);
             continue;
           }
-          plan = guarded;
+          plan = guarded.plan;
+          lockouts = guarded.lockouts;
         }
         mode = jobMode;
         runFamily = jobFamily;
         const changes = plan.commands.length > 0;
         if (changes) working++;
-        run.push({ index, job, plan, changes });
+        run.push({ index, job, plan, changes, ...(lockouts ? { lockouts } : {}) });
         done.push(index);
       }
       if (run.length === 0) {
@@ -350,11 +369,14 @@ export class BatchRunner {
         continue;
       }
       const t1 = performance.now();
-      const failed = mode === 'handles' ? await this.executeHandles(run) : await this.executeRestore(run);
+      const after = this.afterOf(run);
+      const failed =
+        mode === 'handles' ? await this.executeHandles(run, after) : await this.executeRestore(run, after);
       const t2 = performance.now();
       if (failed === undefined) {
         notify(this.o.observer, 'batch', { jobs: run.length });
         this.commitRun(draft, run, outcomes);
+        this.attachConfirmations(run, after, outcomes);
         this.lastRun = {
           jobs: run.length,
           planMs: t1 - t0,
@@ -394,16 +416,90 @@ export class BatchRunner {
     draft: Draft,
     restore: () => void,
     replan: () => JobPlan,
-  ): JobPlan | Lockout[] {
+  ): { plan: JobPlan; lockouts?: readonly Lockout[] } | { refused: Lockout[] } {
     const guard = this.o.guard;
-    if (!guard || job.options.allowLockout === true) return plan;
+    if (!guard || job.options.allowLockout === true) return { plan };
     const callers = job.options.caller ? [job.options.caller] : [];
-    if (guard.isSafe(plan.commands, guard.paths([], callers))) return plan;
+    if (guard.isSafe(plan.commands, guard.paths([], callers))) return { plan };
     const after = rulesetsOf(draft.preview());
     restore();
     const before = rulesetsOf(draft.preview());
     const found = guard.check(before, after, guard.paths([before, after], callers));
-    return found.length > 0 ? found : replan();
+    // Commit-confirmed: the safe way to take the risk; the result names what it cuts.
+    if (found.length > 0 && job.options.confirmWithin === undefined) return { refused: found };
+    return { plan: replan(), ...(found.length > 0 ? { lockouts: found } : {}) };
+  }
+
+  /**
+   * What the run records once it is whole: a pending confirmation per commit-confirmed job
+   * (the undo of its own diff), an expiry per added rule that asked for one, and the
+   * confirmations and expiries its jobs settle (pending.ts).
+   */
+  private afterOf(run: readonly PlannedJob[]): AfterCommit | undefined {
+    if (!this.o.pending) return undefined;
+    const confirmations: ConfirmationRecord[] = [];
+    const expiries: ExpiryRecord[] = [];
+    const resolves: string[] = [];
+    const expired: string[] = [];
+    const now = Date.now();
+    for (const r of run) {
+      const o = r.job.options;
+      resolves.push(...(o.settles?.confirmations ?? []));
+      expired.push(...(o.settles?.expiries ?? []));
+      if (!r.changes) continue;
+      if (o.confirmWithin !== undefined)
+        confirmations.push({
+          id: randomBytes(8).toString('hex'),
+          createdAt: new Date(now).toISOString(),
+          deadline: new Date(now + o.confirmWithin * 1000).toISOString(),
+          ...(o.origin ? { origin: o.origin } : {}),
+          ...(o.identity ? { identity: o.identity } : {}),
+          ...(o.requestId ? { requestId: o.requestId } : {}),
+          operations: r.job.ops.map((op) => op.op),
+          undo: undoOperations(r.plan.commands),
+          lockouts: r.lockouts ?? [],
+        });
+      for (const c of r.plan.commands) {
+        if (!c.adds) continue;
+        const op = c.field === undefined ? r.job.ops[0] : r.job.ops.find((x) => x.field === c.field);
+        if (!op || (op.op !== 'append' && op.op !== 'insert' && op.op !== 'ensure') || !op.expiresAt)
+          continue;
+        expiries.push({
+          key: randomBytes(8).toString('hex'),
+          family: c.family,
+          table: c.table,
+          chain: c.adds.chain,
+          text: c.adds.entry.text,
+          expiresAt: op.expiresAt,
+        });
+      }
+    }
+    const after: AfterCommit = {
+      ...(confirmations.length ? { confirmations } : {}),
+      ...(expiries.length ? { expiries } : {}),
+      ...(resolves.length ? { resolves } : {}),
+      ...(expired.length ? { expired } : {}),
+    };
+    return isEmptyAfter(after) ? undefined : after;
+  }
+
+  /** Each commit-confirmed job's result says its confirmation: id, deadline, paths it cuts. */
+  private attachConfirmations(
+    run: readonly PlannedJob[],
+    after: AfterCommit | undefined,
+    outcomes: Outcome<JobResult>[],
+  ): void {
+    const pending = [...(after?.confirmations ?? [])];
+    for (const r of run) {
+      if (r.job.options.confirmWithin === undefined || !r.changes) continue;
+      const c = pending.shift();
+      const o = outcomes[r.index];
+      if (!c || !o?.ok || !('results' in o.value)) continue;
+      outcomes[r.index] = {
+        ok: true,
+        value: { ...o.value, confirmation: { id: c.id, deadline: c.deadline, lockouts: c.lockouts } },
+      };
+    }
   }
 
   /** One job's operations with untyped rules in the kernel's form (for dry runs); throws a refusal. */
@@ -472,7 +568,7 @@ export class BatchRunner {
    * any. When a job of the run commits in several parts (tables, families, blocks), the run is
    * journaled first (store/change-journal.ts), so that a crash between parts is repaired at start.
    */
-  private async executeRestore(run: readonly PlannedJob[]): Promise<Failure> {
+  private async executeRestore(run: readonly PlannedJob[], after?: AfterCommit): Promise<Failure> {
     const perFamily = FAMILIES.map((family) => ({
       family,
       lines: run.flatMap((r) =>
@@ -482,6 +578,9 @@ export class BatchRunner {
     let id: string | undefined;
     let rendered = perFamily.map((p) => ({ ...p, rendered: renderRestore(p.lines) }));
     const split = this.o.journal ? multipartJobs(rendered) : new Set<number>();
+    // A run with records to settle is always journaled, its recording jobs all or nothing: the
+    // markers tell a restart whether they are whole (then their records are settled).
+    if (after && this.o.journal) for (const r of run) if (recordsOf(r)) split.add(r.index);
     if (split.size > 0) {
       const tx = randomBytes(4).toString('hex');
       id = tx;
@@ -494,6 +593,7 @@ export class BatchRunner {
           id: tx,
           state: 'applying',
           blocks: journalBlocks(rendered, split),
+          ...(after ? { after } : {}),
         });
       } catch (error) {
         return {
@@ -539,6 +639,8 @@ export class BatchRunner {
       try {
         const result = await this.o.executor.restore(family, r.text, {
           noflush: true,
+          // The long-lived restore keeps its process id: only when no takeOwn waits for it.
+          reuse: this.learning === 0,
           onSpawn: (pid) => {
             spawned = pid;
             feed?.claim(pid);
@@ -550,7 +652,10 @@ export class BatchRunner {
           // Learned in the background, so the next batch need not wait for the monitor's
           // lag; deletes wait for it (see runApplyGroup). Failing to learn handles only
           // makes later deletes of these rules slower (by spec).
-          const learning = this.learnHandles(feed, family, result.pid, r).catch(() => undefined);
+          this.learning++;
+          const learning = this.learnHandles(feed, family, result.pid, r)
+            .catch(() => undefined)
+            .finally(() => this.learning--);
           this.handleLearning = Promise.all([this.handleLearning, learning]).then(() => undefined);
         }
       } catch (error) {
@@ -569,11 +674,19 @@ export class BatchRunner {
         return failure(pinpoint(error, r, lines, family));
       }
     }
+    if (after) {
+      // Whole: record what it asked for before replying (the journal still holds it if this fails).
+      try {
+        await this.o.pending?.settle(after);
+      } catch {
+        this.o.sync.requestReload('resync');
+      }
+    }
     if (id !== undefined) {
       // Every part committed: the change is whole. Say so before the markers go, then clean up.
       const journal = this.o.journal as ChangeJournal;
       try {
-        await journal.write({ id, state: 'complete', blocks: [] });
+        await journal.write({ id, state: 'complete', blocks: [], ...(after ? { after } : {}) });
         for (const family of FAMILIES) {
           const builder = new RestoreBuilder();
           for (const b of committed)
@@ -618,7 +731,7 @@ export class BatchRunner {
   }
 
   /** Deletes by nf_tables handle: one transaction for the run (one family). */
-  private async executeHandles(run: readonly PlannedJob[]): Promise<Failure> {
+  private async executeHandles(run: readonly PlannedJob[], after?: AfterCommit): Promise<Failure> {
     const refs = run.map((r) => r.plan.handleDelete as NonNullable<JobPlan['handleDelete']>);
     const family = refs[0]?.family as Family;
     const feed = this.feed;
@@ -646,6 +759,8 @@ export class BatchRunner {
       );
       kernel(true);
       if (result.pid !== undefined && feed) await feed.takeOwn(result.pid, 1, this.o.feedTimeoutMs);
+      // Deletes only (expiries): settling twice after a crash here finds nothing to delete.
+      if (after) await this.o.pending?.settle(after).catch(() => undefined);
       return undefined;
     } catch (error) {
       kernel(false);
@@ -741,6 +856,7 @@ export class BatchRunner {
           ...(r.job.options.origin ? { client: r.job.options.origin } : {}),
           time: new Date().toISOString(),
           changes,
+          ...(r.job.options.requestId ? { requestId: r.job.options.requestId } : {}),
         };
         model.hub.emit(event);
       }
@@ -780,6 +896,16 @@ function commitRecord(r: PlannedJob, before: number, after: number): CommitRecor
   };
 }
 
+/** Whether a job has records to settle once whole (a confirmation, expiries, settlements). */
+function recordsOf(r: PlannedJob): boolean {
+  const o = r.job.options;
+  return (
+    o.confirmWithin !== undefined ||
+    (o.settles !== undefined && r.changes) ||
+    r.job.ops.some((op) => (op.op === 'append' || op.op === 'insert' || op.op === 'ensure') && op.expiresAt)
+  );
+}
+
 /** Jobs (by index) whose commands land in more than one committed block. */
 function multipartJobs(
   rendered: readonly { lines: readonly { owner: number }[]; rendered: RenderedRestore; family: Family }[],
@@ -814,6 +940,8 @@ function journalBlocks(
       const builder = new RestoreBuilder();
       for (let i = mine.length - 1; i >= 0; i--)
         for (const u of (mine[i] as { command: PlannedCommand }).command.undo) builder.add(u);
+      // The marker goes in the same commit as the undo: a crash can never undo the block twice.
+      builder.deleteChain(b.table, b.marker as string);
       out.push({ family, table: b.table, marker: b.marker as string, undo: builder.toString() });
     }
   }

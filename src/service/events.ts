@@ -33,6 +33,8 @@ export interface ChangeEvent {
   readonly client?: string;
   readonly time: string;
   readonly changes: readonly ChangeEventChange[];
+  /** For service changes: the id of the request that made it (logs, audit log). */
+  readonly requestId?: string;
 }
 
 export type ChangeListener = (event: ChangeEvent) => void;

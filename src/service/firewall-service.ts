@@ -20,11 +20,19 @@ import { dirname } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 import { FAMILIES, type Family, isFamily, isTableName, TABLES, type TableName } from '../domain/family.js';
 import type { Counters, Ruleset } from '../domain/model.js';
+import { checkUint } from '../domain/validate.js';
 import type { BackendInfo, ChangeFeed, Executor, RuleHandles } from '../exec/executor.js';
 import { RestoreBuilder } from '../iptables/restore-builder.js';
 import { writeRestore } from '../iptables/restore-writer.js';
 import { ruleText } from '../iptables/rule-writer.js';
 import { parseSave } from '../iptables/save-parser.js';
+import {
+  type HardenParams,
+  hardenOps,
+  type PresetContext,
+  type RateLimitParams,
+  rateLimitOps,
+} from '../presets/presets.js';
 import { CommandQueue, type CommandQueueOptions } from '../queue/command-queue.js';
 import {
   type Finding,
@@ -40,12 +48,14 @@ import { ensureDir } from '../store/durable.js';
 import type { FirewallApi } from './api.js';
 import { BatchRunner, type Job, type JobResult, type RunTimings, renderRestore } from './batch-runner.js';
 import { Canonicalizer, PROBE_PREFIX } from './canonicalize.js';
+import { DeferredChanges, type RollbackReport } from './deferred.js';
 import { type ChangeListener, publicChange } from './events.js';
 import { type GuardConfig, LockoutGuard } from './guard.js';
 import { KernelSync, type OtherBackend } from './kernel-sync.js';
 import { emptyChains, ServiceModel, staleRevision } from './model.js';
 import type { ServiceObserver } from './observer.js';
 import type { ApplyOptions, Operation, ValidOp } from './operations.js';
+import { type ConfirmationRecord, isAfterCommit, PendingStore } from './pending.js';
 import type { TableSpec } from './plan-types.js';
 import { Planner } from './planner.js';
 import { type Recovery, recoverJournal } from './recovery.js';
@@ -166,6 +176,11 @@ export class FirewallService implements FirewallApi {
     | ReadonlyMap<Family, ReadonlyMap<TableName, readonly TableSpec[]>>
     | undefined;
   private readonly journal: ChangeJournal | undefined;
+  /** Pending confirmations and rule expiries (state dir), and what acts on them in time. */
+  private readonly pending: PendingStore | undefined;
+  private deferred: DeferredChanges | undefined;
+  /** Set once what was due at start (rollbacks, expiries) has run. */
+  private caughtUp = false;
   private readonly guard: LockoutGuard | undefined;
   /** Lint of the current model, by the model's state object (reads compute it once per change). */
   private lintCache: { state: unknown; findings: Finding[] } | undefined;
@@ -188,6 +203,7 @@ export class FirewallService implements FirewallApi {
     this.baseline = options.baseline;
     this.baselineTables = baselineTables(options.baseline);
     this.journal = options.stateDir === undefined ? undefined : new ChangeJournal(options.stateDir);
+    this.pending = options.stateDir === undefined ? undefined : new PendingStore(options.stateDir);
     this.verifyIntervalMs = options.verifyIntervalMs ?? 0;
     this.guard = options.guard ? new LockoutGuard(options.guard, this.families) : undefined;
     this.queue = new CommandQueue<Job | ReadJob, JobResult | unknown>(
@@ -215,6 +231,7 @@ export class FirewallService implements FirewallApi {
       ...(this.journal ? { journal: this.journal } : {}),
       ...(options.observer ? { observer: options.observer } : {}),
       ...(this.guard ? { guard: this.guard } : {}),
+      ...(this.pending ? { pending: this.pending } : {}),
       canonicalizer: new Canonicalizer({
         executor: options.executor,
         feed: () => this.sync.feed,
@@ -255,12 +272,22 @@ export class FirewallService implements FirewallApi {
     this.backend = await this.executor.info(this.families[0] ?? 'ipv4');
     if (this.journal) {
       await ensureDir(dirname(this.journal.path));
-      this.recovery = await recoverJournal(this.journal, this.executor, this.families);
+      const pending = this.pending;
+      await pending?.load();
+      this.recovery = await recoverJournal(this.journal, this.executor, this.families, async (after) => {
+        if (pending && isAfterCommit(after)) await pending.settle(after);
+      });
     }
     await this.sync.start();
     await this.removeLeftoverProbes();
     this.model.revision = 1;
     this.started = true;
+    if (this.pending) {
+      // Rollbacks whose deadline passed while the service was down, and expiries, before ready.
+      this.deferred = new DeferredChanges(this.pending, (ops, options) => this.apply(ops, options));
+      await this.deferred.start();
+    }
+    this.caughtUp = true;
     if (this.verifyIntervalMs > 0) {
       this.verifyTimer = setInterval(() => {
         this.verify().catch(() => undefined);
@@ -290,9 +317,11 @@ export class FirewallService implements FirewallApi {
     if (this.closing) return;
     this.closing = true;
     if (this.verifyTimer) clearInterval(this.verifyTimer);
+    await this.deferred?.close();
     await this.sync.close().catch(() => undefined);
     await this.queue.close();
     await this.runner.settled();
+    this.executor.close?.();
     this.model.hub.clear();
   }
 
@@ -301,7 +330,7 @@ export class FirewallService implements FirewallApi {
   }
 
   get ready(): boolean {
-    return this.started && !this.closing;
+    return this.started && this.caughtUp && !this.closing;
   }
 
   subscribe(listener: ChangeListener): () => void {
@@ -447,7 +476,10 @@ export class FirewallService implements FirewallApi {
   /** A table's chains with their rules. Tables not yet used by anyone read as empty built-ins. */
   getTable(family: Family, table: TableName): { revision: number; chains: ChainView[] } {
     const chains = this.tableState(family, table);
-    return { revision: this.model.revision, chains: [...chains.values()].map((c) => chainView(table, c)) };
+    return {
+      revision: this.model.revision,
+      chains: [...chains.values()].map((c) => chainView(table, c, this.expiry(family, table, c.name))),
+    };
   }
 
   /** One chain, rules in order with id and position; with `counters`, read live from the kernel (as a queue job). */
@@ -458,7 +490,11 @@ export class FirewallService implements FirewallApi {
     options: { counters?: boolean } = {},
   ): Promise<{ revision: number; chain: ChainView }> {
     const first = this.chainState(family, table, chain);
-    if (!options.counters) return { revision: this.model.revision, chain: chainView(table, first) };
+    if (!options.counters)
+      return {
+        revision: this.model.revision,
+        chain: chainView(table, first, this.expiry(family, table, chain)),
+      };
     return (await this.queue.enqueue({
       kind: 'read',
       read: () => this.readCounters(family, table, chain),
@@ -476,7 +512,7 @@ export class FirewallService implements FirewallApi {
       counters: true,
     });
     const kc = live.tables.find((t) => t.name === table)?.chains.find((x) => x.name === chain);
-    const view = chainView(table, c);
+    const view = chainView(table, c, this.expiry(family, table, chain));
     const sameRules =
       kc !== undefined &&
       kc.rules.length === c.entries.length &&
@@ -546,6 +582,12 @@ export class FirewallService implements FirewallApi {
       });
     }
     const valid = validateOperations(ops, this.families);
+    if (options.confirmWithin !== undefined) {
+      checkUint(options.confirmWithin, 'confirmWithin', 1, MAX_CONFIRM_SECONDS);
+      if (!this.pending) throw noStateDir('confirmWithin');
+    }
+    if (!this.pending && valid.some((op) => 'expiresAt' in op && op.expiresAt !== undefined))
+      throw noStateDir('ttlSeconds/expiresAt');
     if (options.dryRun) {
       // Queued like a read: untyped rules take the kernel's form, and the plan sees pending changes.
       return (await this.queue.enqueue(
@@ -557,6 +599,67 @@ export class FirewallService implements FirewallApi {
       { kind: 'apply', ops: valid, options, enqueuedAt: performance.now() },
       options.signal,
     )) as ApplyResult;
+  }
+
+  /** When a rule of the chain expires, by its text (undefined: no rule there expires). */
+  private expiry(
+    family: Family,
+    table: TableName,
+    chain: string,
+  ): ((text: string) => string | undefined) | undefined {
+    const pending = this.pending;
+    if (!pending || pending.expiries.size === 0) return undefined;
+    return (text) => pending.expiryOf(family, table, chain, text);
+  }
+
+  /**
+   * A preset (src/presets): expanded into an ordinary transaction and applied with `options`
+   * (dry run, confirmWithin, allowLockout as for any change). Idempotent: a second run changes
+   * nothing. The result holds the operations it expanded into.
+   */
+  async preset(
+    request: PresetRequest,
+    options: ApplyOptions = {},
+  ): Promise<ApplyResult & { operations: Operation[] }> {
+    this.assertStarted();
+    const ctx: PresetContext = {
+      families: this.families,
+      policy: (family, chain) =>
+        this.model.state.get(family)?.tables.get('filter')?.chains.get(chain)?.policy,
+    };
+    const operations =
+      request.kind === 'rateLimit' ? rateLimitOps(request.params, ctx) : hardenOps(request.params, ctx);
+    return { ...(await this.apply(operations, options)), operations };
+  }
+
+  /** Changes applied with confirmWithin that wait for a confirmation, soonest deadline first. */
+  listConfirmations(): ConfirmationRecord[] {
+    this.assertStarted();
+    return this.deferredChanges().list();
+  }
+
+  /** Confirms a commit-confirmed change: it stays. not_found when it is no longer pending. */
+  async confirm(id: string): Promise<ConfirmationRecord> {
+    this.assertStarted();
+    return this.deferredChanges().confirm(checkConfirmationId(id));
+  }
+
+  /** Gives a pending change `seconds` more (from now) before it is rolled back. */
+  async extendConfirmation(id: string, seconds: number): Promise<ConfirmationRecord> {
+    this.assertStarted();
+    checkUint(seconds, 'confirmWithin', 1, MAX_CONFIRM_SECONDS);
+    return this.deferredChanges().extend(checkConfirmationId(id), seconds);
+  }
+
+  /** Rolls a pending change back now (its own diff; see deferred.ts). */
+  async cancelConfirmation(id: string): Promise<RollbackReport> {
+    this.assertStarted();
+    return this.deferredChanges().cancel(checkConfirmationId(id));
+  }
+
+  private deferredChanges(): DeferredChanges {
+    if (!this.deferred) throw noStateDir('confirmWithin');
+    return this.deferred;
   }
 
   /** Re-reads the kernel now (through the queue, after pending changes). */
@@ -676,6 +779,29 @@ export class FirewallService implements FirewallApi {
         'the service is starting: the firewall has not been read yet; retry shortly',
       );
   }
+}
+
+export type PresetRequest =
+  | { readonly kind: 'rateLimit'; readonly params: RateLimitParams }
+  | { readonly kind: 'harden'; readonly params: HardenParams };
+
+/** Longest commit-confirmed window: one day. */
+export const MAX_CONFIRM_SECONDS = 86_400;
+
+function checkConfirmationId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id))
+    throw new DomainError('invalid_argument', 'a confirmation id is 16 lowercase hex digits', {
+      field: 'id',
+    });
+  return id;
+}
+
+function noStateDir(what: string): DomainError {
+  return new DomainError(
+    'failed_precondition',
+    `${what} needs a state directory (--state-dir) to survive a restart; this service has none`,
+    { field: what.split('/')[0] ?? what },
+  );
 }
 
 /** The two backends' answers as one: a packet is accepted only when both accept it. */

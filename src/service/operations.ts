@@ -20,13 +20,23 @@ export interface ChainAddress {
   readonly chain: string;
 }
 
+/**
+ * When an added rule goes away by itself: `ttlSeconds` from now, or at `expiresAt` (ISO 8601).
+ * The service deletes it then (by spec: a rule changed meanwhile is left alone); expiries
+ * survive restarts. An `ensure` that finds the rule already there sets no expiry.
+ */
+export interface Expiry {
+  readonly ttlSeconds?: number;
+  readonly expiresAt?: string;
+}
+
 export type Operation =
-  | ({ readonly op: 'append'; readonly rule: RuleInput } & ChainAddress)
-  | ({ readonly op: 'insert'; readonly position: number; readonly rule: RuleInput } & ChainAddress)
+  | ({ readonly op: 'append'; readonly rule: RuleInput } & ChainAddress & Expiry)
+  | ({ readonly op: 'insert'; readonly position: number; readonly rule: RuleInput } & ChainAddress & Expiry)
   | ({ readonly op: 'replace'; readonly target: RuleRef; readonly rule: RuleInput } & ChainAddress)
   | ({ readonly op: 'delete'; readonly target: RuleRef } & ChainAddress)
   /** Adds the rule only if an identical rule is not already in the chain (idempotent). Appends unless `position` is given. */
-  | ({ readonly op: 'ensure'; readonly rule: RuleInput; readonly position?: number } & ChainAddress)
+  | ({ readonly op: 'ensure'; readonly rule: RuleInput; readonly position?: number } & ChainAddress & Expiry)
   | ({ readonly op: 'createChain' } & ChainAddress)
   /** Refused while the chain has rules or is referenced, unless `force` (flush it and delete the rules that jump to it). */
   | ({ readonly op: 'deleteChain'; readonly force?: boolean } & ChainAddress)
@@ -75,6 +85,14 @@ export interface ApplyOptions {
   readonly allowLockout?: boolean;
   /** The caller's address and the port it reached us on, when it came over TCP (its own path is protected). */
   readonly caller?: { readonly address: string; readonly port: number };
+  /**
+   * Commit-confirmed: apply, then roll the change's own diff back after this many seconds
+   * unless it is confirmed (pending.ts). A change the lockout guard would refuse is accepted
+   * with it (the result says which paths it cuts). Needs a state directory.
+   */
+  readonly confirmWithin?: number;
+  /** Internal: the confirmations and expiries this change settles (a rollback, an expiry). */
+  readonly settles?: { readonly confirmations?: readonly string[]; readonly expiries?: readonly string[] };
   readonly signal?: AbortSignal;
 }
 
@@ -105,16 +123,23 @@ export interface ValidChainSpec {
   readonly field: string;
 }
 
+/** A validated expiry: the absolute time (ISO 8601). */
+export interface ValidExpiry {
+  readonly expiresAt?: string;
+}
+
 export type ValidOp = (
-  | ({ readonly op: 'append'; readonly rule: Rule } & ValidChainAddress)
-  | ({ readonly op: 'insert'; readonly position: number; readonly rule: Rule } & ValidChainAddress)
+  | ({ readonly op: 'append'; readonly rule: Rule } & ValidChainAddress & ValidExpiry)
+  | ({ readonly op: 'insert'; readonly position: number; readonly rule: Rule } & ValidChainAddress &
+      ValidExpiry)
   | ({ readonly op: 'replace'; readonly target: ValidRuleRef; readonly rule: Rule } & ValidChainAddress)
   | ({ readonly op: 'delete'; readonly target: ValidRuleRef } & ValidChainAddress)
   | ({
       readonly op: 'ensure';
       readonly rule: Rule;
       readonly position: number | undefined;
-    } & ValidChainAddress)
+    } & ValidChainAddress &
+      ValidExpiry)
   | ({ readonly op: 'createChain' } & ValidChainAddress)
   | ({ readonly op: 'deleteChain'; readonly force: boolean } & ValidChainAddress)
   | ({ readonly op: 'flushChain' } & ValidChainAddress)

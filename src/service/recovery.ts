@@ -23,6 +23,8 @@ export async function recoverJournal(
   journal: ChangeJournal,
   executor: Executor,
   families: readonly Family[],
+  /** Records what a change found whole asked to record (the journal's `after`). */
+  settle?: (after: unknown) => Promise<void>,
 ): Promise<Recovery> {
   const entry = await journal.read();
   if (!entry) return { outcome: 'none', undone: 0 };
@@ -44,6 +46,8 @@ export async function recoverJournal(
       for (const p of present) if (p.family === family) builder.deleteChain(p.table as never, p.marker);
       if (!builder.isEmpty) await executor.restore(family, builder.toString(), { noflush: true });
     }
+    // What the change asked to record once whole, recorded before the journal goes.
+    if (entry.after !== undefined) await settle?.(entry.after);
     await journal.clear();
     return { outcome: 'whole', id: entry.id, undone: 0 };
   }

@@ -17,7 +17,7 @@ import {
   type TableName,
 } from '../domain/family.js';
 import { type Policy, type Rule, targetChain } from '../domain/model.js';
-import { checkChainName } from '../domain/validate.js';
+import { checkChainName, checkUint } from '../domain/validate.js';
 import { checkUserChainName, normalizeRule } from '../iptables/catalogue.js';
 import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
@@ -28,6 +28,7 @@ import type {
   RuleRef,
   ValidChainAddress,
   ValidChainSpec,
+  ValidExpiry,
   ValidOp,
   ValidRuleRef,
 } from './operations.js';
@@ -150,6 +151,36 @@ export function checkTableChains(chains: ValidChainSpec[]): ValidChainSpec[] {
   return chains;
 }
 
+/** Longest time-to-live of a rule: one year. */
+export const MAX_TTL_SECONDS = 31_536_000;
+
+/** `ttlSeconds` or `expiresAt` -> the absolute expiry; at most one of them, in the future, within a year. */
+function expiryOf(op: { ttlSeconds?: unknown; expiresAt?: unknown }, field: string): ValidExpiry {
+  const { ttlSeconds, expiresAt } = op;
+  if (ttlSeconds === undefined && expiresAt === undefined) return {};
+  if (ttlSeconds !== undefined && expiresAt !== undefined)
+    throw invalid(f(field, 'expiresAt'), 'give ttlSeconds or expiresAt, not both');
+  const now = Date.now();
+  let at: number;
+  if (ttlSeconds !== undefined) {
+    at = now + checkUint(ttlSeconds, f(field, 'ttlSeconds'), 1, MAX_TTL_SECONDS) * 1000;
+  } else {
+    const text = typeof expiresAt === 'string' ? expiresAt : '';
+    at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)
+      ? Date.parse(text)
+      : Number.NaN;
+    if (Number.isNaN(at))
+      throw invalid(
+        f(field, 'expiresAt'),
+        'expiresAt must be an ISO 8601 time with a zone, such as 2026-12-01T10:00:00Z',
+      );
+    if (at <= now) throw invalid(f(field, 'expiresAt'), 'expiresAt must be in the future');
+    if (at > now + MAX_TTL_SECONDS * 1000)
+      throw invalid(f(field, 'expiresAt'), 'expiresAt must be within a year');
+  }
+  return { expiresAt: new Date(at).toISOString() };
+}
+
 function validateOne(op: Operation, field: string): ValidOp {
   if (typeof op !== 'object' || op === null) throw invalid(field || undefined, 'operation must be an object');
   switch (op.op) {
@@ -158,18 +189,20 @@ function validateOne(op: Operation, field: string): ValidOp {
     case 'ensure': {
       const at = address(op, field);
       const rule = toRule(op.rule, at.family, f(field, 'rule'));
-      if (op.op === 'append') return { op: 'append', ...at, rule, field };
+      const expiry = expiryOf(op, field);
+      if (op.op === 'append') return { op: 'append', ...at, rule, ...expiry, field };
       if (op.op === 'insert')
         return {
           op: 'insert',
           ...at,
           rule,
           position: checkPositionValue(op.position, f(field, 'position')),
+          ...expiry,
           field,
         };
       const position =
         op.position === undefined ? undefined : checkPositionValue(op.position, f(field, 'position'));
-      return { op: 'ensure', ...at, rule, position, field };
+      return { op: 'ensure', ...at, rule, position, ...expiry, field };
     }
     case 'replace': {
       const at = address(op, field);

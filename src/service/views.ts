@@ -33,10 +33,22 @@ export interface ApplyResult {
   readonly lockouts?: readonly Lockout[];
   /** Dry run only: lint findings the change would add. */
   readonly findings?: readonly Finding[];
+  /** Commit-confirmed: the pending confirmation (confirm it by id before the deadline, or it is rolled back). */
+  readonly confirmation?: ConfirmationView;
+}
+
+export interface ConfirmationView {
+  readonly id: string;
+  /** When the change is rolled back unless confirmed (ISO time). */
+  readonly deadline: string;
+  /** Protected paths the change cuts (it was accepted because it rolls itself back). */
+  readonly lockouts: readonly Lockout[];
 }
 
 export interface RuleDetail extends RuleView {
   readonly counters?: Counters;
+  /** When the rule expires and is deleted (ISO time), if it was added with a TTL. */
+  readonly expiresAt?: string;
 }
 
 export interface ChainView {
@@ -60,12 +72,21 @@ export function viewAt(entries: readonly RuleEntry[], i: number): RuleView {
   return { id: e.id, position: i + 1, text: e.text, rule: e.rule };
 }
 
-export function chainView(table: TableName, c: ChainState): ChainView {
+/** `expiry` says when a rule (by its text) expires, if it does. */
+export function chainView(
+  table: TableName,
+  c: ChainState,
+  expiry?: (text: string) => string | undefined,
+): ChainView {
   return {
     name: c.name,
     builtin: BUILTIN_SET[table].has(c.name),
     ...(c.policy ? { policy: c.policy } : {}),
-    rules: c.entries.map((_, i) => viewAt(c.entries, i)),
+    rules: c.entries.map((_, i) => {
+      const v = viewAt(c.entries, i);
+      const at = expiry?.(v.text);
+      return at === undefined ? v : { ...v, expiresAt: at };
+    }),
   };
 }
 

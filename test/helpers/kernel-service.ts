@@ -26,6 +26,10 @@ export interface KernelServiceSetup {
   /** Namespace name prefix. @default 'psvc' */
   readonly prefix?: string;
   readonly queue?: FirewallServiceOptions['queue'];
+  /** Told about the service's work (persistence, audit, metrics tests). */
+  readonly observer?: FirewallServiceOptions['observer'];
+  /** The service's state directory (change journal, pending confirmations, expiries). */
+  readonly stateDir?: string;
 }
 
 /** Counts what the service's executor was asked to do. */
@@ -99,8 +103,17 @@ export async function startKernelService(setup: KernelServiceSetup = {}): Promis
       families: ['ipv4', 'ipv6'],
       pollIntervalMs: setup.pollIntervalMs ?? 200,
       ...(setup.queue ? { queue: setup.queue } : {}),
+      ...(setup.observer ? { observer: setup.observer } : {}),
+      ...(setup.stateDir ? { stateDir: setup.stateDir } : {}),
     });
     await service.start();
+    // The nft feed goes live beside the start (kernel-sync.ts); tests want it, and the handles
+    // its first re-read learns, in place before they begin.
+    if (adapters.feed) {
+      for (let i = 0; i < 600 && service.status().watch !== 'nft-monitor' && !service.status().feedLost; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      await service.reload();
+    }
     const save = async (family: Family, options: { table?: TableName; counters?: boolean } = {}) => {
       const argv = [SAVE[family]];
       if (options.table) argv.push('-t', options.table);

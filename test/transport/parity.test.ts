@@ -14,11 +14,15 @@
  * 3. The same sequence on real kernels, one network namespace per door.
  */
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/domain/errors.js';
 import type { Family } from '../../src/domain/family.js';
 import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { FirewallService as Desc } from '../../src/gen/portcullis/v1/firewall_service_pb.js';
@@ -27,8 +31,11 @@ import {
   Policy as PolicyEnum,
   type Rule as RuleMsg,
 } from '../../src/gen/portcullis/v1/rule_pb.js';
+import { silentLogger } from '../../src/observe/logger.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
+import { RulesPersistence } from '../../src/store/persistence.js';
 import { Authenticator, hashToken } from '../../src/transport/auth.js';
+import type { DaemonApi } from '../../src/transport/daemon-api.js';
 import { createPromiseClient } from '../../src/transport/grpc/client.js';
 import { ruleJson } from '../../src/transport/grpc/convert.js';
 import { createGrpcServer, READ_METHODS } from '../../src/transport/grpc/server.js';
@@ -51,6 +58,8 @@ const MAPPING: Readonly<Record<string, string>> = {
   GetRule: 'GET /v1/tables/{table}/chains/{chain}/rules/{id}',
   ListChains: 'GET /v1/tables/{table}/chains',
   GetStatus: 'GET /v1/status',
+  Save: 'POST /v1/save',
+  ListAuditEntries: 'GET /v1/audit',
   AppendRule: 'POST /v1/tables/{table}/chains/{chain}/rules',
   InsertRule: 'POST /v1/tables/{table}/chains/{chain}/rules/at/{position}',
   ReplaceRule: 'PUT /v1/tables/{table}/chains/{chain}/rules/{id}',
@@ -71,6 +80,12 @@ const MAPPING: Readonly<Record<string, string>> = {
   Watch: 'GET /v1/events',
   Trace: 'POST /v1/trace',
   Lint: 'GET /v1/lint',
+  ListConfirmations: 'GET /v1/confirmations',
+  Confirm: 'POST /v1/confirmations/{id}',
+  ExtendConfirmation: 'PATCH /v1/confirmations/{id}',
+  CancelConfirmation: 'DELETE /v1/confirmations/{id}',
+  RateLimit: 'POST /v1/presets/rate-limit',
+  Harden: 'POST /v1/presets/harden',
 };
 
 /** REST operations without an RPC of their name, and why. */
@@ -79,6 +94,7 @@ const REST_ONLY: Readonly<Record<string, string>> = {
   Ready: 'GET /readyz: HTTP readiness probe (gRPC: grpc.health.v1.Health/Check)',
   GetOpenApi: 'GET /openapi.yaml: the REST contract (gRPC: server reflection)',
   GetApiReference: 'GET /docs/: the REST reference page (gRPC: server reflection)',
+  GetMetrics: 'GET /metrics: Prometheus metrics of the daemon (scraped over HTTP; they count gRPC calls too)',
   ListRules: 'GET /v1/tables/{table}/chains/{chain}/rules: the rules of GetChain, as a collection',
   DeleteRuleAt: 'DELETE /v1/tables/{table}/chains/{chain}/rules/at/{position}: DeleteRule by position',
 };
@@ -205,15 +221,74 @@ interface Door {
   verify(): Promise<Outcome>;
   trace(t: { packet: Json; operations?: readonly WireOp[] }): Promise<Outcome>;
   lint(): Promise<Outcome>;
+  /** A transaction applied with confirmWithin; the door keeps the confirmation id as `last`. */
+  applyConfirmed(tx: { operations: readonly WireOp[]; confirmWithin: number }): Promise<Outcome>;
+  listConfirmations(): Promise<Outcome>;
+  /** `last`: the id of the door's last applyConfirmed; otherwise an id as given. */
+  confirm(which: string): Promise<Outcome>;
+  extendConfirmation(which: string, seconds: number): Promise<Outcome>;
+  cancelConfirmation(which: string): Promise<Outcome>;
+  rateLimit(params: Json): Promise<Outcome>;
+  harden(params: Json): Promise<Outcome>;
+  save(): Promise<Outcome>;
+  listAuditEntries(q: { limit?: number }): Promise<Outcome>;
   /** The events received so far on the door's stream (SSE / Watch), normalized. */
   events(): Json[];
   close(): Promise<void>;
 }
 
 const TOKEN = 'parity-write-token';
+
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Saving (rules files in a temporary folder); the audit log is off, so both doors refuse it alike. */
+function daemonFor(service: FirewallService): DaemonApi {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-parity-'));
+  tempDirs.push(dir);
+  const files = { ipv4: join(dir, 'rules.v4'), ipv6: join(dir, 'rules.v6') };
+  const persistence = new RulesPersistence({ mode: 'on-demand', files, log: silentLogger });
+  const attached = persistence.attach(service);
+  return {
+    save: async () => {
+      await attached;
+      return persistence.save();
+    },
+    audit: () =>
+      Promise.reject(
+        new DomainError('failed_precondition', 'the audit log is off on this service', { field: 'auditLog' }),
+      ),
+  };
+}
 const auth = new Authenticator([{ name: 'parity', sha256: hashToken(TOKEN), scope: 'write' }]);
 
 // ----------------------------------------------------------------- normalization
+
+/** REST op names for gRPC's oneof cases. */
+const OP_OF_CASE: Readonly<Record<string, string>> = {
+  appendRule: 'append',
+  insertRule: 'insert',
+  ensureRule: 'ensure',
+  createChain: 'createChain',
+  flushChain: 'flushChain',
+  setPolicy: 'setPolicy',
+  replaceChain: 'replaceChain',
+};
+
+/** An operation a preset expanded into, as both doors can show it: kind, chain and rule specs. */
+function presetOp(op: string, o: Json): string {
+  const specs = [o.rule, ...((o.rules as Json[] | undefined) ?? [])]
+    .filter((r): r is Json => r !== undefined)
+    .map((r) => String(r.spec ?? ((r.kind as Json | undefined)?.value as string | undefined) ?? ''));
+  return `${op} ${String(o.chain)} ${specs.join(' | ')}`;
+}
+
+/** A pending confirmation without what differs between runs (id, times). */
+function pending(c: Json): Json {
+  return { operations: c.operations, lockouts: c.lockouts };
+}
 
 /** A trace as both doors can report it: the answer and the rules on each outcome's path. */
 function traceOutcome(b: Json): Json {
@@ -265,13 +340,13 @@ function opResult(r: Json): Json {
 // ----------------------------------------------------------------- REST
 
 function restDoor(service: FirewallService): Door {
-  const app = createApp({ service, auth, requireAuth: true });
+  const app = createApp({ service, auth, requireAuth: true, daemon: daemonFor(service) });
   const q = (family?: Family) => (family && family !== 'ipv4' ? `?family=${family}` : '');
   const chainPath = (at: At) => `/v1/tables/${at.table ?? 'filter'}/chains/${encodeURIComponent(at.chain)}`;
   const body = (rule: RuleIn) => ('spec' in rule ? { spec: rule.spec } : { rule });
 
   async function call(
-    method: 'get' | 'post' | 'put' | 'delete',
+    method: 'get' | 'post' | 'put' | 'patch' | 'delete',
     path: string,
     options: { send?: object; cond?: Cond; accept?: string } = {},
   ): Promise<request.Response | Outcome> {
@@ -294,6 +369,14 @@ function restDoor(service: FirewallService): Door {
     };
   }
   const isOutcome = (r: request.Response | Outcome): r is Outcome => 'ok' in r && r.ok === false;
+  let lastConfirmation: string | undefined;
+  const confirmationId = (which: string) => (which === 'last' ? (lastConfirmation ?? 'none') : which);
+  const presetResult = (b: Json) => ({
+    revision: b.revision,
+    changes: (b.changes as Json[]).map(change),
+    operations: (b.operations as Json[]).map((o) => presetOp(String(o.op), o)),
+    ...(b.dryRun ? { dryRun: true } : {}),
+  });
   const ok = async (r: Promise<request.Response | Outcome>, value: (b: Json) => Json): Promise<Outcome> => {
     const res = await r;
     return isOutcome(res) ? res : { ok: true, value: value(res.body as Json) };
@@ -506,6 +589,33 @@ function restDoor(service: FirewallService): Door {
         differences: b.differences,
       })),
     trace: (t) => ok(call('post', '/v1/trace', { send: { ...t } }), traceOutcome),
+    applyConfirmed: (tx) =>
+      ok(call('post', '/v1/transactions', { send: { ...tx } }), (b) => {
+        const c = b.confirmation as Json | undefined;
+        lastConfirmation = typeof c?.id === 'string' ? c.id : undefined;
+        return {
+          revision: b.revision,
+          changes: (b.changes as Json[]).map(change),
+          confirmed: c !== undefined,
+        };
+      }),
+    listConfirmations: () =>
+      ok(call('get', '/v1/confirmations'), (b) => ({
+        confirmations: (b.confirmations as Json[]).map(pending),
+      })),
+    confirm: (which) => ok(call('post', `/v1/confirmations/${confirmationId(which)}`), pending),
+    extendConfirmation: (which, seconds) =>
+      ok(
+        call('patch', `/v1/confirmations/${confirmationId(which)}`, { send: { confirmWithin: seconds } }),
+        pending,
+      ),
+    cancelConfirmation: (which) =>
+      ok(call('delete', `/v1/confirmations/${confirmationId(which)}`), (b) => ({
+        revision: b.revision,
+        skipped: b.skipped,
+      })),
+    rateLimit: (params) => ok(call('post', '/v1/presets/rate-limit', { send: params }), presetResult),
+    harden: (params) => ok(call('post', '/v1/presets/harden', { send: params }), presetResult),
     lint: () =>
       ok(call('get', '/v1/lint'), (b) => ({
         revision: b.revision,
@@ -514,6 +624,15 @@ function restDoor(service: FirewallService): Door {
           chain: f.chain,
           rules: (f.rules as Json[]).map((r) => r.ruleId),
         })),
+      })),
+    save: () =>
+      ok(call('post', '/v1/save'), (b) => ({
+        revision: b.revision,
+        files: (b.files as Json[]).map((f) => ({ family: f.family, bytes: f.bytes })),
+      })),
+    listAuditEntries: (a) =>
+      ok(call('get', `/v1/audit${a.limit === undefined ? '' : `?limit=${a.limit}`}`), (b) => ({
+        entries: b.entries,
       })),
     events: () => events,
     close: async () => {
@@ -636,12 +755,40 @@ function operationMsg(o: WireOp): Json {
 }
 
 async function grpcDoor(service: FirewallService): Promise<Door> {
-  const server = createGrpcServer({ service, auth, requireAuth: true });
+  const server = createGrpcServer({ service, auth, requireAuth: true, daemon: daemonFor(service) });
   const client = createPromiseClient(Desc, `127.0.0.1:${await bind(server)}`);
   const options = { token: TOKEN };
   type Call = (request: Json, o: typeof options) => Promise<Json>;
   const rpc = (name: string) => (client as unknown as Record<string, Call>)[name] as Call;
 
+  let lastConfirmation: string | undefined;
+  const confirmationId = (which: string) => (which === 'last' ? (lastConfirmation ?? 'none') : which);
+  const pendingMsg = (c: Json) =>
+    pending({
+      ...c,
+      lockouts: (c.lockouts as Json[]).map((l) => ({
+        ...l,
+        family: String(l.family) === '2' ? 'ipv6' : 'ipv4',
+        cutBy: l.cutBy,
+      })),
+    });
+  const presetMsg = (params: Json): Json => {
+    const { families, dryRun, ...rest } = params;
+    return {
+      ...rest,
+      ...(Array.isArray(families) ? { families: families.map((f) => FAMILY[f as Family]) } : {}),
+      dryRun: dryRun === true,
+    };
+  };
+  const presetResult = (r: Json) => ({
+    revision: Number(r.revision),
+    changes: changes(r),
+    operations: (r.operations as Json[]).map((o) => {
+      const kind = o.kind as { case: string; value: Json };
+      return presetOp(OP_OF_CASE[kind.case] ?? kind.case, kind.value);
+    }),
+    ...(r.dryRun ? { dryRun: true } : {}),
+  });
   const ok = async (name: string, req: Json, value: (r: Json) => Json): Promise<Outcome> => {
     try {
       return { ok: true, value: value(await rpc(name)(req, options)) };
@@ -809,6 +956,27 @@ async function grpcDoor(service: FirewallService): Promise<Door> {
         }),
       ),
     reload: () => ok('reload', {}, (r) => ({ revision: Number(r.revision), changed: r.changed })),
+    applyConfirmed: (tx) =>
+      ok('apply', { operations: tx.operations.map(operationMsg), confirmWithin: tx.confirmWithin }, (r) => {
+        const c = r.confirmation as Json | undefined;
+        lastConfirmation = typeof c?.id === 'string' ? c.id : undefined;
+        return { revision: Number(r.revision), changes: changes(r), confirmed: c !== undefined };
+      }),
+    listConfirmations: () =>
+      ok('listConfirmations', {}, (r) => ({ confirmations: (r.confirmations as Json[]).map(pendingMsg) })),
+    confirm: (which) =>
+      ok('confirm', { id: confirmationId(which) }, (r) => pendingMsg(r.confirmation as Json)),
+    extendConfirmation: (which, seconds) =>
+      ok('extendConfirmation', { id: confirmationId(which), confirmWithin: seconds }, (r) =>
+        pendingMsg(r.confirmation as Json),
+      ),
+    cancelConfirmation: (which) =>
+      ok('cancelConfirmation', { id: confirmationId(which) }, (r) => ({
+        revision: Number(r.revision),
+        skipped: r.skipped,
+      })),
+    rateLimit: (params) => ok('rateLimit', presetMsg(params), presetResult),
+    harden: (params) => ok('harden', presetMsg(params), presetResult),
     trace: (t) =>
       ok(
         'trace',
@@ -818,6 +986,15 @@ async function grpcDoor(service: FirewallService): Promise<Door> {
         },
         (r) => traceOutcome({ ...r, revision: Number(r.revision), verdict: r.verdict || undefined }),
       ),
+    save: () =>
+      ok('save', {}, (r) => ({
+        revision: Number(r.revision),
+        files: (r.files as Json[]).map((f) => ({
+          family: familyName(f.family as FamilyEnum),
+          bytes: Number(f.bytes),
+        })),
+      })),
+    listAuditEntries: (a) => ok('listAuditEntries', { limit: a.limit ?? 0 }, (r) => ({ entries: r.entries })),
     lint: () =>
       ok('lint', {}, (r) => ({
         revision: Number(r.revision),
@@ -848,6 +1025,17 @@ async function grpcDoor(service: FirewallService): Promise<Door> {
 }
 
 // ================================================================= the script
+
+const stateDirs: string[] = [];
+afterAll(() => {
+  for (const d of stateDirs) rmSync(d, { recursive: true, force: true });
+});
+/** A state directory per service (commit-confirmed needs one), removed after the file. */
+function tempStateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pcl-parity-'));
+  stateDirs.push(d);
+  return d;
+}
 
 /** What one step must come to (so that both doors failing alike by accident is caught). */
 type Expect = 'ok' | { code: string; field?: string; reason?: string };
@@ -1159,6 +1347,62 @@ const SCRIPT: readonly Step[] = [
     run: (d) => d.trace({ packet: { family: 'ipv4', hook: 'SIDEWAYS' } }),
   },
   { name: 'lint', expect: 'ok', run: (d) => d.lint() },
+  {
+    name: 'a change applied with confirmWithin',
+    expect: 'ok',
+    run: (d) =>
+      d.applyConfirmed({
+        operations: [
+          { op: 'append', chain: 'INPUT', rule: { spec: '-p udp -m udp --dport 5353 -j ACCEPT' } },
+        ],
+        confirmWithin: 600,
+      }),
+  },
+  { name: 'list pending confirmations', expect: 'ok', run: (d) => d.listConfirmations() },
+  { name: 'extend it', expect: 'ok', run: (d) => d.extendConfirmation('last', 900) },
+  { name: 'confirm it', expect: 'ok', run: (d) => d.confirm('last') },
+  {
+    name: 'confirm an id that is not pending',
+    expect: { code: 'not_found', field: 'id' },
+    run: (d) => d.confirm('0123456789abcdef'),
+  },
+  {
+    name: 'another change applied with confirmWithin',
+    expect: 'ok',
+    run: (d) =>
+      d.applyConfirmed({
+        operations: [
+          { op: 'append', chain: 'INPUT', rule: { spec: '-p udp -m udp --dport 5354 -j ACCEPT' } },
+        ],
+        confirmWithin: 600,
+      }),
+  },
+  { name: 'cancel it: rolled back now', expect: 'ok', run: (d) => d.cancelConfirmation('last') },
+  {
+    name: 'confirm a malformed id',
+    expect: { code: 'invalid_argument', field: 'id' },
+    run: (d) => d.confirm('nothex'),
+  },
+  {
+    name: 'rate-limit SSH (the secure-server article in one call)',
+    expect: 'ok',
+    run: (d) => d.rateLimit({ port: 22, families: ['ipv4'], chain: 'SSH_LIMIT' }),
+  },
+  {
+    name: 'the same rate limit again changes nothing',
+    expect: 'ok',
+    run: (d) => d.rateLimit({ port: 22, families: ['ipv4'], chain: 'SSH_LIMIT' }),
+  },
+  {
+    name: 'harden, as a dry run',
+    expect: 'ok',
+    run: (d) => d.harden({ families: ['ipv6'], dryRun: true }),
+  },
+  {
+    name: 'a hashlimit rate limit over a window hashlimit cannot express',
+    expect: { code: 'invalid_argument', field: 'seconds' },
+    run: (d) => d.rateLimit({ port: 22, families: ['ipv4'], method: 'hashlimit', seconds: 45 }),
+  },
   { name: 'reset ipv6', expect: 'ok', run: (d) => d.reset({ family: 'ipv6' }) },
   { name: 'ruleset ipv6', expect: 'ok', run: (d) => d.getRuleset('ipv6') },
   { name: 'table', expect: 'ok', run: (d) => d.getTable({ table: 'filter' }) },
@@ -1166,6 +1410,17 @@ const SCRIPT: readonly Step[] = [
     name: 'delete LOG_AND_DROP with force',
     expect: 'ok',
     run: (d) => d.deleteChain({ chain: 'LOG_AND_DROP', force: true }),
+  },
+  { name: 'save the rules files', expect: 'ok', run: (d) => d.save() },
+  {
+    name: 'audit log with a limit past the maximum',
+    expect: { code: 'invalid_argument', field: 'limit' },
+    run: (d) => d.listAuditEntries({ limit: 10_001 }),
+  },
+  {
+    name: 'audit log while it is off',
+    expect: { code: 'failed_precondition', field: 'auditLog' },
+    run: (d) => d.listAuditEntries({}),
   },
   { name: 'final ruleset', expect: 'ok', run: (d) => d.getRuleset('ipv4') },
 ];
@@ -1230,8 +1485,8 @@ async function expectSameEvents(rest: Door, rpc: Door, revision: number): Promis
 describe('parity on the fake kernel: one script through REST and through gRPC', () => {
   const fakes = { rest: new FakeExecutor(), rpc: new FakeExecutor() };
   const services = {
-    rest: new FirewallService({ executor: fakes.rest, pollIntervalMs: 0 }),
-    rpc: new FirewallService({ executor: fakes.rpc, pollIntervalMs: 0 }),
+    rest: new FirewallService({ executor: fakes.rest, pollIntervalMs: 0, stateDir: tempStateDir() }),
+    rpc: new FirewallService({ executor: fakes.rpc, pollIntervalMs: 0, stateDir: tempStateDir() }),
   };
   let rest: Door & { ready?: Promise<void> };
   let rpc: Door;
@@ -1287,7 +1542,10 @@ describe('parity on the fake kernel: one script through REST and through gRPC', 
 });
 
 describeKernel('parity on the kernel: the script in two network namespaces', () => {
-  const kernels = { rest: useKernelService({ prefix: 'pparr' }), rpc: useKernelService({ prefix: 'pparg' }) };
+  const kernels = {
+    rest: useKernelService({ prefix: 'pparr', stateDir: tempStateDir() }),
+    rpc: useKernelService({ prefix: 'pparg', stateDir: tempStateDir() }),
+  };
   let rest: Door & { ready?: Promise<void> };
   let rpc: Door;
   beforeAll(async () => {

@@ -17,6 +17,8 @@
  * caller costs no parsing; then the nesting limit (../nesting.ts) is checked before the
  * handler sees the message.
  */
+
+import { X509Certificate } from 'node:crypto';
 import {
   create,
   type DescMessage,
@@ -29,6 +31,7 @@ import {
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
 import { DomainError } from '../../domain/errors.js';
+import { REQUEST_ID_HEADER, requestContext, requestIdFrom } from '../../observe/request-context.js';
 import { MAX_NESTING_DEPTH, nestingExceeds, nestingTooDeep } from '../nesting.js';
 import { decodeStringsExactly } from './exact-strings.js';
 
@@ -48,6 +51,12 @@ export interface CallContext {
   readonly peer?: string;
   /** The `:authority` the client dialed (`host:port`): the port it reached us on. */
   readonly host?: string;
+  /** The call's id: the client's `x-request-id` when acceptable, else a new one (sent back in the headers). */
+  readonly requestId: string;
+  /** The client certificate, when TLS verified it against the client CA. */
+  readonly certificate?: X509Certificate;
+  /** Who called, for the audit log (token name, certificate subject); set by `before`. */
+  identity?: string;
 }
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -157,9 +166,32 @@ function contextFor(method: DescMethod, call: grpc.ServerUnaryCall<unknown, unkn
     signal: controller.signal,
     peer: call.getPeer(),
     host: call.getHost(),
+    requestId: requestIdFrom(firstString(call.metadata.get(REQUEST_ID_HEADER))),
+    ...verifiedCertificate(call),
   };
+  const headers = new grpc.Metadata();
+  headers.set(REQUEST_ID_HEADER, context.requestId);
+  call.sendMetadata(headers);
   call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
   return { context, controller };
+}
+
+function firstString(values: grpc.MetadataValue[]): string | undefined {
+  const v = values[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The peer certificate grpc-js reports: only one TLS verified against the client CA. */
+function verifiedCertificate(call: grpc.ServerUnaryCall<unknown, unknown>): {
+  certificate?: X509Certificate;
+} {
+  const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+  if (raw === undefined) return {};
+  try {
+    return { certificate: new X509Certificate(raw) };
+  } catch {
+    return {};
+  }
 }
 
 /** The grpc-js implementation of `handlers` (pass it with `serviceDefinition(service)` to `addService`). */
@@ -180,7 +212,8 @@ export function implement<S extends GenService<GenServiceMethods>>(
       ) => {
         const started = performance.now();
         const { context } = contextFor(method, call);
-        void (async () => {
+        // The whole call runs in its request context: every log line of it carries its id.
+        void requestContext.run({ requestId: context.requestId }, async () => {
           let code: grpc.status = grpc.status.OK;
           try {
             await options.before?.(context);
@@ -194,14 +227,15 @@ export function implement<S extends GenService<GenServiceMethods>>(
             callback({ ...status, name: 'StatusError', message: status.details });
           }
           options.onEnd?.(context, code, performance.now() - started);
-        })();
+        });
       };
     } else if (method.methodKind === 'server_streaming') {
       const fn = handler as ServerStreamingHandler<DescMessage, DescMessage>;
       impl[localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
         const started = performance.now();
         const { context } = contextFor(method, call as unknown as grpc.ServerUnaryCall<unknown, unknown>);
-        void (async () => {
+        // The whole call runs in its request context: every log line of it carries its id.
+        void requestContext.run({ requestId: context.requestId }, async () => {
           let code: grpc.status = grpc.status.OK;
           try {
             await options.before?.(context);
@@ -224,7 +258,7 @@ export function implement<S extends GenService<GenServiceMethods>>(
             }
           }
           options.onEnd?.(context, code, performance.now() - started);
-        })();
+        });
       };
     }
   }

@@ -205,13 +205,30 @@ export type OperationInput =
   | { [C in Case]: { case: C; value: Omit<Extract<OperationKind, { case: C }>['value'], '$typeName'> } }[Case]
   | { case: undefined; value?: undefined };
 
+/** ttl_seconds / expires_at of an add, when set. */
+function expiryFrom(v: { ttlSeconds?: number | undefined; expiresAt?: string | undefined }): {
+  ttlSeconds?: number;
+  expiresAt?: string;
+} {
+  return {
+    ...(v.ttlSeconds !== undefined ? { ttlSeconds: v.ttlSeconds } : {}),
+    ...(v.expiresAt !== undefined ? { expiresAt: v.expiresAt } : {}),
+  };
+}
+
 /** One operation of a transaction (or the payload of a single-operation RPC) as the service takes it. */
 export function operationFrom(o: OperationInput, field = 'operation'): ModelOperation {
   switch (o.case) {
     case 'appendRule':
-      return { op: 'append', ...at(o.value), rule: ruleInputFrom(o.value.rule) };
+      return { op: 'append', ...at(o.value), rule: ruleInputFrom(o.value.rule), ...expiryFrom(o.value) };
     case 'insertRule':
-      return { op: 'insert', ...at(o.value), position: o.value.position, rule: ruleInputFrom(o.value.rule) };
+      return {
+        op: 'insert',
+        ...at(o.value),
+        position: o.value.position,
+        rule: ruleInputFrom(o.value.rule),
+        ...expiryFrom(o.value),
+      };
     case 'replaceRule':
       return {
         op: 'replace',
@@ -227,6 +244,7 @@ export function operationFrom(o: OperationInput, field = 'operation'): ModelOper
         ...at(o.value),
         rule: ruleInputFrom(o.value.rule),
         ...(o.value.position === undefined ? {} : { position: o.value.position }),
+        ...expiryFrom(o.value),
       };
     case 'createChain':
       return { op: 'createChain', ...at(o.value) };
@@ -315,6 +333,7 @@ export function ruleViewTo(
     text: v.text,
     rule: ruleTo(v.rule),
     ...(counters ? { counters } : {}),
+    ...('expiresAt' in v && v.expiresAt ? { expiresAt: v.expiresAt } : {}),
   };
 }
 
@@ -362,6 +381,7 @@ export function changeEventTo(e: ModelChangeEvent): MessageInitShape<typeof Chan
     client: e.client ?? '',
     ...(Number.isNaN(time.getTime()) ? {} : { time: timestampFromDate(time) }),
     changes: e.changes.map(changeTo),
+    requestId: e.requestId ?? '',
   };
 }
 

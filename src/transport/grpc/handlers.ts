@@ -10,7 +10,12 @@ import { type DescMessage, type MessageInitShape, type MessageShape, toJson } fr
 import { DomainError } from '../../domain/errors.js';
 import { FAMILIES, type Family } from '../../domain/family.js';
 import type { FirewallService } from '../../gen/portcullis/v1/firewall_service_pb.js';
-import type { ApplyResult, Operation as ModelOperation, FirewallApi as Service } from '../../service/api.js';
+import type {
+  ApplyOptions,
+  ApplyResult,
+  Operation as ModelOperation,
+  FirewallApi as Service,
+} from '../../service/api.js';
 import {
   type IdempotencyStore,
   idempotencyFingerprint,
@@ -32,6 +37,7 @@ import {
   ruleViewTo,
   tableFrom,
 } from './convert.js';
+import { confirmationTo, pendingTo, presetTo, presetWord } from './convert-safety.js';
 import { findingTo, lockoutTo, packetFrom, traceReportTo } from './convert-trace.js';
 
 /** What the idempotency store remembers for a gRPC write: the response, or a final error. */
@@ -54,6 +60,7 @@ interface WriteRequest {
   readonly expectedRevision?: bigint | undefined;
   readonly idempotencyKey: string;
   readonly allowLockout: boolean;
+  readonly confirmWithin?: number | undefined;
 }
 
 /** The port of an `:authority` (`host:port`, `[v6]:port`). */
@@ -62,22 +69,35 @@ function portOf(authority: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof FirewallService> {
+/** Every FirewallService RPC but the daemon's own (Save, ListAuditEntries: daemon-handlers.ts). */
+export function firewallHandlers(
+  deps: HandlerDeps,
+): Omit<ServiceHandlers<typeof FirewallService>, 'save' | 'listAuditEntries'> {
   const { service, idempotency } = deps;
 
-  /** Applies `ops` for a write RPC, once per idempotency key; `respond` builds the response. */
-  async function write<O extends DescMessage>(
+  /**
+   * Applies `ops` (or runs `exec`, e.g. a preset) for a write RPC, once per idempotency key;
+   * `respond` builds the response, which carries the confirmation of a commit-confirmed change.
+   */
+  async function write<O extends DescMessage, R extends ApplyResult = ApplyResult>(
     context: CallContext,
     request: MessageShape<DescMessage> & WriteRequest,
-    ops: readonly ModelOperation[],
-    respond: (result: ApplyResult) => MessageInitShape<O>,
+    ops: readonly ModelOperation[] | ((options: ApplyOptions) => Promise<R>),
+    respond: (result: R) => MessageInitShape<O>,
     dryRun = false,
   ): Promise<MessageInitShape<O>> {
     const caller = callerOfPeer(context.peer, portOf(context.host));
+    const exec = (options: ApplyOptions): Promise<R> =>
+      typeof ops === 'function' ? ops(options) : (service.apply(ops, options) as Promise<R>);
+    const withConfirmation = (r: R) => ({
+      ...respond(r),
+      ...(r.confirmation ? { confirmation: confirmationTo(r.confirmation) } : {}),
+    });
     const run = async () =>
-      respond(
-        await service.apply(ops, {
+      withConfirmation(
+        await exec({
           ...(request.allowLockout ? { allowLockout: true } : {}),
+          ...(request.confirmWithin !== undefined ? { confirmWithin: request.confirmWithin } : {}),
           ...(caller ? { caller } : {}),
           // Beyond 2^53 the number is not safe: the service refuses it.
           ...(request.expectedRevision === undefined
@@ -85,6 +105,8 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
             : { expectedRevision: Number(request.expectedRevision) }),
           ...(dryRun ? { dryRun: true } : {}),
           origin: 'grpc',
+          ...(context.identity === undefined ? {} : { identity: context.identity }),
+          requestId: context.requestId,
           signal: context.signal,
         }),
       );
@@ -340,6 +362,81 @@ export function firewallHandlers(deps: HandlerDeps): ServiceHandlers<typeof Fire
         req.dryRun,
       );
     },
+
+    listConfirmations() {
+      return {
+        revision: BigInt(service.revision),
+        confirmations: service.listConfirmations().map(pendingTo),
+      };
+    },
+
+    async confirm(req) {
+      return { confirmation: pendingTo(await service.confirm(req.id)) };
+    },
+
+    async extendConfirmation(req) {
+      return { confirmation: pendingTo(await service.extendConfirmation(req.id, req.confirmWithin)) };
+    },
+
+    async cancelConfirmation(req) {
+      const r = await service.cancelConfirmation(req.id);
+      return { revision: BigInt(service.revision), id: r.id, skipped: [...r.skipped] };
+    },
+
+    rateLimit: (req, ctx) =>
+      write(
+        ctx,
+        req,
+        (options) =>
+          service.preset(
+            {
+              kind: 'rateLimit',
+              params: {
+                ...(req.families.length ? { families: req.families.map(familyFrom) } : {}),
+                port: req.port,
+                ...(req.protocol
+                  ? { protocol: presetWord(req.protocol, ['tcp', 'udp'] as const, 'protocol') }
+                  : {}),
+                ...(req.seconds !== undefined ? { seconds: req.seconds } : {}),
+                ...(req.hitcount !== undefined ? { hitcount: req.hitcount } : {}),
+                ...(req.chain ? { chain: req.chain } : {}),
+                ...(req.inputChain ? { inputChain: req.inputChain } : {}),
+                ...(req.logPrefix !== undefined ? { logPrefix: req.logPrefix } : {}),
+                ...(req.logLevel !== undefined ? { logLevel: req.logLevel } : {}),
+                ...(req.action
+                  ? { action: presetWord(req.action, ['DROP', 'REJECT'] as const, 'action') }
+                  : {}),
+                ...(req.method
+                  ? { method: presetWord(req.method, ['recent', 'hashlimit'] as const, 'method') }
+                  : {}),
+                ...(req.name ? { name: req.name } : {}),
+              },
+            },
+            options,
+          ),
+        presetTo,
+        req.dryRun,
+      ),
+
+    harden: (req, ctx) =>
+      write(
+        ctx,
+        req,
+        (options) =>
+          service.preset(
+            {
+              kind: 'harden',
+              params: {
+                ...(req.families.length ? { families: req.families.map(familyFrom) } : {}),
+                ...(req.sshPort !== undefined ? { sshPort: req.sshPort } : {}),
+                allowSshFrom: [...req.allowSshFrom],
+              },
+            },
+            options,
+          ),
+        presetTo,
+        req.dryRun,
+      ),
 
     async trace(req) {
       const ops = req.operations.map((o, i) => operationFrom(o.kind, `operations[${i}]`));

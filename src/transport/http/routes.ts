@@ -28,11 +28,14 @@ import {
   chainSummaryWire,
   chainWire,
   changeWire,
+  confirmationWire,
   findingWire,
   jsonReplacer,
   lockoutWire,
   operationOf,
+  operationWire,
   opResultWire,
+  pendingWire,
   ruleInputOf,
   ruleWire,
   type Schemas,
@@ -112,11 +115,27 @@ function expectedRevision(req: Request, service: FirewallApi): number | undefine
 function writeOptions(req: Request, service: FirewallApi): ApplyOptions {
   const expected = expectedRevision(req, service);
   const caller = callerOf(req.socket.remoteAddress, req.socket.localPort);
+  // Set by the app for every request: which door, who, and the request id (audit log, events).
+  const locals = req.res?.locals;
   return {
-    origin: 'rest',
+    origin: locals?.door === 'socket' ? 'socket' : 'rest',
+    ...(typeof locals?.identity === 'string' ? { identity: locals.identity } : {}),
+    ...(typeof locals?.requestId === 'string' ? { requestId: locals.requestId } : {}),
     ...(expected === undefined ? {} : { expectedRevision: expected }),
     ...(flag(req, 'allowLockout') ? { allowLockout: true } : {}),
+    ...(req.query.confirmWithin !== undefined ? { confirmWithin: Number(req.query.confirmWithin) } : {}),
     ...(caller ? { caller } : {}),
+  };
+}
+
+/** The expiry fields of an add (`ttlSeconds`, `expiresAt`), as given. */
+function expiryOf(body: { ttlSeconds?: number; expiresAt?: string }): {
+  ttlSeconds?: number;
+  expiresAt?: string;
+} {
+  return {
+    ...(body.ttlSeconds !== undefined ? { ttlSeconds: body.ttlSeconds } : {}),
+    ...(body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}),
   };
 }
 
@@ -211,7 +230,11 @@ export function v1Router(options: RoutesOptions): Router {
     service.apply(ops, { ...ctx, ...(dryRun ? { dryRun: true } : {}) });
 
   const written = (r: ApplyResult, status = 200, headers: Record<string, string> = {}): Reply => {
-    const body: Schemas['WriteResult'] = { revision: r.revision, changes: r.changes.map(changeWire) };
+    const body: Schemas['WriteResult'] = {
+      revision: r.revision,
+      changes: r.changes.map(changeWire),
+      ...confirmationWire(r),
+    };
     return { status, body, headers: { ...etag(r.revision), ...headers } };
   };
 
@@ -330,7 +353,11 @@ export function v1Router(options: RoutesOptions): Router {
       const ops = body.operations.map((o) => operationOf(o));
       const r = await apply(
         ops,
-        { ...ctx, ...(body.allowLockout === true ? { allowLockout: true } : {}) },
+        {
+          ...ctx,
+          ...(body.allowLockout === true ? { allowLockout: true } : {}),
+          ...(body.confirmWithin !== undefined ? { confirmWithin: body.confirmWithin } : {}),
+        },
         body.dryRun === true,
       );
       const result: Schemas['TransactionResult'] = {
@@ -341,6 +368,7 @@ export function v1Router(options: RoutesOptions): Router {
         ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
         ...(r.lockouts ? { lockouts: r.lockouts.map(lockoutWire) } : {}),
         ...(r.findings ? { findings: r.findings.map(findingWire) } : {}),
+        ...confirmationWire(r),
       };
       // A dry run changes nothing: its ETag is the revision it was planned against.
       return { status: 200, body: result, headers: etag(r.revision) };
@@ -363,6 +391,108 @@ export function v1Router(options: RoutesOptions): Router {
       const revision = service.revision;
       const body: Schemas['LintResult'] = { revision, findings: service.lint().map(findingWire) };
       return { status: 200, body, headers: etag(revision) };
+    }),
+  );
+
+  // ------------------------------------------------------------ change safety
+
+  router.get(
+    '/confirmations',
+    read(() => {
+      const revision = service.revision;
+      const body: Schemas['ConfirmationList'] = {
+        revision,
+        confirmations: service.listConfirmations().map(pendingWire),
+      };
+      return { status: 200, body, headers: etag(revision) };
+    }),
+  );
+  router.post(
+    '/confirmations/:id',
+    write(async (req) => {
+      const c = await service.confirm(param(req, 'id'));
+      return { status: 200, body: pendingWire(c), headers: etag(service.revision) };
+    }),
+  );
+  router.patch(
+    '/confirmations/:id',
+    write(async (req) => {
+      const body = req.body as Schemas['ExtendConfirmationRequest'];
+      const c = await service.extendConfirmation(param(req, 'id'), body.confirmWithin);
+      return { status: 200, body: pendingWire(c), headers: etag(service.revision) };
+    }),
+  );
+  router.delete(
+    '/confirmations/:id',
+    write(async (req) => {
+      const r = await service.cancelConfirmation(param(req, 'id'));
+      const body: Schemas['RollbackResult'] = {
+        revision: service.revision,
+        id: r.id,
+        skipped: [...r.skipped],
+      };
+      return { status: 200, body, headers: etag(service.revision) };
+    }),
+  );
+
+  // ------------------------------------------------------------ presets
+
+  /** The options every preset body carries, as for a transaction. */
+  const presetOptions = (
+    ctx: ApplyOptions,
+    b: {
+      dryRun?: boolean | undefined;
+      allowLockout?: boolean | undefined;
+      confirmWithin?: number | undefined;
+    },
+  ): ApplyOptions => ({
+    ...ctx,
+    ...(b.dryRun === true ? { dryRun: true } : {}),
+    ...(b.allowLockout === true ? { allowLockout: true } : {}),
+    ...(b.confirmWithin !== undefined ? { confirmWithin: b.confirmWithin } : {}),
+  });
+  const preset = (run: (req: Request, ctx: ApplyOptions) => ReturnType<FirewallApi['preset']>) =>
+    write(async (req, ctx) => {
+      const r = await run(req, ctx);
+      const body: Schemas['PresetResult'] = {
+        revision: r.revision,
+        results: r.results.map(opResultWire),
+        changes: r.changes.map(changeWire),
+        operations: r.operations.map(operationWire),
+        ...(r.dryRun ? { dryRun: true as const } : {}),
+        ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
+        ...(r.lockouts ? { lockouts: r.lockouts.map(lockoutWire) } : {}),
+        ...(r.findings ? { findings: r.findings.map(findingWire) } : {}),
+        ...confirmationWire(r),
+      };
+      return { status: 200, body, headers: etag(r.revision) };
+    });
+  router.post(
+    '/presets/rate-limit',
+    preset((req, ctx) => {
+      const { dryRun, allowLockout, confirmWithin, ...params } = req.body as Schemas['RateLimitRequest'];
+      return service.preset(
+        { kind: 'rateLimit', params },
+        presetOptions(ctx, {
+          dryRun,
+          allowLockout,
+          ...(confirmWithin !== undefined ? { confirmWithin } : {}),
+        }),
+      );
+    }),
+  );
+  router.post(
+    '/presets/harden',
+    preset((req, ctx) => {
+      const { dryRun, allowLockout, confirmWithin, ...params } = (req.body ?? {}) as Schemas['HardenRequest'];
+      return service.preset(
+        { kind: 'harden', params },
+        presetOptions(ctx, {
+          dryRun,
+          allowLockout,
+          ...(confirmWithin !== undefined ? { confirmWithin } : {}),
+        }),
+      );
     }),
   );
 
@@ -566,7 +696,7 @@ export function v1Router(options: RoutesOptions): Router {
   const addRule = (op: (req: Request, at: RuleAt, rule: RuleInput) => Operation) =>
     write(async (req, ctx) => {
       const at: RuleAt = { family: familyOf(req), table: tableOf(req), chain: param(req, 'chain') };
-      const request = op(req, at, ruleInputOf(req.body as Schemas['RuleBody']));
+      const request = op(req, at, ruleInputOf(req.body as Schemas['AddRuleBody']));
       const r = await apply([request], ctx);
       const result = r.results[0];
       if (!result?.rule) throw new Error('the service returned no rule for an add');
@@ -576,6 +706,7 @@ export function v1Router(options: RoutesOptions): Router {
         rule: ruleWire(result.rule),
         ...(request.op === 'ensure' ? { existed } : {}),
         changes: r.changes.map(changeWire),
+        ...confirmationWire(r),
       };
       return {
         status: existed ? 200 : 201,
@@ -586,18 +717,36 @@ export function v1Router(options: RoutesOptions): Router {
 
   router.post(
     '/tables/:table/chains/:chain/rules',
-    addRule((_req, at, rule) => ({ op: 'append', ...at, rule })),
+    addRule((req, at, rule) => ({
+      op: 'append',
+      ...at,
+      rule,
+      ...expiryOf(req.body as Schemas['AddRuleBody']),
+    })),
   );
   router.post(
     '/tables/:table/chains/:chain/rules/ensure',
     addRule((req, at, rule) => {
-      const { position } = req.body as Schemas['EnsureRuleRequest'];
-      return { op: 'ensure', ...at, rule, ...(position !== undefined ? { position } : {}) };
+      const body = req.body as Schemas['EnsureRuleRequest'];
+      const { position } = body;
+      return {
+        op: 'ensure',
+        ...at,
+        rule,
+        ...(position !== undefined ? { position } : {}),
+        ...expiryOf(body),
+      };
     }),
   );
   router.post(
     '/tables/:table/chains/:chain/rules/at/:position',
-    addRule((req, at, rule) => ({ op: 'insert', ...at, position: Number(req.params.position), rule })),
+    addRule((req, at, rule) => ({
+      op: 'insert',
+      ...at,
+      position: Number(req.params.position),
+      rule,
+      ...expiryOf(req.body as Schemas['AddRuleBody']),
+    })),
   );
 
   router.put(
@@ -654,6 +803,7 @@ export function v1Router(options: RoutesOptions): Router {
         rule: ruleWire(result.rule),
         ...(result.deleted ? { replaced: ruleWire(result.deleted) } : {}),
         changes: r.changes.map(changeWire),
+        ...confirmationWire(r),
       };
       return {
         status: 200,
@@ -683,6 +833,7 @@ export function v1Router(options: RoutesOptions): Router {
         revision: r.revision,
         deleted: ruleWire(deleted),
         changes: r.changes.map(changeWire),
+        ...confirmationWire(r),
       };
       return { status: 200, body, headers: etag(r.revision) };
     });

@@ -8,9 +8,11 @@ import type { Family, TableName } from '../../domain/family.js';
 import type { Counters } from '../../domain/model.js';
 import type { components } from '../../gen/openapi.js';
 import type {
+  ApplyResult,
   ChainSummary,
   ChainView,
   ChangeEventChange,
+  ConfirmationRecord,
   Finding,
   Lockout,
   Operation,
@@ -37,6 +39,7 @@ export function ruleWire(r: RuleDetail): Schemas['RuleView'] {
     // The model's typed rule is the wire's Rule (the schema leaves module and target options open).
     rule: r.rule as unknown as Schemas['Rule'],
     ...(r.counters ? { counters: countersWire(r.counters) } : {}),
+    ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
   };
 }
 
@@ -228,4 +231,28 @@ export function findingWire(f: Finding): Schemas['Finding'] {
 
 export function lockoutWire(l: Lockout): Schemas['Lockout'] {
   return { ...l };
+}
+
+/** The confirmation of a commit-confirmed change, for a write result (nothing otherwise). */
+export function confirmationWire(r: ApplyResult): { confirmation?: Schemas['Confirmation'] } {
+  const c = r.confirmation;
+  return c ? { confirmation: { id: c.id, deadline: c.deadline, lockouts: c.lockouts.map(lockoutWire) } } : {};
+}
+
+export function pendingWire(c: ConfirmationRecord): Schemas['PendingConfirmation'] {
+  return {
+    id: c.id,
+    createdAt: c.createdAt,
+    deadline: c.deadline,
+    ...(c.origin ? { origin: c.origin } : {}),
+    ...(c.identity ? { identity: c.identity } : {}),
+    ...(c.requestId ? { requestId: c.requestId } : {}),
+    operations: [...c.operations],
+    lockouts: c.lockouts.map(lockoutWire),
+  };
+}
+
+/** A service operation as the wire's Operation (what a preset expanded into). */
+export function operationWire(op: Operation): Schemas['Operation'] {
+  return JSON.parse(JSON.stringify(op));
 }

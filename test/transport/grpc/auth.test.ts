@@ -40,8 +40,8 @@ describe('gRPC auth matrix (requireAuth)', () => {
     await f.close();
   });
 
-  it('covers all 25 unary RPCs; reads are exactly the Get*/List* methods, Verify, Trace and Lint', () => {
-    expect(UNARY).toHaveLength(25);
+  it('covers all 33 unary RPCs; reads are exactly the Get*/List* methods, Verify, Trace and Lint', () => {
+    expect(UNARY).toHaveLength(33);
     expect([...READ_METHODS].sort()).toEqual([
       'GetChain',
       'GetRule',
@@ -49,7 +49,9 @@ describe('gRPC auth matrix (requireAuth)', () => {
       'GetStatus',
       'GetTable',
       'Lint',
+      'ListAuditEntries',
       'ListChains',
+      'ListConfirmations',
       'Trace',
       'Verify',
       'Watch',

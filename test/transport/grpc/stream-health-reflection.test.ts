@@ -144,7 +144,7 @@ describe('gRPC reflection and a stock client (buf curl)', () => {
     for (const name of ['GetRuleset', 'GetRule', 'AppendRule', 'DeleteRule', 'Apply', 'Reset', 'Watch']) {
       expect(methods).toContain(`portcullis.v1.FirewallService/${name}`);
     }
-    expect(methods.filter((m) => m.startsWith('portcullis.v1.FirewallService/'))).toHaveLength(26);
+    expect(methods.filter((m) => m.startsWith('portcullis.v1.FirewallService/'))).toHaveLength(34);
   });
 
   it('AppendRule with typed JSON and a bearer token, then GetChain, as a stock client sees them', async () => {
