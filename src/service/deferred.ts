@@ -33,6 +33,8 @@ export class DeferredChanges {
   private closed = false;
   /** Work in flight (rollbacks, expiry rounds), awaited by close. */
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Expiries whose delete is under way: never picked twice (a second delete by the same spec would take an identical rule that is not due). */
+  private readonly expiring = new Set<string>();
 
   constructor(
     private readonly store: PendingStore,
@@ -101,7 +103,9 @@ export class DeferredChanges {
     const confirmations = [...this.store.confirmations.values()].filter(
       (c) => Date.parse(c.deadline) <= now && !this.store.rollingBack.has(c.id),
     );
-    const expiries = [...this.store.expiries.values()].filter((e) => Date.parse(e.expiresAt) <= now);
+    const expiries = [...this.store.expiries.values()].filter(
+      (e) => Date.parse(e.expiresAt) <= now && !this.expiring.has(e.key),
+    );
     await Promise.allSettled([
       ...confirmations.map((c) => this.track(this.rollback(c))),
       ...(expiries.length ? [this.track(this.expire(expiries))] : []),
@@ -132,7 +136,12 @@ export class DeferredChanges {
       .filter((c) => !this.store.rollingBack.has(c.id))
       .map((c) => c.deadline);
     this.confirmTimer = set(this.confirmTimer, next(pendingConfirmations));
-    this.expiryTimer = set(this.expiryTimer, next([...this.store.expiries.values()].map((e) => e.expiresAt)));
+    this.expiryTimer = set(
+      this.expiryTimer,
+      next(
+        [...this.store.expiries.values()].filter((e) => !this.expiring.has(e.key)).map((e) => e.expiresAt),
+      ),
+    );
   }
 
   /** Undoes the change's own diff: all at once, or step by step when part of it no longer applies. */
@@ -169,6 +178,7 @@ export class DeferredChanges {
 
   /** Deletes expired rules (by spec, so a rule changed meanwhile is left), batched by the queue. */
   private async expire(due: readonly ExpiryRecord[]): Promise<void> {
+    for (const e of due) this.expiring.add(e.key);
     await Promise.allSettled(
       due.map(async (e) => {
         try {
@@ -187,6 +197,8 @@ export class DeferredChanges {
         } catch (error) {
           // Gone or changed meanwhile (not_found), or refused: not expired twice.
           if (DomainError.from(error).code !== 'unavailable') await this.store.settle({ expired: [e.key] });
+        } finally {
+          this.expiring.delete(e.key);
         }
       }),
     );

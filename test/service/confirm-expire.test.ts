@@ -240,6 +240,27 @@ describe('expiring rules', () => {
     await s.close();
   });
 
+  it('never picks an expiry twice while its delete is under way (an identical rule that is not due stays)', async () => {
+    const fake = new FakeExecutor();
+    // Batches of 4: the first batch's settle re-arms the timer while the rest are still queued.
+    const s = new FirewallService({
+      executor: fake,
+      pollIntervalMs: 0,
+      families: ['ipv4'],
+      stateDir: stateDir(),
+      queue: { maxBatch: 4 },
+    });
+    await s.start();
+    const specs = Array.from({ length: 12 }, (_, i) => `-s 192.0.2.${i + 1}/32 -j DROP`);
+    await s.apply(specs.map((spec) => append(spec, { ttlSeconds: 1 })));
+    // A second copy of the last one, without an expiry: it must outlive the first.
+    await s.apply([append(specs[11] as string)]);
+    await until(async () => (await kernelRules(fake, 'ipv4', 'INPUT')).length <= 1);
+    await sleep(300);
+    expect(await kernelRules(fake, 'ipv4', 'INPUT')).toEqual([specs[11]]);
+    await s.close();
+  });
+
   it('survives a restart', async () => {
     const fake = new FakeExecutor();
     const dir = stateDir();
