@@ -23,7 +23,9 @@ import {
   ruleNotFound,
 } from '../errors.js';
 import { EventBuffer, eventsHandler } from './events.js';
-import { ProblemError, toProblem } from './problem.js';
+import { toProblem } from './problem.js';
+import { mountSafetyRoutes } from './safety-routes.js';
+import { mountStateRoutes } from './state-routes.js';
 import {
   chainSummaryWire,
   chainWire,
@@ -33,13 +35,10 @@ import {
   jsonReplacer,
   lockoutWire,
   operationOf,
-  operationWire,
   opResultWire,
-  pendingWire,
   ruleInputOf,
   ruleWire,
   type Schemas,
-  traceReportWire,
 } from './wire.js';
 
 /** A response, ready to send (and to store for idempotent replays). */
@@ -76,11 +75,11 @@ export function problemReply(error: unknown, log: (line: string) => void): Reply
   };
 }
 
-const etag = (revision: number) => ({ ETag: `"${revision}"` });
+export const etag = (revision: number): { ETag: string } => ({ ETag: `"${revision}"` });
 
 const CANONICAL_POSITION = /^[1-9][0-9]{0,9}$/;
 
-function familyOf(req: Request): Family {
+export function familyOf(req: Request): Family {
   return (req.query.family as Family | undefined) ?? 'ipv4';
 }
 
@@ -88,7 +87,7 @@ function tableOf(req: Request): TableName {
   return req.params.table as TableName;
 }
 
-function param(req: Request, name: string): string {
+export function param(req: Request, name: string): string {
   return String(req.params[name]);
 }
 
@@ -248,101 +247,7 @@ export function v1Router(options: RoutesOptions): Router {
 
   // ------------------------------------------------------------ service
 
-  router.get(
-    '/status',
-    read(() => {
-      const s = service.status();
-      const body: Schemas['Status'] = {
-        revision: s.revision,
-        families: [...s.families],
-        ...(s.backend ? { backend: { backend: s.backend.backend, version: s.backend.version } } : {}),
-        watch: s.watch,
-        queueDepth: s.queueDepth,
-        batches: s.batches,
-        ready: s.ready,
-        ...(s.lastExternalChange ? { lastExternalChange: s.lastExternalChange } : {}),
-        ...(s.feedLost ? { feedLost: s.feedLost } : {}),
-        ...(s.otherBackend
-          ? {
-              otherBackend: {
-                ...s.otherBackend,
-                tables: s.otherBackend.tables.map((t) => ({ ...t, dropPolicies: [...t.dropPolicies] })),
-              },
-            }
-          : {}),
-        ...(s.lastVerify ? { lastVerify: { ...s.lastVerify } } : {}),
-      };
-      return { status: 200, body, headers: etag(s.revision) };
-    }),
-  );
-
-  router.get(
-    '/verify',
-    read(async () => {
-      const r = await service.verify();
-      const body: Schemas['VerifyResult'] = {
-        ...r,
-        differences: r.differences.map(({ onlyInModel, onlyInKernel, ...d }) => ({
-          ...d,
-          ...(onlyInModel ? { onlyInModel: [...onlyInModel] } : {}),
-          ...(onlyInKernel ? { onlyInKernel: [...onlyInKernel] } : {}),
-        })),
-      };
-      return { status: 200, body, headers: etag(r.revision) };
-    }),
-  );
-
-  router.get(
-    '/ruleset',
-    read((req) => {
-      const family = familyOf(req);
-      const { revision, ruleset } = service.getRuleset(family);
-      const type = req.accepts(['application/json', 'text/plain']);
-      if (type === false) {
-        throw new ProblemError(
-          406,
-          'not_acceptable',
-          'the ruleset is available as application/json or text/plain',
-        );
-      }
-      if (req.query.backend === 'other') {
-        const other = service.getOtherRulesetView(family);
-        if (!other) {
-          throw new ProblemError(404, 'not_found', `the other iptables backend has no tables for ${family}`);
-        }
-        if (type === 'text/plain')
-          return {
-            status: 200,
-            body: other.text,
-            headers: { ...etag(revision), Vary: 'Accept' },
-            type: 'text/plain; charset=utf-8',
-          };
-        const body: Schemas['Ruleset'] = {
-          revision,
-          family,
-          tables: other.tables.map((t) => ({ name: t.name, chains: t.chains.map(chainWire) })),
-        };
-        return { status: 200, body, headers: { ...etag(revision), Vary: 'Accept' } };
-      }
-      if (type === 'text/plain') {
-        return {
-          status: 200,
-          body: service.getRulesetText(family).text,
-          headers: { ...etag(revision), Vary: 'Accept' },
-          type: 'text/plain; charset=utf-8',
-        };
-      }
-      const body: Schemas['Ruleset'] = {
-        revision,
-        family,
-        tables: ruleset.tables.map((t) => ({
-          name: t.name,
-          chains: service.getTable(family, t.name).chains.map(chainWire),
-        })),
-      };
-      return { status: 200, body, headers: { ...etag(revision), Vary: 'Accept' } };
-    }),
-  );
+  mountStateRoutes(router, { service, read });
 
   router.get('/events', eventsHandler(service, buffer, options.heartbeatMs));
 
@@ -375,126 +280,7 @@ export function v1Router(options: RoutesOptions): Router {
     }),
   );
 
-  router.post(
-    '/trace',
-    read(async (req) => {
-      const body = req.body as Schemas['TraceRequest'];
-      const ops = body.operations?.map((o) => operationOf(o));
-      const r = await service.trace(body.packet, ops);
-      return { status: 200, body: traceReportWire(r), headers: etag(r.revision) };
-    }),
-  );
-
-  router.get(
-    '/lint',
-    read(() => {
-      const revision = service.revision;
-      const body: Schemas['LintResult'] = { revision, findings: service.lint().map(findingWire) };
-      return { status: 200, body, headers: etag(revision) };
-    }),
-  );
-
-  // ------------------------------------------------------------ change safety
-
-  router.get(
-    '/confirmations',
-    read(() => {
-      const revision = service.revision;
-      const body: Schemas['ConfirmationList'] = {
-        revision,
-        confirmations: service.listConfirmations().map(pendingWire),
-      };
-      return { status: 200, body, headers: etag(revision) };
-    }),
-  );
-  router.post(
-    '/confirmations/:id',
-    write(async (req) => {
-      const c = await service.confirm(param(req, 'id'));
-      return { status: 200, body: pendingWire(c), headers: etag(service.revision) };
-    }),
-  );
-  router.patch(
-    '/confirmations/:id',
-    write(async (req) => {
-      const body = req.body as Schemas['ExtendConfirmationRequest'];
-      const c = await service.extendConfirmation(param(req, 'id'), body.confirmWithin);
-      return { status: 200, body: pendingWire(c), headers: etag(service.revision) };
-    }),
-  );
-  router.delete(
-    '/confirmations/:id',
-    write(async (req) => {
-      const r = await service.cancelConfirmation(param(req, 'id'));
-      const body: Schemas['RollbackResult'] = {
-        revision: service.revision,
-        id: r.id,
-        skipped: [...r.skipped],
-      };
-      return { status: 200, body, headers: etag(service.revision) };
-    }),
-  );
-
-  // ------------------------------------------------------------ presets
-
-  /** The options every preset body carries, as for a transaction. */
-  const presetOptions = (
-    ctx: ApplyOptions,
-    b: {
-      dryRun?: boolean | undefined;
-      allowLockout?: boolean | undefined;
-      confirmWithin?: number | undefined;
-    },
-  ): ApplyOptions => ({
-    ...ctx,
-    ...(b.dryRun === true ? { dryRun: true } : {}),
-    ...(b.allowLockout === true ? { allowLockout: true } : {}),
-    ...(b.confirmWithin !== undefined ? { confirmWithin: b.confirmWithin } : {}),
-  });
-  const preset = (run: (req: Request, ctx: ApplyOptions) => ReturnType<FirewallApi['preset']>) =>
-    write(async (req, ctx) => {
-      const r = await run(req, ctx);
-      const body: Schemas['PresetResult'] = {
-        revision: r.revision,
-        results: r.results.map(opResultWire),
-        changes: r.changes.map(changeWire),
-        operations: r.operations.map(operationWire),
-        ...(r.dryRun ? { dryRun: true as const } : {}),
-        ...(r.restoreText ? { restoreText: { ...r.restoreText } } : {}),
-        ...(r.lockouts ? { lockouts: r.lockouts.map(lockoutWire) } : {}),
-        ...(r.findings ? { findings: r.findings.map(findingWire) } : {}),
-        ...confirmationWire(r),
-      };
-      return { status: 200, body, headers: etag(r.revision) };
-    });
-  router.post(
-    '/presets/rate-limit',
-    preset((req, ctx) => {
-      const { dryRun, allowLockout, confirmWithin, ...params } = req.body as Schemas['RateLimitRequest'];
-      return service.preset(
-        { kind: 'rateLimit', params },
-        presetOptions(ctx, {
-          dryRun,
-          allowLockout,
-          ...(confirmWithin !== undefined ? { confirmWithin } : {}),
-        }),
-      );
-    }),
-  );
-  router.post(
-    '/presets/harden',
-    preset((req, ctx) => {
-      const { dryRun, allowLockout, confirmWithin, ...params } = (req.body ?? {}) as Schemas['HardenRequest'];
-      return service.preset(
-        { kind: 'harden', params },
-        presetOptions(ctx, {
-          dryRun,
-          allowLockout,
-          ...(confirmWithin !== undefined ? { confirmWithin } : {}),
-        }),
-      );
-    }),
-  );
+  mountSafetyRoutes(router, { service, read, write });
 
   router.post('/reload', async (_req: Request, res: Response) => {
     const r = await service.reload();
