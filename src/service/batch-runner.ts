@@ -689,9 +689,13 @@ export class BatchRunner {
         await journal.write({ id, state: 'complete', blocks: [], ...(after ? { after } : {}) });
         for (const family of FAMILIES) {
           const builder = new RestoreBuilder();
+          const tables = new Set<string>();
           for (const b of committed)
-            if (b.family === family && b.marker) builder.deleteChain(b.table, b.marker);
-          if (!builder.isEmpty) await this.o.executor.restore(family, builder.toString(), { noflush: true });
+            if (b.family === family && b.marker) {
+              builder.deleteChain(b.table, b.marker);
+              tables.add(b.table);
+            }
+          if (!builder.isEmpty) await this.ownRestore(family, builder.toString(), tables.size);
         }
         await journal.clear();
       } catch {
@@ -700,6 +704,29 @@ export class BatchRunner {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A restore of the service's own that changes nothing the model shows (journal markers): its
+   * commits are claimed and taken from the feed, so they are not mistaken for another process's
+   * change (which would re-read the whole kernel: seconds at 50,000 rules).
+   */
+  private async ownRestore(family: Family, text: string, generations: number): Promise<void> {
+    const feed = this.feed;
+    let spawned: number | undefined;
+    try {
+      const result = await this.o.executor.restore(family, text, {
+        noflush: true,
+        onSpawn: (pid) => {
+          spawned = pid;
+          feed?.claim(pid);
+        },
+      });
+      if (feed && result.pid !== undefined) await feed.takeOwn(result.pid, generations, this.o.feedTimeoutMs);
+    } catch (error) {
+      if (spawned !== undefined) feed?.release(spawned);
+      throw error;
+    }
   }
 
   /** Learns the handles of the rules a restore added, from the commits the feed saw. */
