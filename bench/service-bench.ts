@@ -10,7 +10,8 @@
  *   - reading the 100-rule chain and the whole 50k-rule table through the service;
  *   - resident memory of this process with 50k rules loaded.
  *
- * Run as root: `npm run bench` (or `npx tsx bench/service-bench.ts [--rules N]`).
+ * Run as root: `npm run bench` (or `npx tsx bench/service-bench.ts [--rules N] [--per-process-restore]`;
+ * the flag turns off the long-lived iptables-restore of exec/restore-session.ts, for comparison).
  * It never touches the machine's own firewall and deletes its namespace at the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -93,7 +94,10 @@ async function main(): Promise<void> {
     }
 
     // The service.
-    const adapters = await openKernel({ netns: NS });
+    const adapters = await openKernel({
+      netns: NS,
+      ...(args.includes('--per-process-restore') ? { longLivedRestore: false } : {}),
+    });
     if (adapters.degraded) console.log(`note: ${adapters.degraded}`);
     service = new FirewallService({
       executor: adapters.executor,
