@@ -1,0 +1,458 @@
+/**
+ * Through the front doors, at 50,000 rules: what a client sees over REST (HTTP/1.1 keep-alive,
+ * autocannon) and gRPC (one channel, a bounded client on @grpc/grpc-js), next to the service
+ * called in-process and two peers, all in one run so the ratios are fair on a shared machine:
+ *
+ *   - appends to INPUT (50,000 rules), deletes by id (rules spread through the chain), reads of
+ *     the 100-rule chain BENCH100: rate, p50 and p99 latency, 256 concurrent clients;
+ *   - peers: one `iptables -A` / `-D <spec>` / `-S` process per request, and a naive REST
+ *     wrapper (bench/peers/naive-rest.ts: express, one iptables process per request).
+ *
+ * The daemon runs as a child process (the sources through tsx, like the in-process service here,
+ * so both pay the same loader cost) with its defaults (lockout guard, audit log, metrics), REST
+ * and gRPC on 127.0.0.1 only, in a throwaway network namespace that is deleted at the end.
+ * Every phase adds 2,048 rules at the tail and deletes 2,048 others, so INPUT stays at 50k.
+ *
+ * Run as root: `node --import tsx bench/doors-bench.ts [--rules 50000] [--clients 256]
+ * [--per-client 8] [--read-seconds 5] [--peer-seconds 10] [--out bench/results/doors.json]`.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import autocannon, { type Result as CannonResult } from 'autocannon';
+import { openKernel } from '../src/exec/kernel.js';
+import { FirewallService as GrpcService } from '../src/gen/portcullis/v1/firewall_service_pb.js';
+import { Family } from '../src/gen/portcullis/v1/rule_pb.js';
+import { FirewallService } from '../src/service/firewall-service.js';
+import { createPromiseClient } from '../src/transport/grpc/client.js';
+import {
+  BenchNetns,
+  banList,
+  freePort,
+  loadAverage,
+  percentile,
+  printTable,
+  ROOT,
+  rate,
+  startDaemon,
+  timed,
+} from './lib/sandbox.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: number): number => {
+  const i = args.indexOf(name);
+  return i === -1 ? fallback : Number(args[i + 1]) || fallback;
+};
+const RULES = opt('--rules', 50_000);
+const CLIENTS = opt('--clients', 256);
+const PER_CLIENT = opt('--per-client', 8);
+const READ_SECONDS = opt('--read-seconds', 5);
+const PEER_SECONDS = opt('--peer-seconds', 10);
+const OUT = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
+const N = CLIENTS * PER_CLIENT;
+/**
+ * Connections for the naive wrapper's deletes and reads: each `iptables -D <spec>` or `-S` at
+ * 50k rules reads the whole chain into a 50 MB process, so 256 at once would take 12 GB.
+ */
+const HEAVY_PEER_CLIENTS = Math.min(CLIENTS, 16);
+
+/** One measured phase: completed operations, seconds, latency percentiles (ms). */
+interface Figure {
+  readonly ok: number;
+  readonly failed: number;
+  readonly seconds: number;
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+const figure = (ok: number, failed: number, seconds: number, lat: readonly number[]): Figure => ({
+  ok,
+  failed,
+  seconds,
+  rate: ok / seconds,
+  p50: percentile(lat, 50),
+  p99: percentile(lat, 99),
+});
+
+/** `clients` workers each calling `call(k)` for their share of `total` indexes (k = client + i*clients). */
+async function closedLoop(
+  clients: number,
+  total: number,
+  call: (k: number) => Promise<unknown>,
+): Promise<Figure> {
+  const lat: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = c; k < total; k += clients) {
+        const t = performance.now();
+        try {
+          await call(k);
+          ok++;
+          lat.push(performance.now() - t);
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return figure(ok, failed, (performance.now() - t0) / 1000, lat);
+}
+
+/** `clients` workers calling `call()` until `seconds` pass. */
+async function forSeconds(clients: number, seconds: number, call: () => Promise<unknown>): Promise<Figure> {
+  const lat: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          await call();
+          ok++;
+          lat.push(performance.now() - t);
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return figure(ok, failed, (performance.now() - t0) / 1000, lat);
+}
+
+function fromAutocannon(r: CannonResult): Figure {
+  const ok = r['2xx'];
+  return {
+    ok,
+    failed: r.non2xx + r.errors,
+    seconds: r.duration,
+    rate: ok / r.duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+  };
+}
+
+/** The spec of the k-th rule a phase appends (unique across phases through `base`). */
+const added = (base: number, k: number) =>
+  `-s 192.0.2.${k % 200}/32 -p udp -m udp --dport ${1 + ((base + k) % 65000)} -j DROP`;
+
+async function peers(ns: BenchNetns): Promise<Record<string, Figure>> {
+  const seq = async (n: number, argv: (i: number) => string[]) => {
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) ms.push(await timed(ns.argv(argv(i))));
+    return figure(n, 0, ms.reduce((a, b) => a + b, 0) / 1000, ms);
+  };
+  const spec = (i: number) => ['-s', `192.0.2.${210 + i}/32`, '-j', 'DROP'];
+  const append = await seq(10, (i) => ['iptables', '-w', '-A', 'INPUT', ...spec(i)]);
+  const del = await seq(3, (i) => ['iptables', '-w', '-D', 'INPUT', ...spec(i)]);
+  for (let i = 3; i < 10; i++) await timed(ns.argv(['iptables', '-w', '-D', 'INPUT', ...spec(i)]));
+  const read = await seq(10, () => ['iptables', '-w', '-S', 'BENCH100']);
+  return { append, delete: del, read };
+}
+
+async function inProcess(ns: BenchNetns, spread: () => string[]): Promise<Record<string, Figure>> {
+  const adapters = await openKernel({ netns: ns.name });
+  let startReread: () => void = () => undefined;
+  const reread = new Promise<void>((r) => {
+    startReread = r;
+  });
+  const service = new FirewallService({
+    executor: adapters.executor,
+    ...(adapters.feed ? { feed: adapters.feed } : {}),
+    ...(adapters.handles ? { handles: adapters.handles } : {}),
+    families: ['ipv4'],
+    observer: { reread: (e) => e.reason === 'start' && startReread() },
+  });
+  try {
+    await service.start();
+    if (adapters.feed) await reread; // handles learned: deletes go by handle from here on
+    const append = (base: number) => (k: number) =>
+      service.apply([
+        { op: 'append', family: 'ipv4', table: 'filter', chain: 'INPUT', rule: { spec: added(base, k) } },
+      ]);
+    await closedLoop(CLIENTS, CLIENTS, append(60_000)); // warm-up, not timed
+    const appends = await closedLoop(CLIENTS, N, append(0));
+    const ids = spread();
+    const deletes = await closedLoop(CLIENTS, N, (k) =>
+      service.apply([
+        { op: 'delete', family: 'ipv4', table: 'filter', chain: 'INPUT', target: { id: ids[k] as string } },
+      ]),
+    );
+    const reads = await forSeconds(CLIENTS, READ_SECONDS, () =>
+      service.getChain('ipv4', 'filter', 'BENCH100'),
+    );
+    return { append: appends, delete: deletes, read: reads };
+  } finally {
+    await service.close();
+  }
+}
+
+async function rest(url: string, token: string, spread: () => string[]): Promise<Record<string, Figure>> {
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const rules = '/v1/tables/filter/chains/INPUT/rules';
+  const appendOnce = async (base: number, amount: number) => {
+    let k = 0;
+    return fromAutocannon(
+      await autocannon({
+        url,
+        connections: CLIENTS,
+        amount,
+        timeout: 60,
+        requests: [
+          {
+            method: 'POST',
+            path: rules,
+            headers,
+            setupRequest: (req) => ({ ...req, body: JSON.stringify({ spec: added(base, k++) }) }),
+          },
+        ],
+      }),
+    );
+  };
+  await appendOnce(61_000, CLIENTS); // warm-up
+  const appends = await appendOnce(20_000, N);
+  const ids = spread();
+  let d = 0;
+  const deletes = fromAutocannon(
+    await autocannon({
+      url,
+      connections: CLIENTS,
+      amount: N,
+      timeout: 60,
+      requests: [
+        { method: 'DELETE', headers, setupRequest: (req) => ({ ...req, path: `${rules}/${ids[d++]}` }) },
+      ],
+    }),
+  );
+  const reads = fromAutocannon(
+    await autocannon({
+      url,
+      connections: CLIENTS,
+      duration: READ_SECONDS,
+      headers,
+      requests: [{ method: 'GET', path: '/v1/tables/filter/chains/BENCH100' }],
+    }),
+  );
+  return { append: appends, delete: deletes, read: reads };
+}
+
+async function grpcDoor(
+  address: string,
+  token: string,
+  spread: () => string[],
+): Promise<Record<string, Figure>> {
+  const client = createPromiseClient(GrpcService, address, grpc.credentials.createInsecure());
+  const o = { token };
+  try {
+    const append = (base: number) => (k: number) =>
+      client.appendRule(
+        {
+          family: Family.IPV4,
+          table: 'filter',
+          chain: 'INPUT',
+          rule: { kind: { case: 'spec', value: added(base, k) } },
+        },
+        o,
+      );
+    await closedLoop(CLIENTS, CLIENTS, append(62_000)); // warm-up
+    const appends = await closedLoop(CLIENTS, N, append(40_000));
+    const ids = spread();
+    const deletes = await closedLoop(CLIENTS, N, (k) =>
+      client.deleteRule(
+        {
+          family: Family.IPV4,
+          table: 'filter',
+          chain: 'INPUT',
+          target: { case: 'id', value: ids[k] as string },
+        },
+        o,
+      ),
+    );
+    const reads = await forSeconds(CLIENTS, READ_SECONDS, () =>
+      client.getChain({ family: Family.IPV4, table: 'filter', chain: 'BENCH100' }, o),
+    );
+    return { append: appends, delete: deletes, read: reads };
+  } finally {
+    client.close();
+  }
+}
+
+async function naive(ns: BenchNetns): Promise<Record<string, Figure>> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', `${ROOT}/bench/peers/naive-rest.ts`, ns.name, String(port)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', () => reject(new Error('the naive wrapper exited')));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const headers = { 'content-type': 'application/json' };
+    let k = 0;
+    const appends = fromAutocannon(
+      await autocannon({
+        url,
+        connections: CLIENTS,
+        duration: PEER_SECONDS,
+        timeout: 120,
+        requests: [
+          {
+            method: 'POST',
+            path: '/rules/INPUT',
+            headers,
+            setupRequest: (req) => ({ ...req, body: JSON.stringify({ spec: added(80_000, k++) }) }),
+          },
+        ],
+      }),
+    );
+    let d = 0;
+    const deletes = fromAutocannon(
+      await autocannon({
+        url,
+        connections: HEAVY_PEER_CLIENTS,
+        duration: PEER_SECONDS,
+        timeout: 120,
+        requests: [
+          {
+            method: 'DELETE',
+            path: '/rules/INPUT',
+            headers,
+            setupRequest: (req) => ({
+              ...req,
+              body: JSON.stringify({ spec: added(80_000, d++ % Math.max(1, k)) }),
+            }),
+          },
+        ],
+      }),
+    );
+    const reads = fromAutocannon(
+      await autocannon({
+        url,
+        connections: HEAVY_PEER_CLIENTS,
+        duration: PEER_SECONDS,
+        timeout: 120,
+        requests: [{ method: 'GET', path: '/rules/BENCH100' }],
+      }),
+    );
+    return { append: appends, delete: deletes, read: reads };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** One line per finished phase, so a long run shows its figures as it goes. */
+function report(door: string, figures: Record<string, Figure>): Record<string, Figure> {
+  for (const [k, f] of Object.entries(figures))
+    console.log(
+      `  ${door} ${k}: ${rate(f.rate)} (${f.ok} in ${f.seconds.toFixed(2)} s, ${f.failed} failed), p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`,
+    );
+  return figures;
+}
+
+async function main(): Promise<void> {
+  const ns = new BenchNetns();
+  const results: Record<string, Record<string, Figure>> = {};
+  const load: string[] = [loadAverage()];
+  try {
+    console.log(
+      `preloaded ${RULES} rules in INPUT + 100 in BENCH100 in ${ns.load(banList(RULES)).toFixed(0)} ms`,
+    );
+    // The original rules, spread through the chain: each door deletes its own slice of them.
+    // Ids are derived from the rule's text and occurrence, so every process computes the same.
+    const ids: string[] = [];
+    const spread = (slice: number) => () => {
+      const step = Math.floor(RULES / N / 4);
+      return Array.from({ length: N }, (_, k) => ids[k * step * 4 + slice] as string);
+    };
+    results.peer = report('iptables per request', await peers(ns));
+    console.log('peers done (one iptables process per request)');
+    {
+      const adapters = await openKernel({ netns: ns.name });
+      const s = new FirewallService({ executor: adapters.executor, families: ['ipv4'] });
+      await s.start();
+      for (const r of (await s.getChain('ipv4', 'filter', 'INPUT')).chain.rules) ids.push(r.id);
+      await s.close();
+    }
+    results.inProcess = report('in-process', await inProcess(ns, spread(0)));
+    load.push(loadAverage());
+    console.log('in-process done');
+    const daemon = await startDaemon({ netns: ns.name, build: 'tsx' });
+    console.log(`daemon ready in ${daemon.readyMs.toFixed(0)} ms`);
+    try {
+      results.rest = report('REST', await rest(daemon.restUrl, daemon.token, spread(1)));
+      load.push(loadAverage());
+      console.log('REST done');
+      results.grpc = report('gRPC', await grpcDoor(daemon.grpcAddress, daemon.token, spread(2)));
+      load.push(loadAverage());
+      console.log('gRPC done');
+    } finally {
+      await daemon.stop();
+    }
+    results.naive = report('naive wrapper', await naive(ns));
+    load.push(loadAverage());
+    console.log('naive wrapper done');
+    const kernelRules = ns
+      .run(['iptables-save', '-t', 'filter'])
+      .stdout.split('\n')
+      .filter((l) => l.startsWith('-A INPUT ')).length;
+    console.log(`INPUT holds ${kernelRules} rules at the end`);
+  } finally {
+    ns.drop();
+  }
+  const cell = (f: Figure | undefined, ref?: Figure) =>
+    f === undefined
+      ? ''
+      : `${rate(f.rate)} p50 ${f.p50.toFixed(1)} p99 ${f.p99.toFixed(1)} ms${
+          ref ? ` (${((f.rate / ref.rate) * 100).toFixed(0)}%)` : ''
+        }${f.failed ? ` ${f.failed} failed` : ''}`;
+  const rows = (['append', 'delete', 'read'] as const).map((k) => {
+    const ip = results.inProcess?.[k];
+    return [
+      { append: `appends to INPUT (${RULES})`, delete: 'deletes by id (spread)', read: 'reads of BENCH100' }[
+        k
+      ],
+      cell(ip),
+      cell(results.rest?.[k], ip),
+      cell(results.grpc?.[k], ip),
+      cell(results.naive?.[k]) + (k === 'append' ? '' : ` (${HEAVY_PEER_CLIENTS} clients)`),
+      cell(results.peer?.[k]),
+    ];
+  });
+  console.log(`\n${CLIENTS} concurrent clients; load average during the run: ${load.join(', ')}\n`);
+  printTable(
+    [
+      'measure',
+      'in-process',
+      'REST (of in-process)',
+      'gRPC (of in-process)',
+      'naive REST wrapper',
+      'iptables per request (sequential)',
+    ],
+    rows,
+  );
+  const ratio = (a?: Figure, b?: Figure) => (a && b ? (a.rate / b.rate).toFixed(0) : '?');
+  console.log(
+    `\nappends: REST ${ratio(results.rest?.append, results.naive?.append)}x the naive wrapper, ` +
+      `in-process ${ratio(results.inProcess?.append, results.peer?.append)}x one iptables -A per request; ` +
+      `deletes: REST ${ratio(results.rest?.delete, results.naive?.delete)}x the naive wrapper`,
+  );
+  if (OUT)
+    writeFileSync(OUT, `${JSON.stringify({ rules: RULES, clients: CLIENTS, load, results }, null, 2)}\n`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
