@@ -116,6 +116,7 @@ export function lineChart(o: ChartOptions): string {
   const height = top + rows * H;
   const body = o.panels.map((s, i) => panel(s, o, (i % cols) * W, top + Math.floor(i / cols) * H));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">
+<title>${xml(o.title)}</title>
 <style>
 .t{font-size:13px;font-weight:bold;fill:#222}.h{font-size:16px;font-weight:bold;fill:#111}.s{font-size:11px;fill:#555}
 .ya{font-size:10px;fill:#666;text-anchor:end}.xa{font-size:10px;fill:#666;text-anchor:middle}
