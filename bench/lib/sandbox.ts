@@ -7,10 +7,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { freePort } from '../../test/helpers/ports.js';
+
+export { freePort };
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -111,17 +113,6 @@ export class BenchNetns {
     sh(['ip', 'netns', 'del', this.name]);
     live.delete(this.name);
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resident memory of a process, in MB (VmRSS). */

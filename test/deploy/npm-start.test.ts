@@ -12,20 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeKernel, useNetns } from '../helpers/kernel.js';
+import { freePort } from '../helpers/ports.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const STOP_WITHIN_MS = 5000;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((res) => {

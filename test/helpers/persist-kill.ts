@@ -18,8 +18,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -47,17 +47,6 @@ export interface KillLoopResult {
   readonly kernelRules: number;
   readonly appendsAcknowledged: number;
   readonly ms: number;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

@@ -25,6 +25,7 @@ import { createPromiseClient } from '../../src/transport/grpc/client.js';
 import { createGrpcServer } from '../../src/transport/grpc/server.js';
 import { createApp } from '../../src/transport/http/app.js';
 import { kernelRequired } from '../helpers/kernel.js';
+import { freePort } from '../helpers/ports.js';
 
 const READ = 'metrics-read-token';
 const WRITE = 'metrics-write-token';
@@ -181,17 +182,6 @@ function describePrometheus(name: string, fn: () => void): void {
     console.warn(`[prometheus] skipping "${name}": ${prom.reason}`);
     describe.skip(name, fn);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 describePrometheus('scraped by a real Prometheus', () => {
