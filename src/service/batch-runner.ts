@@ -267,7 +267,10 @@ export class BatchRunner {
       const job = jobs[i] as Job;
       if (job.kind === 'reload') {
         try {
-          outcomes[i] = { ok: true, value: await this.o.sync.reload(job.families, job.reason) };
+          outcomes[i] = {
+            ok: true,
+            value: await this.o.sync.reload(job.families, job.reason, job.prefetched),
+          };
         } catch (error) {
           outcomes[i] = { ok: false, error: DomainError.from(error) };
         }

@@ -80,6 +80,7 @@ import {
   type RuleView,
   viewAt,
 } from './views.js';
+import { WriteCounter } from './write-counter.js';
 
 export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail } from './views.js';
 
@@ -196,7 +197,11 @@ export class FirewallService implements FirewallApi {
   constructor(options: FirewallServiceOptions) {
     if (!options || typeof options.executor !== 'object')
       throw new TypeError('Expected `executor` to be an Executor');
-    this.executor = options.executor;
+    // Every kernel write of the service goes through these two, counted (see write-counter.ts).
+    const writes = new WriteCounter();
+    const executor = writes.executor(options.executor);
+    const handles = options.handles ? writes.handles(options.handles) : undefined;
+    this.executor = executor;
     this.families = options.families ?? FAMILIES;
     for (const f of this.families)
       if (!isFamily(f)) throw new TypeError(`Expected \`families\` to hold ipv4 or ipv6, got ${String(f)}`);
@@ -211,9 +216,10 @@ export class FirewallService implements FirewallApi {
       options.queue,
     );
     this.sync = new KernelSync({
-      executor: options.executor,
+      executor,
       feed: options.feed,
-      handles: options.handles,
+      handles,
+      writes,
       families: this.families,
       model: this.model,
       pollIntervalMs: options.pollIntervalMs ?? 5000,
@@ -222,8 +228,8 @@ export class FirewallService implements FirewallApi {
       ...(options.otherBackend ? { other: options.otherBackend } : {}),
     });
     this.runner = new BatchRunner({
-      executor: options.executor,
-      handles: options.handles,
+      executor,
+      handles,
       model: this.model,
       sync: this.sync,
       plannerOptions: () => (this.baselineTables ? { baseline: this.baselineTables } : {}),
@@ -233,7 +239,7 @@ export class FirewallService implements FirewallApi {
       ...(this.guard ? { guard: this.guard } : {}),
       ...(this.pending ? { pending: this.pending } : {}),
       canonicalizer: new Canonicalizer({
-        executor: options.executor,
+        executor,
         feed: () => this.sync.feed,
         feedTimeoutMs: options.feedTimeoutMs ?? 3000,
       }),
