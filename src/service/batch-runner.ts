@@ -267,10 +267,7 @@ export class BatchRunner {
       const job = jobs[i] as Job;
       if (job.kind === 'reload') {
         try {
-          outcomes[i] = {
-            ok: true,
-            value: await this.o.sync.reload(job.families, job.reason, job.prefetched),
-          };
+          outcomes[i] = { ok: true, value: await this.o.sync.reload(job.families, job.reason) };
         } catch (error) {
           outcomes[i] = { ok: false, error: DomainError.from(error) };
         }

@@ -80,7 +80,6 @@ import {
   type RuleView,
   viewAt,
 } from './views.js';
-import { WriteCounter } from './write-counter.js';
 
 export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail } from './views.js';
 
@@ -197,11 +196,7 @@ export class FirewallService implements FirewallApi {
   constructor(options: FirewallServiceOptions) {
     if (!options || typeof options.executor !== 'object')
       throw new TypeError('Expected `executor` to be an Executor');
-    // Every kernel write of the service goes through these two, counted (see write-counter.ts).
-    const writes = new WriteCounter();
-    const executor = writes.executor(options.executor);
-    const handles = options.handles ? writes.handles(options.handles) : undefined;
-    this.executor = executor;
+    this.executor = options.executor;
     this.families = options.families ?? FAMILIES;
     for (const f of this.families)
       if (!isFamily(f)) throw new TypeError(`Expected \`families\` to hold ipv4 or ipv6, got ${String(f)}`);
@@ -216,10 +211,9 @@ export class FirewallService implements FirewallApi {
       options.queue,
     );
     this.sync = new KernelSync({
-      executor,
+      executor: options.executor,
       feed: options.feed,
-      handles,
-      writes,
+      handles: options.handles,
       families: this.families,
       model: this.model,
       pollIntervalMs: options.pollIntervalMs ?? 5000,
@@ -228,8 +222,8 @@ export class FirewallService implements FirewallApi {
       ...(options.otherBackend ? { other: options.otherBackend } : {}),
     });
     this.runner = new BatchRunner({
-      executor,
-      handles,
+      executor: options.executor,
+      handles: options.handles,
       model: this.model,
       sync: this.sync,
       plannerOptions: () => (this.baselineTables ? { baseline: this.baselineTables } : {}),
@@ -239,7 +233,7 @@ export class FirewallService implements FirewallApi {
       ...(this.guard ? { guard: this.guard } : {}),
       ...(this.pending ? { pending: this.pending } : {}),
       canonicalizer: new Canonicalizer({
-        executor,
+        executor: options.executor,
         feed: () => this.sync.feed,
         feedTimeoutMs: options.feedTimeoutMs ?? 3000,
       }),

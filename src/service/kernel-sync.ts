@@ -16,8 +16,7 @@
  *   with iptables-save alone while the monitor starts beside it (it reads the
  *   whole ruleset itself before it can report anything, about as long as the
  *   save). Once the feed is live, a `start` re-read learns the handles and
- *   catches any change made in between, read outside the queue so that changes
- *   do not wait for it (see prefetchStart); until then deletes go by spec.
+ *   catches any change made in between; until then deletes go by spec.
  */
 import { createHash } from 'node:crypto';
 import { type Family, TABLES, type TableName } from '../domain/family.js';
@@ -28,7 +27,6 @@ import type { ChangeEventChange } from './events.js';
 import { BUILTIN_SET, type ServiceModel } from './model.js';
 import { notify, type ServiceObserver } from './observer.js';
 import { type ChainState, type FamilyState, stateFromRuleset } from './state.js';
-import type { WriteCounter } from './write-counter.js';
 
 export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost' | 'start';
 
@@ -36,23 +34,12 @@ export interface ReloadJob {
   readonly kind: 'reload';
   readonly families: readonly Family[];
   readonly reason: ReloadReason;
-  /** A read made outside the queue, used when nothing was written since it began (see prefetchStart). */
-  readonly prefetched?: Prefetched;
-}
-
-/** What a read outside the queue saw, and the write and external counts when it began. */
-export interface Prefetched {
-  readonly states: ReadonlyMap<Family, FamilyState>;
-  readonly writes: number;
-  readonly external: number;
 }
 
 export interface KernelSyncOptions {
   readonly executor: Executor;
   readonly feed: ChangeFeed | undefined;
   readonly handles: RuleHandles | undefined;
-  /** The service's own kernel writes, counted: lets the start-up handle read run outside the queue. */
-  readonly writes?: WriteCounter;
   readonly families: readonly Family[];
   readonly model: ServiceModel;
   /** Without a feed: how often to compare the kernel with the model (ms); 0 disables. */
@@ -78,10 +65,6 @@ export interface OtherBackend {
   readonly filtering: boolean;
 }
 
-/** Reads of the start-up handles outside the queue before the queue reads the kernel itself. */
-const START_READ_ATTEMPTS = 5;
-const START_READ_RETRY_MS = 1000;
-
 /** How often to poll once the feed is lost when polling was not configured (ms). */
 const FALLBACK_POLL_MS = 5000;
 
@@ -95,8 +78,6 @@ export class KernelSync {
   private lost: string | undefined;
   /** The feed has started (the monitor reports every commit from now on). */
   private live = false;
-  /** How the start-up handle read was made, once it was (tests and status look at it). */
-  startRead: 'outside-queue' | 'in-queue' | undefined;
   /** External generations the feed reported so far (handle verification compares two counts). */
   private externalSeen = 0;
   private otherTimer: NodeJS.Timeout | undefined;
@@ -138,9 +119,8 @@ export class KernelSync {
         () => {
           if (this.closing) return;
           this.live = true;
-          // Handles, and whatever changed while the feed was not yet listening: read outside
-          // the queue when possible (seconds at 50,000 rules), so changes need not wait for it.
-          void this.prefetchStart();
+          // Handles, and whatever changed while the feed was not yet listening.
+          this.requestReload('start', true);
         },
         (err: unknown) =>
           this.giveUpFeed(
@@ -265,71 +245,26 @@ export class KernelSync {
   }
 
   /** Queues a re-read of every managed family, once (a pending one covers later requests). */
-  requestReload(reason: ReloadReason, force = false, prefetched?: Prefetched): void {
+  requestReload(reason: ReloadReason, force = false): void {
     if (this.closing || (this.reloadQueued && !force)) return;
     this.reloadQueued = true;
-    const job: ReloadJob = {
-      kind: 'reload',
-      families: this.o.families,
-      reason,
-      ...(prefetched ? { prefetched } : {}),
-    };
-    const ok = this.o.schedule(job, () => {
+    const ok = this.o.schedule({ kind: 'reload', families: this.o.families, reason }, () => {
       if (reason === 'poll') this.reloadQueued = false;
     });
     if (!ok) this.reloadQueued = false;
-  }
-
-  /**
-   * The start-up re-read (rules with verified handles) made outside the queue, so that changes
-   * need not wait for it: at 50,000 rules listing the handles takes seconds. The queue job that
-   * follows adopts it only if no write of ours was under way when it began or has begun since,
-   * and the feed reported no other commit since (then the kernel is still what was read: the
-   * same as reading it inside the job). A read overtaken by writes is tried again a second
-   * later (until then deletes go by spec, as before any handle is known); after
-   * START_READ_ATTEMPTS the queue reads the kernel itself, holding changes for that long.
-   */
-  private async prefetchStart(): Promise<void> {
-    const writes = this.o.writes;
-    const barrier = this.o.feed?.barrier?.bind(this.o.feed);
-    for (let attempt = 1; writes && barrier && attempt <= START_READ_ATTEMPTS; attempt++) {
-      if (attempt > 1) await new Promise((r) => setTimeout(r, START_READ_RETRY_MS).unref());
-      if (this.closing || !this.useHandles) return;
-      if (!writes.idle) continue;
-      const mark = { writes: writes.started, external: this.externalSeen };
-      try {
-        const states = new Map<Family, FamilyState>();
-        for (const family of this.o.families)
-          states.set(family, await this.readKernelWithBarrier(family, barrier));
-        if (writes.started === mark.writes && this.externalSeen === mark.external) {
-          this.requestReload('start', true, { states, ...mark });
-          return;
-        }
-      } catch {
-        break; // the feed went away: read inside the queue
-      }
-    }
-    if (!this.closing) this.requestReload('start', true);
   }
 
   /** A re-read, run as a queue job: the model becomes what the kernel holds; what changed is an event. */
   async reload(
     families: readonly Family[],
     reason: ReloadReason,
-    prefetched?: Prefetched,
   ): Promise<{ revision: number; changed: boolean }> {
     this.reloadQueued = false;
     const model = this.o.model;
     const changes: ChangeEventChange[] = [];
     const next = new Map(model.state);
-    // Inside the queue no write of ours can begin: equal counts mean the kernel is as read.
-    const usable =
-      prefetched !== undefined &&
-      this.o.writes?.started === prefetched.writes &&
-      this.externalSeen === prefetched.external;
-    if (reason === 'start') this.startRead = usable ? 'outside-queue' : 'in-queue';
     for (const family of families) {
-      const fresh = (usable ? prefetched.states.get(family) : undefined) ?? (await this.readKernel(family));
+      const fresh = await this.readKernel(family);
       changes.push(...diffStates(family, model.state.get(family), fresh));
       next.set(family, fresh);
     }
