@@ -42,10 +42,8 @@ export interface FirewallApi {
   getRuleset(family: Family): { revision: number; ruleset: Ruleset };
   /** The other iptables backend's ruleset (legacy next to nf_tables), read only, if it has tables. */
   getOtherRuleset(family: Family): Ruleset | undefined;
-  /** The same as views (rules with ids and positions) and as iptables-save text. */
-  getOtherRulesetView(
-    family: Family,
-  ): { tables: { name: TableName; chains: ChainView[] }[]; text: string } | undefined;
+  /** The same as views (rules with ids and positions) and as iptables-save text; not_found when it has no tables. */
+  getOtherRulesetView(family: Family): { tables: { name: TableName; chains: ChainView[] }[]; text: string };
   /** The ruleset as iptables-save prints it (comments and counters aside). */
   getRulesetText(family: Family): { revision: number; text: string };
   getTable(family: Family, table: TableName): { revision: number; chains: ChainView[] };

@@ -458,11 +458,9 @@ export class FirewallService implements FirewallApi {
   }
 
   /** The other backend's tables as views (rules with ids and positions) and as iptables-save text. */
-  getOtherRulesetView(
-    family: Family,
-  ): { tables: { name: TableName; chains: ChainView[] }[]; text: string } | undefined {
+  getOtherRulesetView(family: Family): { tables: { name: TableName; chains: ChainView[] }[]; text: string } {
     const rs = this.getOtherRuleset(family);
-    if (!rs) return undefined;
+    if (!rs) throw new DomainError('not_found', `the other iptables backend has no tables for ${family}`);
     const state = stateFromRuleset(rs);
     return {
       tables: [...state.tables.values()].map((t) => ({

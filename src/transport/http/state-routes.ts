@@ -79,9 +79,6 @@ export function mountStateRoutes(router: Router, kit: StateRouteKit): void {
       }
       if (req.query.backend === 'other') {
         const other = service.getOtherRulesetView(family);
-        if (!other) {
-          throw new ProblemError(404, 'not_found', `the other iptables backend has no tables for ${family}`);
-        }
         if (type === 'text/plain')
           return {
             status: 200,
