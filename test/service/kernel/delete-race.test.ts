@@ -82,6 +82,18 @@ function prng(seed: number): () => number {
  */
 async function externalWriter(k: KernelService, stop: { done: boolean }, seed: number): Promise<Set<string>> {
   const random = prng(seed);
+  // iptables-nft turns `-I INPUT N` into "insert before the rule with handle H", read from its
+  // cache; a commit of the service's in between removes H and the kernel answers ENOENT. Another
+  // process would simply try again: so does this writer (bounded; anything else still throws).
+  const retried = async (write: () => Promise<void>) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (e) {
+        if (attempt >= 20 || !/RULE_INSERT failed \(No such file or directory\)/.test(String(e))) throw e;
+      }
+    }
+  };
   const mine = new Set<string>();
   const somePosition = () => (random() < 0.5 ? 1 : 1 + Math.floor(random() * 60));
   const pick = () => [...mine][Math.floor(random() * mine.size)] as string;
@@ -90,12 +102,14 @@ async function externalWriter(k: KernelService, stop: { done: boolean }, seed: n
     const added = externalText(step);
     if (step % 4 !== 1 && mine.size > 0) {
       const victim = pick();
-      await k.externalRestore('ipv4', `*filter\n-I INPUT ${position} ${added}\n-D INPUT ${victim}\nCOMMIT\n`);
+      await retried(() =>
+        k.externalRestore('ipv4', `*filter\n-I INPUT ${position} ${added}\n-D INPUT ${victim}\nCOMMIT\n`),
+      );
       mine.delete(victim);
       mine.add(added);
       continue;
     }
-    await k.iptables('ipv4', ['-I', 'INPUT', String(position), ...added.split(' ')]);
+    await retried(() => k.iptables('ipv4', ['-I', 'INPUT', String(position), ...added.split(' ')]));
     mine.add(added);
     if (step % 3 === 0) {
       const victim = position === 1 ? added : pick();
