@@ -7,6 +7,7 @@ import { DomainError, invalid } from './errors.js';
 import type { AnyExtension } from './extensions/define.js';
 import { normalizeExtension } from './extensions/define.js';
 import { MATCH_SPECS, TARGET_SPECS } from './extensions/index.js';
+import { checkOptionDispatch } from './extensions/option-dispatch.js';
 import { mergeRepeatedMatches } from './extensions/repeated-matches.js';
 import type { Family } from './family.js';
 import type { Match, Rule, RuleField, Target } from './model.js';
@@ -169,6 +170,13 @@ function checkProtocolNeeds(
   }
 }
 
+/** Where merged match `k` was given: itself, or the first of the matches merged into it. */
+function inputPosition(given: readonly Match[], merged: readonly Match[], k: number): number {
+  const m = merged[k] as Match;
+  const same = given.indexOf(m);
+  return same >= 0 ? same : given.findIndex((g) => g.module === m.module);
+}
+
 /**
  * Assembles a frozen canonical rule in field order. `-i +` / `-o +` (any
  * interface) is left out unless negated, as iptables-save leaves it out.
@@ -185,6 +193,9 @@ export function buildRule(
   lenient = false,
 ): Rule {
   const matches = mergeRepeatedMatches(matchList, field, lenient);
+  // On what is written (merged), naming positions as given. Kernel output
+  // (lenient) is kept whatever it is: refusing it would hide a kernel rule.
+  if (!lenient) checkOptionDispatch(matches, field, (k) => inputPosition(matchList, matches, k));
   const out: Record<string, unknown> = {};
   const invert: RuleField[] = [];
   for (const key of RULE_FIELDS) {

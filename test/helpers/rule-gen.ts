@@ -10,8 +10,10 @@
  * particular table, chain or kernel object (hashlimit, addrtype, set, owner,
  * mac, ttl/hl, NAT targets, MARK, CONNMARK, TCPMSS, DSCP, CT, TRACE, goto).
  */
+
+import { dispatchConflict } from '../../src/domain/extensions/option-dispatch.js';
 import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
-import type { Chain, Rule } from '../../src/domain/model.js';
+import type { Chain, Match, Rule } from '../../src/domain/model.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 
 export const USER_CHAIN = 'PROP_USER';
@@ -598,7 +600,12 @@ export function rule(
   const matches: Json[] = [];
   const native = new Map<string, Json>();
   const add = (m: Json | undefined) => {
-    if (m) matches.push(avoidConflicts(r, m, native));
+    if (!m) return;
+    const next = avoidConflicts(r, m, native);
+    // iptables would hand this match's options to a module loaded in between
+    // (the domain refuses such a rule: src/domain/extensions/option-dispatch.ts).
+    if (dispatchConflict([...matches, next] as unknown as Match[])) return;
+    matches.push(next);
   };
   // The protocol's own match first and usually: that is what rules mostly look like.
   for (const own of ['tcp', 'udp', 'icmp', 'icmp6']) if (r.chance(0.7)) add(MATCH_GENS[own]?.(r, c));
