@@ -26,7 +26,7 @@ import { parseSave } from '../iptables/save-parser.js';
 import type { ChangeEventChange } from './events.js';
 import { BUILTIN_SET, type ServiceModel } from './model.js';
 import { notify, type ServiceObserver } from './observer.js';
-import { type ChainState, type FamilyState, stateFromRuleset } from './state.js';
+import { type ChainState, type FamilyState, knownRules, stateFromRuleset } from './state.js';
 
 export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost' | 'start';
 
@@ -293,9 +293,14 @@ export class KernelSync {
 
   /** Reads one family from the kernel (with verified rule handles when they are used). */
   async readKernel(family: Family): Promise<FamilyState> {
-    if (!this.useHandles) return stateFromRuleset(parseSave(await this.o.executor.save(family), family));
+    // What the model holds is not parsed again (most of a re-read is unchanged rules).
+    const previous = this.o.model.state.get(family);
+    const known = knownRules(previous);
+    const parse = (text: string) => parseSave(text, family, { known });
+    if (!this.useHandles)
+      return stateFromRuleset(parse(await this.o.executor.save(family)), undefined, previous);
     if (this.o.feed?.barrier)
-      return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed));
+      return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed), parse, previous);
     // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
     // may commit in between — e.g. one restore inserting a rule and deleting another, which keeps
     // the count and shifts every handle by one: a delete by handle would then remove the wrong
@@ -307,7 +312,7 @@ export class KernelSync {
     const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
       const before = await this.listHandles(family, tables);
-      const ruleset = parseSave(await this.o.executor.save(family), family);
+      const ruleset = parse(await this.o.executor.save(family));
       const after = await this.listHandles(family, new Set(ruleset.tables.map((t) => t.name)));
       const verified = new Map<TableName, Map<string, readonly number[]>>();
       let complete = true;
@@ -329,7 +334,7 @@ export class KernelSync {
         }
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified);
+      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified, previous);
     }
   }
 
@@ -340,7 +345,12 @@ export class KernelSync {
    * so both reads saw the same ruleset. One listing instead of two, and in parallel with the
    * save. A chain whose handle count differs from its rule count goes without handles.
    */
-  private async readKernelWithBarrier(family: Family, barrier: () => Promise<void>): Promise<FamilyState> {
+  private async readKernelWithBarrier(
+    family: Family,
+    barrier: () => Promise<void>,
+    parse: (text: string) => Ruleset,
+    previous: FamilyState | undefined,
+  ): Promise<FamilyState> {
     const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
       const seen = this.externalSeen;
@@ -348,7 +358,7 @@ export class KernelSync {
         this.listHandles(family, tables),
         this.o.executor.save(family),
       ]);
-      const ruleset = parseSave(text, family);
+      const ruleset = parse(text);
       let quiet = false;
       try {
         await barrier();
@@ -373,7 +383,7 @@ export class KernelSync {
         if (!tables.has(t.name)) complete = false;
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified);
+      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified, previous);
     }
   }
 

@@ -67,19 +67,45 @@ export function makeEntries(
   chain: string,
   rules: readonly Rule[],
   handles?: readonly number[],
+  previous?: ChainState,
 ): RuleEntry[] {
+  // What the previous state of this chain already knows: the text of a rule object it holds,
+  // and the id of each (text, occurrence) (an id depends on nothing else in one chain).
+  const known = new Map<Rule, RuleEntry>();
+  const ids = new Map<string, string[]>();
+  for (const e of previous?.entries ?? []) {
+    known.set(e.rule, e);
+    const list = ids.get(e.text);
+    if (list) list.push(e.id);
+    else ids.set(e.text, [e.id]);
+  }
   const seen = new Map<string, number>();
   return rules.map((rule, i) => {
-    const text = ruleTextOnce(rule);
+    const text = known.get(rule)?.text ?? ruleTextOnce(rule);
     const occurrence = seen.get(text) ?? 0;
     seen.set(text, occurrence + 1);
-    return { rule, text, id: ruleId(family, table, chain, text, occurrence), handle: handles?.[i] };
+    const id = ids.get(text)?.[occurrence] ?? ruleId(family, table, chain, text, occurrence);
+    return { rule, text, id, handle: handles?.[i] };
   });
+}
+
+/** Rules of `state` by table and canonical text, for parseSave's `known` (see there). */
+export function knownRules(
+  state: FamilyState | undefined,
+): (table: TableName, text: string) => Rule | undefined {
+  const byTable = new Map<TableName, Map<string, Rule>>();
+  for (const [name, t] of state?.tables ?? []) {
+    const texts = new Map<string, Rule>();
+    for (const c of t.chains.values()) for (const e of c.entries) texts.set(e.text, e.rule);
+    byTable.set(name, texts);
+  }
+  return (table, text) => byTable.get(table)?.get(text);
 }
 
 export function stateFromRuleset(
   ruleset: Ruleset,
   handles?: ReadonlyMap<TableName, ReadonlyMap<string, readonly number[]>>,
+  previous?: FamilyState,
 ): FamilyState {
   const tables = new Map<TableName, TableState>();
   for (const t of ruleset.tables) {
@@ -96,6 +122,7 @@ export function stateFromRuleset(
           c.name,
           c.rules,
           h && h.length === c.rules.length ? h : undefined,
+          previous?.tables.get(t.name)?.chains.get(c.name),
         ),
       });
     }
