@@ -16,8 +16,7 @@
  * before it (401, /healthz, /readyz, /openapi.yaml, /docs) carry none: they do
  * not depend on the ruleset, and a caller without a token learns nothing.
  */
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Metrics } from '../../observe/metrics.js';
 import { REQUEST_ID_HEADER, requestContext, requestIdFrom } from '../../observe/request-context.js';
 import type { FirewallApi } from '../../service/api.js';
@@ -28,9 +27,10 @@ import { duplicateAuthorization } from '../errors.js';
 import { nestingExceeds, nestingTooDeep } from '../nesting.js';
 import { peerCertificate } from '../tls.js';
 import { daemonRouter } from './daemon-routes.js';
-import { docsRouter, openApiDocument } from './docs.js';
+import { docsRouter } from './docs.js';
 import { operationOf } from './operation-of.js';
 import { ProblemError } from './problem.js';
+import { requestValidation } from './request-validation.js';
 import { problemReply, type Reply, sendReply, v1Router } from './routes.js';
 
 export interface AppOptions {
@@ -71,63 +71,7 @@ export interface AppOptions {
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-let validator: ReturnType<typeof OpenApiValidator.middleware> | undefined;
-
-/**
- * The OpenAPI request validator. Built once per process: compiling the document's schemas
- * takes a moment, and the middleware keeps no per-app state.
- */
-function requestValidator(): ReturnType<typeof OpenApiValidator.middleware> {
-  validator ??= OpenApiValidator.middleware({
-    apiSpec: openApiDocument().document as never,
-    validateRequests: { allErrors: true },
-    validateResponses: false,
-    validateSecurity: false,
-    validateApiSpec: true,
-  });
-  return validator;
-}
-
 /** Reads need a read token, changes a write token; a trace changes nothing (even of a proposed change). */
-/**
- * Builds the OpenAPI request validator now, if it is not built yet (the daemon calls it once it
- * reports ready, so that the first request does not pay for it).
- */
-export function warmRequestValidator(): void {
-  requestValidator();
-}
-
-/** Runs the handlers `build()` returns, building them at the first request. */
-function lazyHandlers(build: () => readonly RequestHandler[] | RequestHandler): RequestHandler {
-  let handlers: readonly RequestHandler[] | undefined;
-  return (req, res, next) => {
-    if (handlers === undefined) {
-      const built = build();
-      handlers = Array.isArray(built) ? built : [built as RequestHandler];
-    }
-    const list = handlers;
-    let i = 0;
-    const step = (err?: unknown): void => {
-      if (err !== undefined && err !== null) {
-        next(err);
-        return;
-      }
-      const h = list[i++];
-      if (h === undefined) {
-        next();
-        return;
-      }
-      try {
-        const r = h(req, res, step) as unknown;
-        if (r instanceof Promise) r.catch(step);
-      } catch (e) {
-        step(e);
-      }
-    };
-    step();
-  };
-}
-
 function neededScope(method: string, path: string): Scope {
   if (method === 'GET' || method === 'HEAD') return 'read';
   return method === 'POST' && path === '/v1/trace' ? 'read' : 'write';
@@ -324,9 +268,8 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
-  // Built at the first request that needs it (or by warmRequestValidator after start-up):
-  // compiling the document's schemas takes about a second of CPU, which must not delay /readyz.
-  app.use(lazyHandlers(requestValidator));
+  // Against the contract, with validators compiled at build time (request-validation.ts).
+  app.use(requestValidation);
 
   // ---------------------------------------------------------------- routes
   app.use('/v1', daemonRouter(options.daemon));

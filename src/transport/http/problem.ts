@@ -108,7 +108,7 @@ export function problem(
   };
 }
 
-/** Shape of the errors express-openapi-validator throws. */
+/** Shape of the errors request validation throws (request-validation.ts; express-openapi-validator before it). */
 interface ValidatorError {
   status: number;
   message: string;
