@@ -6,7 +6,7 @@
  * first). Inserting or deleting other rules never changes an id; the id of a
  * rule is the same in every process that reads the same ruleset.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Family, TableName } from './family.js';
 
 export const RULE_ID_PATTERN = /^[0-9a-f]{16}$/;
@@ -20,10 +20,12 @@ export function ruleId(
 ): string {
   // The first 8 bytes as hex: the same 16 digits as slicing the full hex digest, without
   // making the 64-digit string (whose slice would keep it alive for as long as the id lives).
-  return createHash('sha256')
-    .update(`${family}\n${table}\n${chain}\n${text}\n${occurrence}`)
-    .digest()
-    .toString('hex', 0, 8);
+  // One-shot crypto.hash: a third less time than a Hash object per rule (50k ids at start-up).
+  return hash('sha256', `${family}\n${table}\n${chain}\n${text}\n${occurrence}`, 'buffer').toString(
+    'hex',
+    0,
+    8,
+  );
 }
 
 /** Ids for a chain's rules, given their canonical texts in order. */

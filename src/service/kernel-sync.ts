@@ -112,7 +112,9 @@ export class KernelSync {
   /** Starts the feed (or polling) and reads every managed family into the model. */
   async start(): Promise<void> {
     const feed = this.o.feed;
-    // The monitor reads the whole ruleset before it reports anything: let it do so beside ours.
+    // The monitor reads the whole ruleset before it reports anything: let it do so beside ours,
+    // before any change of ours lands (every commit during that read makes nft monitor start
+    // it over: started after our saves, it stayed un-live for as long as clients kept writing).
     if (feed) {
       this.unsubscribeFeed = feed.onExternal((g) => this.onExternal(g));
       feed.start().then(
@@ -128,7 +130,12 @@ export class KernelSync {
           ),
       );
     }
-    for (const family of this.o.families) this.o.model.state.set(family, await this.readKernel(family));
+    // The families side by side: one's save runs while the other is parsed.
+    const saves = this.o.families.map((family) => this.readKernel(family));
+    const states = await Promise.all(saves);
+    this.o.families.forEach((family, i) => {
+      this.o.model.state.set(family, states[i] as FamilyState);
+    });
     await this.readOther();
     if (!feed) this.startPolling(this.o.pollIntervalMs);
     else if (this.o.other) {
