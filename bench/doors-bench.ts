@@ -442,7 +442,14 @@ async function main(): Promise<void> {
     ],
     rows,
   );
-  const ratio = (a?: Figure, b?: Figure) => (a && b ? (a.rate / b.rate).toFixed(0) : '?');
+  // A peer that completed nothing in its window (the naive wrapper, still working off the
+  // appends queued behind the xtables lock) has no ratio: say so instead of "Infinity".
+  const ratio = (a?: Figure, b?: Figure) =>
+    a && b
+      ? b.rate > 0
+        ? (a.rate / b.rate).toFixed(0)
+        : `n/a (the peer completed none in ${b.seconds.toFixed(0)} s) `
+      : '?';
   console.log(
     `\nappends: REST ${ratio(results.rest?.append, results.naive?.append)}x the naive wrapper, ` +
       `in-process ${ratio(results.inProcess?.append, results.peer?.append)}x one iptables -A per request; ` +

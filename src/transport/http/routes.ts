@@ -62,7 +62,21 @@ export function sendReply(res: Response, reply: Reply): void {
   if (reply.headers) res.set(reply.headers);
   const type = reply.type ?? 'application/json; charset=utf-8';
   res.set('Content-Type', type);
-  res.send(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body, jsonReplacer));
+  res.send(typeof reply.body === 'string' ? reply.body : toJson(reply.body));
+}
+
+/**
+ * JSON text of a reply body. Without a replacer first: V8's fast path, about a third of a REST
+ * read's CPU less at 100 rules. Only counters are bigints (JSON has no bigint: V8 throws a
+ * TypeError at the first one), and only their bodies pay for the replacer.
+ */
+function toJson(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (e instanceof TypeError && /BigInt/i.test(e.message)) return JSON.stringify(body, jsonReplacer);
+    throw e;
+  }
 }
 
 export function problemReply(error: unknown, log: (line: string) => void): Reply {
