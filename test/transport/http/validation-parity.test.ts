@@ -13,20 +13,15 @@ import { describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../../src/transport/http/docs.js';
 import { toProblem } from '../../../src/transport/http/problem.js';
 import { requestValidation } from '../../../src/transport/http/request-validation.js';
+import { prng as seededRandom } from '../../helpers/rule-gen.js';
 
 const SEED = Number(process.env.PORTCULLIS_PARITY_SEED ?? 20261129);
 const REQUESTS = 2500;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
+/** The shared seeded generator (test/helpers/rule-gen.ts), as a plain `() => number`. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed).next;
 }
 
 /** The door's body handling in front of a validator, and problem documents after it (as app.ts). */
