@@ -117,15 +117,10 @@ export class KernelSync {
     // it over: started after our saves, it stayed un-live for as long as clients kept writing).
     if (feed) {
       this.unsubscribeFeed = feed.onExternal((g) => this.onExternal(g));
-      // Until the monitor is live nothing reports external changes, and nft monitor restarts its
-      // ruleset read at every commit, so under steady writes that can take long (up to its start
-      // timeout): poll meanwhile, as without a feed.
-      this.startPolling(this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS);
       feed.start().then(
         () => {
           if (this.closing) return;
           this.live = true;
-          this.stopPolling();
           // Handles, and whatever changed while the feed was not yet listening.
           this.requestReload('start', true);
         },
@@ -229,11 +224,6 @@ export class KernelSync {
     this.pollTimer = undefined;
     this.unsubscribeFeed?.();
     await this.o.feed?.close();
-  }
-
-  private stopPolling(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
   }
 
   private startPolling(intervalMs: number): void {
