@@ -877,7 +877,7 @@ export interface components {
                 version: string;
             };
             /**
-             * @description How external changes are noticed.
+             * @description How external changes are noticed: `poll` also while the nft monitor is still starting (it reads the whole ruleset first).
              * @enum {string}
              */
             watch: "nft-monitor" | "poll" | "none";

@@ -78,6 +78,8 @@ export class KernelSync {
   private lost: string | undefined;
   /** The feed has started (the monitor reports every commit from now on). */
   private live = false;
+  /** Polling only until the feed is live (see start). */
+  private pollingUntilLive = false;
   /** External generations the feed reported so far (handle verification compares two counts). */
   private externalSeen = 0;
   private otherTimer: NodeJS.Timeout | undefined;
@@ -121,6 +123,7 @@ export class KernelSync {
         () => {
           if (this.closing) return;
           this.live = true;
+          if (this.pollingUntilLive) this.stopPolling();
           // Handles, and whatever changed while the feed was not yet listening.
           this.requestReload('start', true);
         },
@@ -131,6 +134,7 @@ export class KernelSync {
       );
     }
     // The families side by side: one's save runs while the other is parsed.
+    const began = performance.now();
     const saves = this.o.families.map((family) => this.readKernel(family));
     const states = await Promise.all(saves);
     this.o.families.forEach((family, i) => {
@@ -138,7 +142,19 @@ export class KernelSync {
     });
     await this.readOther();
     if (!feed) this.startPolling(this.o.pollIntervalMs);
-    else if (this.o.other) {
+    else if (!this.live && this.lost === undefined) {
+      // Until the monitor is live nothing reports external changes, and nft monitor starts its
+      // read over at every commit, so under steady writes that can take up to its start timeout.
+      // Poll meanwhile, but at most a tenth of the time: every poll is a whole read, and at 500k
+      // rules polls every 5 s kept the monitor from going live and the queue busy for a minute.
+      const interval = Math.max(
+        this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
+        Math.ceil(10 * (performance.now() - began)),
+      );
+      this.startPolling(interval);
+      this.pollingUntilLive = this.pollTimer !== undefined;
+    }
+    if (feed && this.o.other) {
       // The nft feed does not see the legacy backend: look at it on a timer (a cheap read).
       this.otherTimer = setInterval(
         () => void this.readOther().catch(() => undefined),
@@ -226,6 +242,12 @@ export class KernelSync {
     await this.o.feed?.close();
   }
 
+  private stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.pollingUntilLive = false;
+  }
+
   private startPolling(intervalMs: number): void {
     if (intervalMs <= 0 || this.pollTimer) return;
     this.pollTimer = setInterval(() => this.requestReload('poll'), intervalMs);
@@ -247,6 +269,8 @@ export class KernelSync {
     if (this.lost !== undefined || this.closing) return;
     this.lost = why;
     this.unsubscribeFeed?.();
+    // From now on at the configured interval, not the start-up one.
+    if (this.pollingUntilLive) this.stopPolling();
     this.startPolling(this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS);
     this.requestReload('feed-lost', true);
   }
