@@ -340,7 +340,7 @@ export class KernelSync {
     // rule added or removed in between would show. Chains that never agree go without handles
     // (their deletes go by spec). Waiting for the feed to report the commit is not enough: it
     // may report it only after the listing.
-    const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
+    const tables = new Set<TableName>(previous?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
       const before = await this.listHandles(family, tables);
       const ruleset = parse(await this.o.executor.save(family));
@@ -382,7 +382,7 @@ export class KernelSync {
     parse: (text: string) => Ruleset,
     previous: FamilyState | undefined,
   ): Promise<FamilyState> {
-    const tables = new Set<TableName>(this.o.model.state.get(family)?.tables.keys() ?? TABLES);
+    const tables = new Set<TableName>(previous?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
       const seen = this.externalSeen;
       const [handles, text] = await Promise.all([

@@ -71,17 +71,17 @@ export function makeEntries(
 ): RuleEntry[] {
   // What the previous state of this chain already knows: the text of a rule object it holds,
   // and the id of each (text, occurrence) (an id depends on nothing else in one chain).
-  const known = new Map<Rule, RuleEntry>();
+  const texts = new Map<Rule, string>();
   const ids = new Map<string, string[]>();
   for (const e of previous?.entries ?? []) {
-    known.set(e.rule, e);
+    texts.set(e.rule, e.text);
     const list = ids.get(e.text);
     if (list) list.push(e.id);
     else ids.set(e.text, [e.id]);
   }
   const seen = new Map<string, number>();
   return rules.map((rule, i) => {
-    const text = known.get(rule)?.text ?? ruleTextOnce(rule);
+    const text = texts.get(rule) ?? ruleTextOnce(rule);
     const occurrence = seen.get(text) ?? 0;
     seen.set(text, occurrence + 1);
     const id = ids.get(text)?.[occurrence] ?? ruleId(family, table, chain, text, occurrence);

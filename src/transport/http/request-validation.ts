@@ -50,7 +50,6 @@ export class RequestInvalid extends Error {
     readonly status: number,
     message: string,
     readonly errors: readonly { path?: string; message?: string; errorCode?: string }[] = [],
-    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -177,9 +176,7 @@ export function validateRequest(req: Request): void {
   }
   const op = list.find((c) => c.spec.method === req.method);
   if (!op) {
-    throw new RequestInvalid(405, `${req.method} method not allowed`, [], {
-      Allow: list.map((c) => c.spec.method).join(', '),
-    });
+    throw new RequestInvalid(405, `${req.method} method not allowed`);
   }
   let body = op.body;
   if (op.spec.body) {
