@@ -894,6 +894,8 @@ export interface components {
             lastExternalChange?: string;
             /** @description Why the nft change feed was given up (external changes are then polled), if it was. */
             feedLost?: string;
+            /** @description Rules in the kernel that this version cannot read (found in the background after each read of the kernel; reads and changes that need them fail), if any. */
+            unreadable?: string;
             /** @description Tables in the other iptables backend (iptables-legacy next to nf_tables, or the reverse): the kernel filters packets through them too, so what this service manages is not all that decides a packet's fate. Read them with GET /v1/ruleset?backend=other. */
             otherBackend?: {
                 /**

@@ -31,5 +31,8 @@ export function fanOut(...observers: readonly (ServiceObserver | undefined)[]): 
     reread: (e) => {
       for (const o of list) safe(() => o.reread?.(e));
     },
+    unreadable: (e) => {
+      for (const o of list) safe(() => o.unreadable?.(e));
+    },
   };
 }

@@ -65,6 +65,7 @@ import {
   type FamilyState,
   referencesTo,
   stateFromRuleset,
+  stateText,
   type TableOrder,
   toRuleset,
 } from './state.js';
@@ -149,6 +150,8 @@ export interface ServiceStatus {
   readonly watch: 'nft-monitor' | 'poll' | 'none';
   /** Why the nft change feed was given up (external changes are then polled), if it was. */
   readonly feedLost?: string;
+  /** Rules in the kernel this version cannot read (reads and changes that need them fail), if any. */
+  readonly unreadable?: string;
   readonly queueDepth: number;
   readonly batches: number;
   readonly ready: boolean;
@@ -339,6 +342,7 @@ export class FirewallService implements FirewallApi {
 
   status(): ServiceStatus {
     const feedLost = this.sync.feedLost;
+    const unreadable = this.sync.unreadable;
     const otherBackend = this.sync.otherBackend;
     return {
       revision: this.model.revision,
@@ -346,6 +350,7 @@ export class FirewallService implements FirewallApi {
       backend: this.backend,
       watch: this.sync.watch,
       ...(feedLost ? { feedLost } : {}),
+      ...(unreadable ? { unreadable } : {}),
       ...(otherBackend ? { otherBackend } : {}),
       queueDepth: this.queue.depth,
       batches: this.queue.batchCount,
@@ -447,7 +452,7 @@ export class FirewallService implements FirewallApi {
   getRulesetText(family: Family): { revision: number; text: string } {
     return {
       revision: this.model.revision,
-      text: writeRestore(toRuleset(this.familyState(family), this.tableOrder)),
+      text: stateText(this.familyState(family), this.tableOrder),
     };
   }
 

@@ -22,11 +22,18 @@ import { createHash } from 'node:crypto';
 import { type Family, TABLES, type TableName } from '../domain/family.js';
 import type { Ruleset } from '../domain/model.js';
 import type { ChangeFeed, Executor, Generation, RuleHandles } from '../exec/executor.js';
-import { parseSave } from '../iptables/save-parser.js';
+import { parseSave, type SavedRule, type SavedTable, scanSave } from '../iptables/save-parser.js';
 import type { ChangeEventChange } from './events.js';
 import { BUILTIN_SET, type ServiceModel } from './model.js';
 import { notify, type ServiceObserver } from './observer.js';
-import { type ChainState, type FamilyState, knownRules, stateFromRuleset } from './state.js';
+import {
+  type ChainState,
+  checkReadable,
+  type FamilyState,
+  type RuleEntry,
+  stateFromSave,
+  uncheckedEntries,
+} from './state.js';
 
 export type ReloadReason = 'external' | 'poll' | 'resync' | 'demand' | 'feed-lost' | 'start';
 
@@ -67,6 +74,8 @@ export interface OtherBackend {
 
 /** How often to poll once the feed is lost when polling was not configured (ms). */
 const FALLBACK_POLL_MS = 5000;
+/** How long one slice of the background readability check may hold the event loop (ms). */
+const CHECK_SLICE_MS = 4;
 
 export class KernelSync {
   private readonly o: KernelSyncOptions;
@@ -85,9 +94,20 @@ export class KernelSync {
   private otherTimer: NodeJS.Timeout | undefined;
   private otherRulesets = new Map<Family, Ruleset>();
   private otherSummary = '';
+  /** Rules read from the kernel and not yet parsed once (see checkSoon), and how far the pass is. */
+  private unchecked: RuleEntry[] = [];
+  private checkedUpTo = 0;
+  private unreadableInPass: string[] = [];
+  private checking: NodeJS.Immediate | undefined;
+  private unreadableNow: string | undefined;
 
   constructor(options: KernelSyncOptions) {
     this.o = options;
+  }
+
+  /** Rules in the kernel this version cannot read (status shows it), if the last check found any. */
+  get unreadable(): string | undefined {
+    return this.unreadableNow;
   }
 
   /** The change feed while it can be trusted. */
@@ -135,12 +155,14 @@ export class KernelSync {
     }
     // The families side by side: one's save runs while the other is parsed.
     const began = performance.now();
-    const saves = this.o.families.map((family) => this.readKernel(family));
-    const states = await Promise.all(saves);
+    const saves = Promise.all(this.o.families.map((family) => this.readKernel(family)));
+    // The other backend is read beside ours (it is not part of the model).
+    const other = this.readOther();
+    const [states] = await Promise.all([saves, other]);
     this.o.families.forEach((family, i) => {
       this.o.model.state.set(family, states[i] as FamilyState);
     });
-    await this.readOther();
+    this.checkSoon();
     if (!feed) this.startPolling(this.o.pollIntervalMs);
     else if (!this.live && this.lost === undefined) {
       // Until the monitor is live nothing reports external changes, and nft monitor starts its
@@ -233,8 +255,56 @@ export class KernelSync {
     });
   }
 
+  /**
+   * Rules read from the kernel are parsed when first looked at (state.ts). So that one this
+   * version cannot read is reported soon after the read, not when someone first asks for it,
+   * every rule the model has never parsed is parsed once in the background, a few milliseconds
+   * at a time (at 50,000 rules about half a second of CPU after start; a re-read adds only its
+   * new rules), without keeping the result. What fails is logged and shown in status.
+   */
+  private checkSoon(): void {
+    this.unchecked = [...this.o.model.state.values()].flatMap(uncheckedEntries);
+    this.checkedUpTo = 0;
+    this.unreadableInPass = [];
+    if (this.unchecked.length === 0) {
+      this.unreadableNow = undefined;
+      return;
+    }
+    this.checking ??= setImmediate(() => this.checkSlice());
+  }
+
+  private checkSlice(): void {
+    this.checking = undefined;
+    if (this.closing) return;
+    const end = performance.now() + CHECK_SLICE_MS;
+    const todo = this.unchecked;
+    while (this.checkedUpTo < todo.length && performance.now() < end) {
+      try {
+        checkReadable(todo[this.checkedUpTo] as RuleEntry);
+      } catch (e) {
+        this.unreadableInPass.push((e as Error).message);
+      }
+      this.checkedUpTo++;
+    }
+    if (this.checkedUpTo < todo.length) {
+      this.checking = setImmediate(() => this.checkSlice());
+      return;
+    }
+    const found = this.unreadableInPass;
+    this.unchecked = [];
+    this.unreadableInPass = [];
+    const before = this.unreadableNow;
+    this.unreadableNow =
+      found.length === 0
+        ? undefined
+        : `${found.length} rule(s) in the kernel cannot be read by this version of the service (reads and changes that need them fail); the first: ${found[0]}`;
+    if (this.unreadableNow !== undefined && this.unreadableNow !== before)
+      notify(this.o.observer, 'unreadable', { count: found.length, first: found[0] as string });
+  }
+
   async close(): Promise<void> {
     this.closing = true;
+    if (this.checking) clearImmediate(this.checking);
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.otherTimer) clearInterval(this.otherTimer);
     this.pollTimer = undefined;
@@ -300,6 +370,7 @@ export class KernelSync {
       next.set(family, fresh);
     }
     model.state = next;
+    this.checkSoon();
     if (reason === 'feed-lost')
       for (const family of families) changes.push({ type: 'ruleset.reloaded', family });
     await this.readOther();
@@ -319,17 +390,17 @@ export class KernelSync {
 
   /** Reads one family's rules from the kernel, without handles (for verify). */
   async readRules(family: Family): Promise<FamilyState> {
-    return stateFromRuleset(parseSave(await this.o.executor.save(family), family));
+    return stateFromSave(family, scanSave(await this.o.executor.save(family), family));
   }
 
   /** Reads one family from the kernel (with verified rule handles when they are used). */
   async readKernel(family: Family): Promise<FamilyState> {
-    // What the model holds is not parsed again (most of a re-read is unchanged rules).
+    // Rules are kept as the text iptables-save printed (parsed when first looked at), and what
+    // the model holds is reused (most of a re-read is unchanged rules).
     const previous = this.o.model.state.get(family);
-    const known = knownRules(previous);
-    const parse = (text: string) => parseSave(text, family, { known });
+    const parse = (text: string) => ({ tables: scanSave(text, family) });
     if (!this.useHandles)
-      return stateFromRuleset(parse(await this.o.executor.save(family)), undefined, previous);
+      return stateFromSave(family, parse(await this.o.executor.save(family)).tables, undefined, previous);
     if (this.o.feed?.barrier)
       return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed), parse, previous);
     // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
@@ -365,7 +436,7 @@ export class KernelSync {
         }
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified, previous);
+      if (complete || attempt >= 3) return stateFromSave(family, ruleset.tables, verified, previous);
     }
   }
 
@@ -379,7 +450,7 @@ export class KernelSync {
   private async readKernelWithBarrier(
     family: Family,
     barrier: () => Promise<void>,
-    parse: (text: string) => Ruleset,
+    parse: (text: string) => { tables: readonly SavedTable<SavedRule>[] },
     previous: FamilyState | undefined,
   ): Promise<FamilyState> {
     const tables = new Set<TableName>(previous?.tables.keys() ?? TABLES);
@@ -414,7 +485,7 @@ export class KernelSync {
         if (!tables.has(t.name)) complete = false;
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromRuleset(ruleset, verified, previous);
+      if (complete || attempt >= 3) return stateFromSave(family, ruleset.tables, verified, previous);
     }
   }
 

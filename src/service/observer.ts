@@ -41,6 +41,8 @@ export interface ServiceObserver {
   committed?(records: readonly CommitRecord[]): void;
   /** The model was re-read because of a change made elsewhere (or a resync). */
   reread?(e: { readonly reason: string; readonly changed: boolean }): void;
+  /** Rules read from the kernel that this version cannot parse (found in the background after a read). */
+  unreadable?(e: { readonly count: number; readonly first: string }): void;
 }
 
 /** Calls a hook, never letting it throw into the service. */

@@ -6,10 +6,14 @@
  * a batch plans on a `Draft` that copies only the chains it touches, and the
  * draft becomes the new state when the kernel accepted the change.
  */
+
+import { preview } from '../domain/address.js';
+import { DomainError } from '../domain/errors.js';
 import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { ruleId } from '../domain/rule-id.js';
 import { ruleTextOnce } from '../iptables/rule-writer.js';
+import { parseRuleText, type SavedRule, type SavedTable } from '../iptables/save-parser.js';
 
 export interface RuleEntry {
   readonly rule: Rule;
@@ -67,45 +71,19 @@ export function makeEntries(
   chain: string,
   rules: readonly Rule[],
   handles?: readonly number[],
-  previous?: ChainState,
 ): RuleEntry[] {
-  // What the previous state of this chain already knows: the text of a rule object it holds,
-  // and the id of each (text, occurrence) (an id depends on nothing else in one chain).
-  const texts = new Map<Rule, string>();
-  const ids = new Map<string, string[]>();
-  for (const e of previous?.entries ?? []) {
-    texts.set(e.rule, e.text);
-    const list = ids.get(e.text);
-    if (list) list.push(e.id);
-    else ids.set(e.text, [e.id]);
-  }
   const seen = new Map<string, number>();
   return rules.map((rule, i) => {
-    const text = texts.get(rule) ?? ruleTextOnce(rule);
+    const text = ruleTextOnce(rule);
     const occurrence = seen.get(text) ?? 0;
     seen.set(text, occurrence + 1);
-    const id = ids.get(text)?.[occurrence] ?? ruleId(family, table, chain, text, occurrence);
-    return { rule, text, id, handle: handles?.[i] };
+    return { rule, text, id: ruleId(family, table, chain, text, occurrence), handle: handles?.[i] };
   });
-}
-
-/** Rules of `state` by table and canonical text, for parseSave's `known` (see there). */
-export function knownRules(
-  state: FamilyState | undefined,
-): (table: TableName, text: string) => Rule | undefined {
-  const byTable = new Map<TableName, Map<string, Rule>>();
-  for (const [name, t] of state?.tables ?? []) {
-    const texts = new Map<string, Rule>();
-    for (const c of t.chains.values()) for (const e of c.entries) texts.set(e.text, e.rule);
-    byTable.set(name, texts);
-  }
-  return (table, text) => byTable.get(table)?.get(text);
 }
 
 export function stateFromRuleset(
   ruleset: Ruleset,
   handles?: ReadonlyMap<TableName, ReadonlyMap<string, readonly number[]>>,
-  previous?: FamilyState,
 ): FamilyState {
   const tables = new Map<TableName, TableState>();
   for (const t of ruleset.tables) {
@@ -122,13 +100,175 @@ export function stateFromRuleset(
           c.name,
           c.rules,
           h && h.length === c.rules.length ? h : undefined,
-          previous?.tables.get(t.name)?.chains.get(c.name),
         ),
       });
     }
     tables.set(t.name, { name: t.name, chains });
   }
   return { family: ruleset.family, tables };
+}
+
+/**
+ * Where a rule read from the kernel comes from, to parse its text when it is first looked at:
+ * the family, table and chain, and the table's chains at that read (a jump to a user chain
+ * and a target extension are told apart by them, as when the whole save is parsed).
+ */
+interface RuleSource {
+  readonly family: Family;
+  readonly table: TableName;
+  readonly chain: string;
+  readonly chains: ReadonlySet<string>;
+}
+
+/**
+ * A rule read from the kernel: text and id are known from the read; the typed rule is parsed
+ * from the text the first time something asks for it, and kept. Most of a 50,000-rule model
+ * is never looked at rule by rule (appends, deletes by id, diffs and restores go by text), so
+ * a read costs a split and a hash per rule instead of a parse (issue 11: ready in under 2 s).
+ */
+class KernelEntry implements RuleEntry {
+  /** The typed rule once parsed; `checked` when it was parsed once and not kept (checkReadable). */
+  private parsed: Rule | 'checked' | undefined;
+
+  constructor(
+    readonly text: string,
+    public id: string,
+    public handle: number | undefined,
+    private readonly source: RuleSource,
+    parsed?: Rule | 'checked',
+  ) {
+    this.parsed = parsed;
+  }
+
+  get rule(): Rule {
+    if (this.parsed === undefined || this.parsed === 'checked')
+      this.parsed = parseKernelRule(this.text, this.source);
+    return this.parsed;
+  }
+
+  /** The typed rule if it was parsed already (never parses). */
+  peek(): Rule | undefined {
+    return this.parsed === 'checked' ? undefined : this.parsed;
+  }
+
+  /** Whether the text was ever parsed (so it is known to be readable). */
+  get readable(): boolean {
+    return this.parsed !== undefined;
+  }
+
+  /** What a copy of this entry (same text, same table) may start from. */
+  known(): Rule | 'checked' | undefined {
+    return this.parsed;
+  }
+
+  /** Parses the text without keeping the rule (see checkReadable). */
+  check(): void {
+    if (this.parsed !== undefined) return;
+    parseKernelRule(this.text, this.source);
+    this.parsed = 'checked';
+  }
+
+  withId(id: string): KernelEntry {
+    return new KernelEntry(this.text, id, this.handle, this.source, this.parsed);
+  }
+}
+
+/** What the kernel printed and this version cannot read (see unreadableRule). */
+export class UnreadableRuleError extends DomainError {}
+
+function parseKernelRule(text: string, s: RuleSource): Rule {
+  try {
+    return parseRuleText(text, s.family, s.table, s.chain, (c) => s.chains.has(c));
+  } catch (e) {
+    throw new UnreadableRuleError(
+      'internal',
+      `the kernel holds a rule in ${s.family} ${s.table}/${s.chain} that this version of the service cannot read (${(e as Error).message}): "${preview(text, 200)}"`,
+      { cause: e },
+    );
+  }
+}
+
+/** A copy of an entry with another id (the typed rule, parsed or not, is shared). */
+function withId(e: RuleEntry, id: string): RuleEntry {
+  return e instanceof KernelEntry ? e.withId(id) : { ...e, id };
+}
+
+/**
+ * The rules of a state whose text was read but never parsed, here or in an earlier state:
+ * what checkReadable must look at.
+ */
+export function uncheckedEntries(state: FamilyState): RuleEntry[] {
+  const out: RuleEntry[] = [];
+  for (const t of state.tables.values())
+    for (const c of t.chains.values())
+      for (const e of c.entries) if (e instanceof KernelEntry && !e.readable) out.push(e);
+  return out;
+}
+
+/**
+ * Parses a rule read from the kernel without keeping the result (memory stays that of the
+ * text), so a rule this version cannot read is found soon after a read rather than when
+ * someone first looks at it. Throws what reading the rule would throw.
+ */
+export function checkReadable(e: RuleEntry): void {
+  if (e instanceof KernelEntry) e.check();
+}
+
+/**
+ * The model of one family from a kernel read (scanSave): entries keyed on the text iptables-save
+ * printed, parsed lazily. What `previous` holds is reused: the id of each (text, occurrence)
+ * pair of a chain (an id depends on nothing else in one chain) and the typed rule of a text
+ * already parsed in the table.
+ */
+export function stateFromSave(
+  family: Family,
+  tables: readonly SavedTable<SavedRule>[],
+  handles?: ReadonlyMap<TableName, ReadonlyMap<string, readonly number[]>>,
+  previous?: FamilyState,
+): FamilyState {
+  const out = new Map<TableName, TableState>();
+  for (const t of tables) {
+    const names = new Set(t.chains.map((c) => c.name));
+    const before = previous?.tables.get(t.name);
+    // A text's typed rule is the same in every chain of a table with the same chains.
+    const parsed = new Map<string, Rule | 'checked'>();
+    if (before && sameKeys(before.chains, names))
+      for (const c of before.chains.values())
+        for (const e of c.entries) {
+          const r = e instanceof KernelEntry ? e.known() : e.rule;
+          if (r !== undefined && r !== parsed.get(e.text) && typeof parsed.get(e.text) !== 'object')
+            parsed.set(e.text, r);
+        }
+    const chains = new Map<string, ChainState>();
+    for (const c of t.chains) {
+      const h = handles?.get(t.name)?.get(c.name);
+      const hs = h && h.length === c.rules.length ? h : undefined;
+      const ids = new Map<string, string[]>();
+      for (const e of before?.chains.get(c.name)?.entries ?? []) {
+        const list = ids.get(e.text);
+        if (list) list.push(e.id);
+        else ids.set(e.text, [e.id]);
+      }
+      const source: RuleSource = { family, table: t.name, chain: c.name, chains: names };
+      const seen = new Map<string, number>();
+      const entries = c.rules.map((r, i): RuleEntry => {
+        const text = typeof r === 'string' ? r : ruleTextOnce(r);
+        const occurrence = seen.get(text) ?? 0;
+        seen.set(text, occurrence + 1);
+        const id = ids.get(text)?.[occurrence] ?? ruleId(family, t.name, c.name, text, occurrence);
+        return new KernelEntry(text, id, hs?.[i], source, typeof r === 'string' ? parsed.get(text) : r);
+      });
+      chains.set(c.name, { name: c.name, policy: c.policy, counters: c.counters, entries });
+    }
+    out.set(t.name, { name: t.name, chains });
+  }
+  return { family, tables: out };
+}
+
+function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a.keys()) if (!b.has(k)) return false;
+  return true;
 }
 
 /** An empty table as iptables creates it: built-in chains with ACCEPT policy. */
@@ -163,6 +303,25 @@ export function toRuleset(state: FamilyState, order: TableOrder = 'nft'): Rulese
     if (t) tables.push(toTable(t));
   }
   return { family: state.family, tables };
+}
+
+/**
+ * The state as iptables-save text (what writeRestore(toRuleset(state, order)) gives), written
+ * from the rules' texts: nothing is parsed or rendered again.
+ */
+export function stateText(state: FamilyState, order: TableOrder = 'nft'): string {
+  const names = order === 'nft' ? NFT_TABLE_ORDER : [...state.tables.keys()];
+  const out: string[] = [];
+  for (const name of names) {
+    const t = state.tables.get(name);
+    if (!t) continue;
+    out.push(`*${name}`);
+    for (const c of t.chains.values()) out.push(`:${c.name} ${c.policy ?? '-'} [0:0]`);
+    for (const c of t.chains.values())
+      for (const e of c.entries) out.push(e.text === '' ? `-A ${c.name}` : `-A ${c.name} ${e.text}`);
+    out.push('COMMIT');
+  }
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
 }
 
 export function toTable(t: TableState): Table {
@@ -537,7 +696,7 @@ function recomputeIds(
       return e;
     }
     changed = true;
-    return { ...e, id };
+    return withId(e, id);
   });
   return changed ? { ...c, entries } : c;
 }

@@ -25,6 +25,7 @@ export function renderStatus(status: Status, style: Style = PLAIN): string {
     rows.push(['backend', `${status.backend.backend} (iptables ${status.backend.version})`]);
   rows.push(['external changes', status.watch === 'none' ? 'not watched' : `seen by ${status.watch}`]);
   if (status.feedLost !== undefined) rows.push(['change feed lost', style.yellow(status.feedLost)]);
+  if (status.unreadable !== undefined) rows.push(['unreadable rules', style.red(status.unreadable)]);
   if (status.lastExternalChange !== undefined) rows.push(['last external change', status.lastExternalChange]);
   rows.push(['queue depth', String(status.queueDepth)]);
   rows.push(['batches', String(status.batches)]);

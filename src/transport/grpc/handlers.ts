@@ -212,6 +212,7 @@ export function firewallHandlers(
         ready: s.ready,
         lastExternalChange: s.lastExternalChange ?? '',
         feedLost: s.feedLost ?? '',
+        unreadable: s.unreadable ?? '',
         ...(s.otherBackend
           ? {
               otherBackend: {

@@ -34,6 +34,7 @@ export function mountStateRoutes(router: Router, kit: StateRouteKit): void {
         ready: s.ready,
         ...(s.lastExternalChange ? { lastExternalChange: s.lastExternalChange } : {}),
         ...(s.feedLost ? { feedLost: s.feedLost } : {}),
+        ...(s.unreadable ? { unreadable: s.unreadable } : {}),
         ...(s.otherBackend
           ? {
               otherBackend: {

@@ -1,0 +1,229 @@
+/**
+ * A kernel read keeps each rule as the text iptables-save printed and parses it when first
+ * looked at (scanSave, stateFromSave); a re-read reuses what the model holds. Properties, over
+ * generated rules with hostile text in two tables and both families:
+ * - the lazy model is exactly what parsing the whole save gives (rules, texts, ids), and a read
+ *   parses nothing until a rule is looked at;
+ * - after random edits (rules removed, duplicated with ids by occurrence, moved to another
+ *   chain, new ones), a re-read with the previous model equals a fresh parse, and rules the
+ *   previous model had parsed are not parsed again;
+ * - the model's save text (written from texts) is what writing the parsed rules gives.
+ * And a rule this version cannot read: the read succeeds, the background check reports it
+ * (status, observer) and what needs that rule fails with a clear error.
+ */
+import { describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/domain/errors.js';
+import type { Family, TableName } from '../../src/domain/family.js';
+import type { Rule } from '../../src/domain/model.js';
+import type { SaveOptions } from '../../src/exec/executor.js';
+import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
+import { writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
+import { parseSave, scanSave } from '../../src/iptables/save-parser.js';
+import { FirewallService } from '../../src/service/firewall-service.js';
+import {
+  checkReadable,
+  type FamilyState,
+  stateFromRuleset,
+  stateFromSave,
+  stateText,
+  toRuleset,
+  uncheckedEntries,
+} from '../../src/service/state.js';
+import { generatedChains, generatedTable, prng, rule } from '../helpers/rule-gen.js';
+import { seed } from '../helpers/service.js';
+
+const TABLES: readonly TableName[] = ['filter', 'mangle'];
+
+function ruleset(seedNumber: number, size: number, family: Family = 'ipv4'): string {
+  const r = prng(seedNumber);
+  return TABLES.map((table) => {
+    const generated: { chain: string; model: Rule }[] = [];
+    for (let i = 0; i < size; i++) {
+      const chain = r.pick(generatedChains(table));
+      generated.push({
+        chain,
+        model: normalizeRule(rule(r, family, table, chain, { hostile: true }), family),
+      });
+    }
+    return writeTable(generatedTable(table, generated));
+  }).join('');
+}
+
+/** Random line edits of a save text: drop, duplicate, move between chains, take from `other`. */
+function edit(seedNumber: number, text: string, other: string): string {
+  const r = prng(seedNumber);
+  const foreign = other.split('\n').filter((l) => l.startsWith('-A '));
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('-A ')) {
+      out.push(line);
+      continue;
+    }
+    const roll = r.int(0, 9);
+    if (roll === 0) continue;
+    out.push(line);
+    if (roll === 1) out.push(line);
+    if (roll === 2 && foreign.length) {
+      const f = r.pick(foreign);
+      // Only into a chain of the same name (the line's own chain must be declared).
+      if (f.split(' ')[1] === line.split(' ')[1]) out.push(f);
+    }
+  }
+  return out.join('\n');
+}
+
+function summary(s: FamilyState) {
+  return [...s.tables.values()].map((t) => [
+    t.name,
+    [...t.chains.values()].map((c) => [
+      c.name,
+      c.policy,
+      c.entries.map((e) => [e.text, e.id, JSON.stringify(e.rule)]),
+    ]),
+  ]);
+}
+
+const lazy = (text: string, family: Family, previous?: FamilyState) =>
+  stateFromSave(family, scanSave(text, family), undefined, previous);
+const eager = (text: string, family: Family) => stateFromRuleset(parseSave(text, family));
+/** Rules whose line has a text after `-A CHAIN ` (a rule with no options is parsed at once). */
+const withText = (s: FamilyState) =>
+  [...s.tables.values()].reduce(
+    (n, t) =>
+      n + [...t.chains.values()].reduce((m, c) => m + c.entries.filter((e) => e.text !== '').length, 0),
+    0,
+  );
+const ruleCount = (s: FamilyState) =>
+  [...s.tables.values()].reduce(
+    (n, t) => n + [...t.chains.values()].reduce((m, c) => m + c.entries.length, 0),
+    0,
+  );
+
+describe('kernel reads parse rules lazily', () => {
+  it.each([
+    [1, 'ipv4'],
+    [2, 'ipv4'],
+    [3, 'ipv6'],
+    [4, 'ipv6'],
+  ] as const)('a read is what parsing the whole save gives (seed %i, %s)', (seedNumber, family) => {
+    const text = ruleset(seedNumber, 150, family);
+    const state = lazy(text, family);
+    // Nothing was parsed by the read.
+    expect(uncheckedEntries(state).length).toBe(withText(state));
+    expect(ruleCount(state)).toBe(300);
+    expect(withText(state)).toBeGreaterThan(290);
+    // Its save text needs no parsing either, and is what writing the parsed rules gives.
+    expect(stateText(state)).toBe(writeRestore(toRuleset(eager(text, family))));
+    expect(uncheckedEntries(state).length).toBe(withText(state));
+    expect(summary(state)).toEqual(summary(eager(text, family)));
+  });
+
+  it.each([1, 2, 3, 4, 5])(
+    'a re-read after edits equals a fresh parse, reusing parsed rules (seed %i)',
+    (n) => {
+      const first = ruleset(n, 150);
+      const previous = lazy(first, 'ipv4');
+      // Look at every rule of the first read: the re-read should parse none of those again.
+      const parsedBefore = new Map<string, Set<Rule>>();
+      for (const t of previous.tables.values())
+        for (const c of t.chains.values())
+          for (const e of c.entries) {
+            const key = `${t.name} ${e.text}`;
+            parsedBefore.set(key, (parsedBefore.get(key) ?? new Set()).add(e.rule));
+          }
+      const second = edit(n, first, ruleset(n + 1000, 150));
+      const reread = lazy(second, 'ipv4', previous);
+      const unchecked = uncheckedEntries(reread);
+      let reused = 0;
+      for (const t of reread.tables.values())
+        for (const c of t.chains.values())
+          for (const e of c.entries) {
+            const before = parsedBefore.get(`${t.name} ${e.text}`);
+            // A rule with no options is parsed by the read (its line is not `-A CHAIN TEXT`).
+            if (before === undefined || e.text === '') continue;
+            expect(unchecked).not.toContain(e);
+            expect(before.has(e.rule)).toBe(true);
+            reused++;
+          }
+      expect(reused).toBeGreaterThan(200);
+      // The lines taken from the other ruleset are new: not parsed yet.
+      expect(unchecked.length).toBeGreaterThan(0);
+      expect(summary(reread)).toEqual(summary(eager(second, 'ipv4')));
+    },
+  );
+
+  it('a re-read keeps ids by (text, occurrence) and checks only what is new', () => {
+    const text = ruleset(7, 100);
+    const previous = lazy(text, 'ipv4');
+    for (const e of uncheckedEntries(previous)) checkReadable(e);
+    expect(uncheckedEntries(previous)).toEqual([]);
+    const same = lazy(text, 'ipv4', previous);
+    expect(uncheckedEntries(same)).toEqual([]);
+    expect(summary(same)).toEqual(summary(previous));
+  });
+
+  it('lines in another form (counters, --append) are parsed at once, to the same text', () => {
+    const text =
+      '*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n[5:300] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n--append X -j RETURN\n-A INPUT\n-A INPUT -j X\nCOMMIT\n';
+    const state = lazy(text, 'ipv4');
+    expect(uncheckedEntries(state).map((e) => e.text)).toEqual(['-j X']);
+    expect(summary(state)).toEqual(summary(eager(text, 'ipv4')));
+    expect(stateText(state)).toBe(writeRestore(toRuleset(eager(text, 'ipv4'))));
+  });
+
+  it('a rule this version cannot read: the read succeeds, reading that rule fails clearly', () => {
+    const state = lazy('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m tcp --dport 22\nCOMMIT\n', 'ipv4');
+    const [entry] = uncheckedEntries(state);
+    expect(entry?.text).toBe('-m tcp --dport 22');
+    expect(() => checkReadable(entry as never)).toThrow(
+      /ipv4 filter\/INPUT .*cannot read.*tcp needs protocol tcp/,
+    );
+    let error: unknown;
+    try {
+      void entry?.rule;
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DomainError);
+    expect((error as DomainError).code).toBe('internal');
+    // A structural error is still refused by the read itself.
+    expect(() => scanSave('*filter\n-A INPUT -j ACCEPT\nCOMMIT\n', 'ipv4')).toThrow(/not declared/);
+  });
+});
+
+/** A kernel that also prints one rule this version cannot parse. */
+class Unreadable extends FakeExecutor {
+  override async save(family: Family, options: SaveOptions = {}): Promise<string> {
+    const text = await super.save(family, options);
+    return text.replace(':INPUT ACCEPT [0:0]\n', ':INPUT ACCEPT [0:0]\n-A INPUT -m tcp --dport 22\n');
+  }
+}
+
+describe('a service on a kernel with an unreadable rule', () => {
+  it('starts, reports it in status and to the observer, and fails only what needs that rule', async () => {
+    const fake = new Unreadable();
+    await fake.restore('ipv4', seed('ipv4'));
+    const reports: { count: number; first: string }[] = [];
+    const service = new FirewallService({
+      executor: fake,
+      families: ['ipv4'],
+      pollIntervalMs: 0,
+      queue: { detectReentry: true },
+      observer: { unreadable: (e) => reports.push(e) },
+    });
+    await service.start();
+    try {
+      for (let i = 0; i < 300 && service.status().unreadable === undefined; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(service.status().unreadable).toMatch(/^1 rule\(s\) in the kernel cannot be read.*filter\/INPUT/);
+      expect(reports).toHaveLength(1);
+      // The model says what the kernel holds: the text is there.
+      expect(service.getRulesetText('ipv4').text).toContain('-A INPUT -m tcp --dport 22\n');
+      // Typed reads of INPUT need the rule: a clear internal error, not a wrong answer.
+      expect(() => service.getRuleset('ipv4')).toThrow(/cannot read/);
+    } finally {
+      await service.close();
+    }
+  });
+});
