@@ -7,7 +7,8 @@
  * Each size gets a throwaway network namespace (preloaded with iptables-restore: a ban list in
  * INPUT, as in service-bench.ts), a temporary state directory, REST on a free loopback port,
  * no Unix socket; `--runs N` starts the daemon N times per size (the median is reported).
- * Run as root after `npm run build`: `node --import tsx bench/start-bench.ts [--sizes 0,10000,50000] [--runs 3]`.
+ * Run as root after `npm run build`: `node --import tsx bench/start-bench.ts [--sizes 0,10000,50000] [--runs 3]`
+ * (`--main PATH` starts another build, to compare two in one run).
  * It never touches the machine's own firewall and deletes its namespaces at the end.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -19,13 +20,14 @@ import { performance } from 'node:perf_hooks';
 import { freePort } from '../test/helpers/ports.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const MAIN = join(ROOT, 'dist', 'main.js');
+
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
   const i = args.indexOf(name);
   return i === -1 ? fallback : (args[i + 1] ?? fallback);
 };
 const SIZES = arg('--sizes', '0,10000,50000').split(',').map(Number);
+const MAIN = arg('--main', join(ROOT, 'dist', 'main.js'));
 const RUNS = Math.max(1, Math.min(20, Number(arg('--runs', '3')) || 3));
 const READY_TIMEOUT_MS = 60_000;
 

@@ -97,6 +97,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   let restServer: HttpServer | undefined;
   let unixServer: HttpServer | undefined;
   let grpcServer: grpc.Server | undefined;
+  /** The service's start while the doors are built; settled before stopping after a failure. */
+  let starting: Promise<void> | undefined;
   let socketCreated = false;
   let readyFields: LogFields = {};
   let audit: AuditLog | undefined;
@@ -175,39 +177,22 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       verifyIntervalMs: config.verifyIntervalMs,
       ...(config.guard ? { guard: config.guard } : {}),
       ...(kernel.other ? { otherBackend: kernel.other } : {}),
-      observer: fanOut(audit, persistence, metrics.observer),
+      observer: fanOut(audit, persistence, metrics.observer, {
+        unreadable: (e) => log.error('rules in the kernel cannot be read by this version', e),
+      }),
     });
     metrics.attach(service);
-    // The doors' modules (express, grpc-js, protobuf, the OpenAPI contract) load while the
-    // service waits for iptables-save: about a second of CPU off the path to ready at 50k rules.
+    // The doors' modules (express, grpc-js, protobuf, the OpenAPI contract: about a second of
+    // CPU) load while the service waits for iptables-save; the doors are built meanwhile too,
+    // and only listening waits for the model.
     const doors = Promise.all([
       import('./transport/http/app.js'),
       import('./transport/http/server.js'),
       import('./transport/grpc/server.js'),
     ]);
+    starting = service.start();
+    starting.catch(() => {});
     doors.catch(() => {});
-    await service.start();
-    await persistence.attach(service);
-    log.info('persistence', {
-      persist: config.persist,
-      ...(config.persist === 'off' ? {} : { ipv4: config.rulesFiles.ipv4, ipv6: config.rulesFiles.ipv6 }),
-      audit: config.auditLog ?? 'off',
-    });
-    const other = service.status().otherBackend;
-    if (other) {
-      log.warn(`rules in the other iptables backend (${other.backend}) also filter packets`, {
-        tables: other.tables.map((t) => `${t.family}/${t.table}:${t.rules}`).join(','),
-        filtering: other.filtering,
-        hint: `read them with ${other.backend === 'legacy' ? 'iptables-legacy-save' : 'iptables-nft-save'}, or GET /v1/ruleset?backend=other`,
-      });
-    }
-    if (service.recovery && service.recovery.outcome !== 'none') {
-      log.warn('a change in flight at the last stop was repaired', {
-        outcome: service.recovery.outcome,
-        id: service.recovery.id,
-        undoneBlocks: service.recovery.undone,
-      });
-    }
 
     const auth = new Authenticator(config.tokens, config.clientCertificates);
     if (auth.certificates > 0) {
@@ -260,19 +245,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       limits,
       tlsFiles ? httpsOptions(tlsFiles.current) : undefined,
     );
-    restServer = rest;
     // New connections get the new certificates after SIGHUP; open ones keep theirs.
     if (rest instanceof TlsServer) tlsFiles?.onChange((m) => rest.setSecureContext({ ...httpsOptions(m) }));
-    const restPort = await listenTcp(rest, config.restHost, config.restPort);
-    log.info('REST API listening', {
-      transport: 'rest',
-      address: hostPort(config.restHost, restPort),
-      auth: auth.certificates > 0 ? 'bearer,certificate' : 'bearer',
-      tls: security,
-    });
-
+    let unix: HttpServer | undefined;
     if (config.socket !== undefined) {
-      unixServer = createHttpServer(
+      unix = createHttpServer(
         createApp({
           ...restOptions,
           requireAuth: false,
@@ -282,17 +259,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         }),
         limits,
       );
-      await listenUnix(unixServer, config.socket);
-      socketCreated = true;
-      log.info('REST API listening', {
-        transport: 'rest-unix',
-        socket: config.socket,
-        auth: 'none',
-        mode: '0600',
-      });
     }
-
-    grpcServer = createGrpcServer({
+    const grpcDoor = createGrpcServer({
       service,
       auth,
       requireAuth: true,
@@ -303,8 +271,55 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       idempotency: grpcIdempotency,
       metrics,
     });
+
+    await starting;
+    starting = undefined;
+    await persistence.attach(service);
+    log.info('persistence', {
+      persist: config.persist,
+      ...(config.persist === 'off' ? {} : { ipv4: config.rulesFiles.ipv4, ipv6: config.rulesFiles.ipv6 }),
+      audit: config.auditLog ?? 'off',
+    });
+    const other = service.status().otherBackend;
+    if (other) {
+      log.warn(`rules in the other iptables backend (${other.backend}) also filter packets`, {
+        tables: other.tables.map((t) => `${t.family}/${t.table}:${t.rules}`).join(','),
+        filtering: other.filtering,
+        hint: `read them with ${other.backend === 'legacy' ? 'iptables-legacy-save' : 'iptables-nft-save'}, or GET /v1/ruleset?backend=other`,
+      });
+    }
+    if (service.recovery && service.recovery.outcome !== 'none') {
+      log.warn('a change in flight at the last stop was repaired', {
+        outcome: service.recovery.outcome,
+        id: service.recovery.id,
+        undoneBlocks: service.recovery.undone,
+      });
+    }
+
+    restServer = rest;
+    const restPort = await listenTcp(rest, config.restHost, config.restPort);
+    log.info('REST API listening', {
+      transport: 'rest',
+      address: hostPort(config.restHost, restPort),
+      auth: auth.certificates > 0 ? 'bearer,certificate' : 'bearer',
+      tls: security,
+    });
+
+    if (unix !== undefined && config.socket !== undefined) {
+      unixServer = unix;
+      await listenUnix(unixServer, config.socket);
+      socketCreated = true;
+      log.info('REST API listening', {
+        transport: 'rest-unix',
+        socket: config.socket,
+        auth: 'none',
+        mode: '0600',
+      });
+    }
+
+    grpcServer = grpcDoor;
     const grpcPort = await bindGrpc(
-      grpcServer,
+      grpcDoor,
       config.grpcHost,
       config.grpcPort,
       tlsFiles ? tlsFiles.grpcCredentials() : grpc.ServerCredentials.createInsecure(),
@@ -331,6 +346,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       process.stderr.write(`portcullis: start-up failed: ${text.replace(/\s+/g, ' ').replace(/\.$/, '')}.\n`);
       if (err instanceof Error && err.stack) log.debug('start-up failure stack', { stack: err.stack });
     }
+    await starting?.catch(() => {});
     await stopAll().catch(() => {});
     return 1;
   }
