@@ -173,14 +173,12 @@ class KernelEntry implements RuleEntry {
   }
 }
 
-/** What the kernel printed and this version cannot read (see unreadableRule). */
-export class UnreadableRuleError extends DomainError {}
-
 function parseKernelRule(text: string, s: RuleSource): Rule {
   try {
     return parseRuleText(text, s.family, s.table, s.chain, (c) => s.chains.has(c));
   } catch (e) {
-    throw new UnreadableRuleError(
+    // Not the caller's fault: the kernel holds what this version cannot read.
+    throw new DomainError(
       'internal',
       `the kernel holds a rule in ${s.family} ${s.table}/${s.chain} that this version of the service cannot read (${(e as Error).message}): "${preview(text, 200)}"`,
       { cause: e },
@@ -230,15 +228,15 @@ export function stateFromSave(
   for (const t of tables) {
     const names = new Set(t.chains.map((c) => c.name));
     const before = previous?.tables.get(t.name);
-    // A text's typed rule is the same in every chain of a table with the same chains.
+    // What a text of this table parsed to before (see readsAlike), or that it parsed at all.
     const parsed = new Map<string, Rule | 'checked'>();
-    if (before && sameKeys(before.chains, names))
-      for (const c of before.chains.values())
-        for (const e of c.entries) {
-          const r = e instanceof KernelEntry ? e.known() : e.rule;
-          if (r !== undefined && r !== parsed.get(e.text) && typeof parsed.get(e.text) !== 'object')
-            parsed.set(e.text, r);
-        }
+    for (const c of before?.chains.values() ?? [])
+      for (const e of c.entries) {
+        const r = e instanceof KernelEntry ? e.known() : e.rule;
+        if (r === undefined || typeof parsed.get(e.text) === 'object') continue;
+        if (r === 'checked' || readsAlike(r, names)) parsed.set(e.text, r);
+        else parsed.set(e.text, 'checked');
+      }
     const chains = new Map<string, ChainState>();
     for (const c of t.chains) {
       const h = handles?.get(t.name)?.get(c.name);
@@ -265,9 +263,16 @@ export function stateFromSave(
   return { family, tables: out };
 }
 
-function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const k of a.keys()) if (!b.has(k)) return false;
+/**
+ * Whether a rule's text parses to the same rule with the table's chains now `chains`: the
+ * chains decide only whether `-j NAME` without options is a jump to a chain or a target
+ * (rule-parser.ts), so whether a text parses at all does not depend on them.
+ */
+function readsAlike(rule: Rule, chains: ReadonlySet<string>): boolean {
+  const t = rule.target;
+  if (t === undefined) return true;
+  if ('jump' in t) return chains.has(t.jump);
+  if ('target' in t && 'raw' in t && t.raw.length === 0) return !chains.has(t.target);
   return true;
 }
 

@@ -163,6 +163,28 @@ describe('kernel reads parse rules lazily', () => {
     expect(summary(same)).toEqual(summary(previous));
   });
 
+  it('a re-read reuses a parsed rule only where the chains read it alike (-j NAME: chain or target)', () => {
+    const without = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j FOO\n-A INPUT -j ACCEPT\nCOMMIT\n';
+    const withChain =
+      '*filter\n:INPUT ACCEPT [0:0]\n:FOO - [0:0]\n-A INPUT -j FOO\n-A INPUT -j ACCEPT\nCOMMIT\n';
+    for (const [first, second] of [
+      [without, withChain],
+      [withChain, without],
+    ] as const) {
+      const previous = lazy(first, 'ipv4');
+      for (const e of previous.tables.get('filter')?.chains.get('INPUT')?.entries ?? []) void e.rule;
+      const reread = lazy(second, 'ipv4', previous);
+      expect(summary(reread)).toEqual(summary(eager(second, 'ipv4')));
+      // Only the rule the chains cannot change was taken over: nothing is left to check.
+      expect(uncheckedEntries(reread)).toEqual([]);
+    }
+    expect(
+      eager(withChain, 'ipv4').tables.get('filter')?.chains.get('INPUT')?.entries[0]?.rule.target,
+    ).toEqual({
+      jump: 'FOO',
+    });
+  });
+
   it('lines in another form (counters, --append) are parsed at once, to the same text', () => {
     const text =
       '*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n[5:300] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n--append X -j RETURN\n-A INPUT\n-A INPUT -j X\nCOMMIT\n';
