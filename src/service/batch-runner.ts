@@ -276,6 +276,8 @@ export class BatchRunner {
       }
       let j = i;
       while (j < jobs.length && jobs[j]?.kind === 'apply') j++;
+      // While the nft monitor starts, changes wait for it (kernel-sync.ts beforeChange).
+      await this.o.sync.beforeChange();
       const started = performance.now();
       await this.runApplyGroup(jobs, i, j, outcomes);
       for (let k = i; k < j; k++) {

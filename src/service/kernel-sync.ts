@@ -74,6 +74,8 @@ export interface OtherBackend {
 
 /** How often to poll once the feed is lost when polling was not configured (ms). */
 const FALLBACK_POLL_MS = 5000;
+/** Changes wait for the starting feed at least this long (ms), see beforeChange. */
+const FEED_HOLD_MIN_MS = 5000;
 /** How long one slice of the background readability check may hold the event loop (ms). */
 const CHECK_SLICE_MS = 4;
 
@@ -100,6 +102,10 @@ export class KernelSync {
   private unreadableInPass: string[] = [];
   private checking: NodeJS.Immediate | undefined;
   private unreadableNow: string | undefined;
+  /** Settles once the feed is live or given up, or the hold ran out (see beforeChange). */
+  private feedSettled: Promise<void> = Promise.resolve();
+  private settleFeed: () => void = () => {};
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(options: KernelSyncOptions) {
     this.o = options;
@@ -138,9 +144,13 @@ export class KernelSync {
     // before any change of ours lands (every commit during that read makes nft monitor start
     // it over: started after our saves, it stayed un-live for as long as clients kept writing).
     if (feed) {
+      this.feedSettled = new Promise<void>((r) => {
+        this.settleFeed = r;
+      });
       this.unsubscribeFeed = feed.onExternal((g) => this.onExternal(g));
       feed.start().then(
         () => {
+          this.settleFeed();
           if (this.closing) return;
           this.live = true;
           if (this.pollingUntilLive) this.stopPolling();
@@ -165,6 +175,12 @@ export class KernelSync {
     this.checkSoon();
     if (!feed) this.startPolling(this.o.pollIntervalMs);
     else if (!this.live && this.lost === undefined) {
+      // Changes wait for the monitor (beforeChange), at most three times this read.
+      this.holdTimer = setTimeout(
+        () => this.settleFeed(),
+        Math.max(FEED_HOLD_MIN_MS, Math.ceil(3 * (performance.now() - began))),
+      );
+      this.holdTimer.unref();
       // Until the monitor is live nothing reports external changes, and nft monitor starts its
       // read over at every commit, so under steady writes that can take up to its start timeout.
       // Poll meanwhile, but at most a tenth of the time: every poll is a whole read, and at 500k
@@ -184,6 +200,19 @@ export class KernelSync {
       );
       this.otherTimer.unref();
     }
+  }
+
+  /**
+   * What a change waits for before it is applied: nothing, except while the nft monitor is
+   * starting. The monitor reads the whole ruleset before it reports anything and starts that
+   * read over at every commit, so changes applied from the moment the service is ready (it is
+   * ready before the monitor at 50k rules: about 1.4 s of the monitor's read is left) could keep
+   * it from ever going live, leaving external changes to polls and deletes without handles.
+   * So the first changes wait until it is live or given up, at most the longer of 5 s and three
+   * times the start-up read (reads are not held).
+   */
+  beforeChange(): Promise<void> {
+    return this.feedSettled;
   }
 
   /** The other backend's tables, when it has any. */
@@ -304,6 +333,8 @@ export class KernelSync {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.settleFeed();
     if (this.checking) clearImmediate(this.checking);
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.otherTimer) clearInterval(this.otherTimer);
@@ -336,6 +367,7 @@ export class KernelSync {
 
   /** The feed cannot be trusted any more: poll instead, and re-read everything now. */
   private giveUpFeed(why: string): void {
+    this.settleFeed();
     if (this.lost !== undefined || this.closing) return;
     this.lost = why;
     this.unsubscribeFeed?.();
