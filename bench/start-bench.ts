@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../test/helpers/ports.js';
+import { daemonNodeFlags } from './lib/sandbox.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -72,7 +73,11 @@ function rssMb(pid: number): number {
 async function startOnce(ns: string): Promise<{ ms: number; rss: number; cpu: number }> {
   const state = mkdtempSync(join(tmpdir(), 'pcl-start-bench-'));
   const port = await freePort();
-  const argv = [MAIN, '--netns', ns, '--state-dir', state, '--rest-port', String(port), '--grpc-port', '0'];
+  const argv = [
+    ...daemonNodeFlags(),
+    MAIN,
+    ...['--netns', ns, '--state-dir', state, '--rest-port', String(port), '--grpc-port', '0'],
+  ];
   argv.push('--socket', '', '--log-level', 'warn');
   const t0 = performance.now();
   const child: ChildProcess = spawn(process.execPath, argv, {

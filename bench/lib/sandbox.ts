@@ -16,6 +16,16 @@ export { freePort };
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
+/** Node's flags for the compiled daemon: what `npm start` gives it (package.json), so benches run what users run. */
+export function daemonNodeFlags(): string[] {
+  const start = (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  ).scripts.start;
+  const m = /\bnode((?:\s+--\S+)*)\s+dist\/main\.js\b/.exec(start);
+  if (!m) throw new Error(`package.json's start script does not run node dist/main.js: ${start}`);
+  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
 export interface ShResult {
   readonly code: number | null;
   readonly stdout: string;
@@ -169,7 +179,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const token = randomBytes(18).toString('base64url');
   const hash = createHash('sha256').update(token).digest('hex');
   const argv = [
-    ...(o.build === 'tsx' ? ['--import', 'tsx'] : []),
+    ...(o.build === 'tsx' ? ['--import', 'tsx'] : daemonNodeFlags()),
     main,
     ...['--netns', o.netns, '--state-dir', state, '--socket', ''],
     ...['--rest-port', String(rest), '--grpc-port', String(grpc), '--log-level', 'warn'],

@@ -114,7 +114,17 @@ suite('deploy/portcullis.service', () => {
     expect(svc.get('PrivateTmp')).toEqual(['yes']);
     expect(svc.get('Restart')).toEqual(['on-failure']);
     expect(Number(svc.get('LimitNOFILE')?.[0])).toBeGreaterThanOrEqual(2 * 1000 + 128);
-    expect(svc.get('ExecStart')?.[0]).toMatch(/^\/usr\/bin\/node \/opt\/portcullis\/dist\/main\.js /);
+    expect(svc.get('ExecStart')?.[0]).toMatch(
+      /^\/usr\/bin\/node (--\S+ )*\/opt\/portcullis\/dist\/main\.js /,
+    );
+    // Node's flags are those npm start gives (one tuning, two ways to start).
+    const flags = (line: string, main: string) =>
+      line.slice(line.indexOf('node ') + 5, line.indexOf(main)).trim();
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
+    expect(flags(svc.get('ExecStart')?.[0] ?? '', '/opt/portcullis/dist/main.js')).toBe(
+      flags(pkg.scripts.start, 'dist/main.js'),
+    );
+    expect(flags(pkg.scripts.start, 'dist/main.js')).not.toBe('');
     expect(svc.get('ExecReload')?.[0]).toContain('-HUP');
   });
 });
