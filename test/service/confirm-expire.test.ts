@@ -209,7 +209,8 @@ describe('expiring rules', () => {
     expect(rules[1]?.expiresAt).toBeUndefined();
     const events: string[] = [];
     s.subscribe((e) => events.push(`${e.client}`));
-    await until(async () => (await kernelRules(fake, 'ipv4', 'INPUT')).length === 1);
+    // The kernel changes a moment before the model commits and the event goes out: wait for both.
+    await until(async () => (await kernelRules(fake, 'ipv4', 'INPUT')).length === 1 && events.length > 0);
     expect(await kernelRules(fake, 'ipv4', 'INPUT')).toEqual(['-s 203.0.113.6/32 -j DROP']);
     expect(events).toEqual(['expiry']);
     await s.close();
