@@ -79,6 +79,8 @@ const FEED_HOLD_MS = 5000;
 /** The background readability check: at most this long at a time (ms), then a pause (ms). */
 const CHECK_SLICE_MS = 4;
 const CHECK_PAUSE_MS = 16;
+/** ...and how long after a read the check begins (ms). */
+const CHECK_FIRST_MS = 1000;
 
 export class KernelSync {
   private readonly o: KernelSyncOptions;
@@ -301,7 +303,8 @@ export class KernelSync {
       return;
     }
     if (this.checking === undefined) {
-      this.checking = setTimeout(() => this.checkSlice(), CHECK_PAUSE_MS);
+      // Not before the service is ready and listening (about 0.1-0.3 s after the read).
+      this.checking = setTimeout(() => this.checkSlice(), CHECK_FIRST_MS);
       this.checking.unref();
     }
   }
