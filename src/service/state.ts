@@ -121,23 +121,42 @@ interface RuleSource {
 }
 
 /**
- * A rule read from the kernel: text and id are known from the read; the typed rule is parsed
- * from the text the first time something asks for it, and kept. Most of a 50,000-rule model
- * is never looked at rule by rule (appends, deletes by id, diffs and restores go by text), so
- * a read costs a split and a hash per rule instead of a parse (issue 11: ready in under 2 s).
+ * A rule read from the kernel: its text is known from the read; the typed rule is parsed from
+ * it, and the id hashed, the first time something asks for them, and kept. Most of a
+ * 50,000-rule model is never looked at rule by rule (appends, diffs and restores go by text),
+ * so a read costs a split per rule instead of a parse and a hash (issue 11: ready in under 2 s).
  */
 class KernelEntry implements RuleEntry {
   /** The typed rule once parsed; `checked` when it was parsed once and not kept (checkReadable). */
   private parsed: Rule | 'checked' | undefined;
 
+  /** The id once computed (a hash, computed when first asked for: most ids of a read never are). */
+  private cached: string | undefined;
+
   constructor(
     readonly text: string,
-    public id: string,
+    id: string | undefined,
     public handle: number | undefined,
     private readonly source: RuleSource,
+    /** Identical rules before this one in its chain (what the id counts). */
+    private readonly occurrence: number,
     parsed?: Rule | 'checked',
   ) {
+    this.cached = id;
     this.parsed = parsed;
+  }
+
+  get id(): string {
+    if (this.cached === undefined) {
+      const s = this.source;
+      this.cached = ruleId(s.family, s.table, s.chain, this.text, this.occurrence);
+    }
+    return this.cached;
+  }
+
+  /** The id if it was computed already (never hashes). */
+  cachedId(): string | undefined {
+    return this.cached;
   }
 
   get rule(): Rule {
@@ -168,8 +187,9 @@ class KernelEntry implements RuleEntry {
     this.parsed = 'checked';
   }
 
+  /** A copy with another id (recomputeIds: its occurrence moved; the id is set, not hashed again). */
   withId(id: string): KernelEntry {
-    return new KernelEntry(this.text, id, this.handle, this.source, this.parsed);
+    return new KernelEntry(this.text, id, this.handle, this.source, this.occurrence, this.parsed);
   }
 }
 
@@ -241,11 +261,13 @@ export function stateFromSave(
     for (const c of t.chains) {
       const h = handles?.get(t.name)?.get(c.name);
       const hs = h && h.length === c.rules.length ? h : undefined;
-      const ids = new Map<string, string[]>();
+      // Ids the previous state had computed, by (text, occurrence): the same pair is the same id.
+      const ids = new Map<string, (string | undefined)[]>();
       for (const e of before?.chains.get(c.name)?.entries ?? []) {
+        const id = e instanceof KernelEntry ? e.cachedId() : e.id;
         const list = ids.get(e.text);
-        if (list) list.push(e.id);
-        else ids.set(e.text, [e.id]);
+        if (list) list.push(id);
+        else ids.set(e.text, [id]);
       }
       const source: RuleSource = { family, table: t.name, chain: c.name, chains: names };
       const seen = new Map<string, number>();
@@ -253,8 +275,15 @@ export function stateFromSave(
         const text = typeof r === 'string' ? r : ruleTextOnce(r);
         const occurrence = seen.get(text) ?? 0;
         seen.set(text, occurrence + 1);
-        const id = ids.get(text)?.[occurrence] ?? ruleId(family, t.name, c.name, text, occurrence);
-        return new KernelEntry(text, id, hs?.[i], source, typeof r === 'string' ? parsed.get(text) : r);
+        const id = ids.get(text)?.[occurrence];
+        return new KernelEntry(
+          text,
+          id,
+          hs?.[i],
+          source,
+          occurrence,
+          typeof r === 'string' ? parsed.get(text) : r,
+        );
       });
       chains.set(c.name, { name: c.name, policy: c.policy, counters: c.counters, entries });
     }
