@@ -33,9 +33,31 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 const started: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+afterEach(async () => {
+  for (const c of started.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // npm's child is the daemon: a test that failed before stopping it must not leave it
+    // running (SIGKILL to npm alone orphaned it, with its nft monitor). SIGTERM first, so that
+    // it ends its own children; SIGKILL whatever is left after 10 s.
+    const kids = spawnSync('pgrep', ['-P', String(c.pid)], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .filter((k) => /^\d+$/.test(k))
+      .map(Number);
+    for (const pid of kids) if (alive(pid)) process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && kids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const pid of kids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+}, 30_000);
 
 describeKernel('npm start: the compiled daemon, stopped by SIGTERM', () => {
   const ns = useNetns('pnpm');
