@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { type Family, TABLES, type TableName } from '../domain/family.js';
 import type { Ruleset } from '../domain/model.js';
 import type { ChangeFeed, Executor, Generation, RuleHandles } from '../exec/executor.js';
-import { parseSave, type SavedRule, type SavedTable, scanSave } from '../iptables/save-parser.js';
+import { parseSave, scanSave } from '../iptables/save-parser.js';
 import type { ChangeEventChange } from './events.js';
 import { BUILTIN_SET, type ServiceModel } from './model.js';
 import { notify, type ServiceObserver } from './observer.js';
@@ -438,11 +438,10 @@ export class KernelSync {
     // Rules are kept as the text iptables-save printed (parsed when first looked at), and what
     // the model holds is reused (most of a re-read is unchanged rules).
     const previous = this.o.model.state.get(family);
-    const parse = (text: string) => ({ tables: scanSave(text, family) });
     if (!this.useHandles)
-      return stateFromSave(family, parse(await this.o.executor.save(family)).tables, undefined, previous);
+      return stateFromSave(family, scanSave(await this.o.executor.save(family), family), undefined, previous);
     if (this.o.feed?.barrier)
-      return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed), parse, previous);
+      return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed), previous);
     // Rules (iptables-save) and handles (nft list) come from separate reads, and another process
     // may commit in between — e.g. one restore inserting a rule and deleting another, which keeps
     // the count and shifts every handle by one: a delete by handle would then remove the wrong
@@ -454,11 +453,11 @@ export class KernelSync {
     const tables = new Set<TableName>(previous?.tables.keys() ?? TABLES);
     for (let attempt = 1; ; attempt++) {
       const before = await this.listHandles(family, tables);
-      const ruleset = parse(await this.o.executor.save(family));
-      const after = await this.listHandles(family, new Set(ruleset.tables.map((t) => t.name)));
+      const saved = scanSave(await this.o.executor.save(family), family);
+      const after = await this.listHandles(family, new Set(saved.map((t) => t.name)));
       const verified = new Map<TableName, Map<string, readonly number[]>>();
       let complete = true;
-      for (const t of ruleset.tables) {
+      for (const t of saved) {
         const chains = new Map<string, readonly number[]>();
         verified.set(t.name, chains);
         for (const c of t.chains) {
@@ -476,7 +475,7 @@ export class KernelSync {
         }
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromSave(family, ruleset.tables, verified, previous);
+      if (complete || attempt >= 3) return stateFromSave(family, saved, verified, previous);
     }
   }
 
@@ -490,7 +489,6 @@ export class KernelSync {
   private async readKernelWithBarrier(
     family: Family,
     barrier: () => Promise<void>,
-    parse: (text: string) => { tables: readonly SavedTable<SavedRule>[] },
     previous: FamilyState | undefined,
   ): Promise<FamilyState> {
     const tables = new Set<TableName>(previous?.tables.keys() ?? TABLES);
@@ -500,7 +498,7 @@ export class KernelSync {
         this.listHandles(family, tables),
         this.o.executor.save(family),
       ]);
-      const ruleset = parse(text);
+      const saved = scanSave(text, family);
       let quiet = false;
       try {
         await barrier();
@@ -510,7 +508,7 @@ export class KernelSync {
       }
       const verified = new Map<TableName, Map<string, readonly number[]>>();
       let complete = true;
-      for (const t of ruleset.tables) {
+      for (const t of saved) {
         const chains = new Map<string, readonly number[]>();
         verified.set(t.name, chains);
         for (const c of t.chains) {
@@ -525,7 +523,7 @@ export class KernelSync {
         if (!tables.has(t.name)) complete = false;
         tables.add(t.name);
       }
-      if (complete || attempt >= 3) return stateFromSave(family, ruleset.tables, verified, previous);
+      if (complete || attempt >= 3) return stateFromSave(family, saved, verified, previous);
     }
   }
 

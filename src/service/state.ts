@@ -165,17 +165,10 @@ class KernelEntry implements RuleEntry {
     return this.parsed;
   }
 
-  /** The typed rule if it was parsed already (never parses). */
-  peek(): Rule | undefined {
-    return this.parsed === 'checked' ? undefined : this.parsed;
-  }
-
-  /** Whether the text was ever parsed (so it is known to be readable). */
-  get readable(): boolean {
-    return this.parsed !== undefined;
-  }
-
-  /** What a copy of this entry (same text, same table) may start from. */
+  /**
+   * What a copy of this entry (same text, same table) may start from: the typed rule, or
+   * `checked` (parsed once, so readable), or nothing (never parsed). Never parses.
+   */
   known(): Rule | 'checked' | undefined {
     return this.parsed;
   }
@@ -219,7 +212,7 @@ export function uncheckedEntries(state: FamilyState): RuleEntry[] {
   const out: RuleEntry[] = [];
   for (const t of state.tables.values())
     for (const c of t.chains.values())
-      for (const e of c.entries) if (e instanceof KernelEntry && !e.readable) out.push(e);
+      for (const e of c.entries) if (e instanceof KernelEntry && e.known() === undefined) out.push(e);
   return out;
 }
 
