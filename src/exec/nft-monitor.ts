@@ -325,6 +325,11 @@ export class NftChangeFeed implements ChangeFeed {
   #markerSeen: (() => void) | undefined;
   #barriers: Promise<void> = Promise.resolve();
   #lost: ExecError | undefined;
+  /** Called when the feed is closed or lost: a marker wait in #sync ends at once. */
+  #stop: () => void = () => {};
+  readonly #stopped = new Promise<'stopped'>((resolve) => {
+    this.#stop = () => resolve('stopped');
+  });
 
   constructor(options: NftChangeFeedOptions = {}) {
     this.netns = checkNetns(options.netns);
@@ -512,6 +517,7 @@ export class NftChangeFeed implements ChangeFeed {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#stop();
     for (const [pid, claim] of [...this.#claims]) this.#end(pid, claim);
     const child = this.#child;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -615,10 +621,17 @@ export class NftChangeFeed implements ChangeFeed {
             stderr,
           }),
       });
-      const timer = new Promise<'late'>((resolve) => {
-        setTimeout(() => resolve('late'), Math.min(wait, Math.max(1, deadline - Date.now()))).unref();
+      // A wait that ends only by a timer or by the feed stopping: an unref'd timer here once let
+      // a daemon's event loop run dry in the middle of its shutdown (a reload's barrier was
+      // waiting after the monitor had gone), and the process exited 0 with its work undone.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), Math.min(wait, Math.max(1, deadline - Date.now())));
       });
-      if ((await Promise.race([seen.then(() => 'seen' as const), timer])) === 'seen') return;
+      const outcome = await Promise.race([seen.then(() => 'seen' as const), late, this.#stopped]);
+      clearTimeout(timer);
+      if (outcome === 'seen') return;
+      if (outcome === 'stopped') continue; // the check at the top throws
       // nft monitor first reads the whole ruleset and starts that read over whenever a commit
       // lands meanwhile (seconds at 50k rules): markers sent too often would keep it from ever
       // finishing, so the gap between markers grows until one read can complete.
@@ -727,6 +740,7 @@ export class NftChangeFeed implements ChangeFeed {
     const wasLive = this.#state === 'live' || this.#state === 'starting';
     this.#state = 'lost';
     this.#lost ??= error;
+    this.#stop();
     for (const [pid, claim] of [...this.#claims]) if (claim.waiter !== undefined) this.#end(pid, claim);
     if (wasLive) this.#emit(FEED_LOST);
     return error;

@@ -5,6 +5,8 @@
  * subscribed before it sends its marker, so a start beside a large ruleset does not keep
  * restarting the monitor's own read of it.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { Generation } from '../../src/exec/executor.js';
 import { NftChangeFeed } from '../../src/exec/nft-monitor.js';
@@ -39,6 +41,29 @@ describeKernel('the nft feed barrier', () => {
     await feed.barrier();
     expect(seen).toHaveLength(20);
   });
+
+  // Found as a daemon that exited 0 in the middle of its shutdown: a reload's barrier waited
+  // only on an unref'd timer after the monitor was gone, and the event loop ran dry.
+  it.each(['kill', 'close'])(
+    'settles a waiting barrier at once when the monitor ends (%s), without a timer holding the process',
+    (mode) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, '..', 'fixtures', 'feed-stranded-barrier.ts'),
+          ns().name,
+          mode,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect({ code: r.status, stdout: r.stdout.trim() }, r.stderr).toEqual({
+        code: 0,
+        stdout: expect.stringMatching(/^rejected: /),
+      });
+    },
+  );
 
   it('rejects once the feed is closed', async () => {
     await feed?.close();
