@@ -442,6 +442,13 @@ if (entry !== undefined && resolve(entry) === fileURLToPath(import.meta.url)) {
     fatal.error('unhandled rejection', { error: err });
     process.exit(1);
   });
+  // The event loop running dry while main() is pending means something awaited a promise that
+  // nothing can settle any more (once: an unref'd timer during shutdown): that is never a
+  // success, whatever the exit code would have been.
+  process.once('beforeExit', () => {
+    fatal.error('internal error: nothing left to wait for while starting or stopping');
+    process.exit(1);
+  });
   main(process.argv.slice(2), process.env).then(
     (code) => process.exit(code),
     (err: unknown) => {
