@@ -31,6 +31,7 @@ import { OPTIONS } from '../src/config.js';
 import { findLog, parseLogLines } from '../src/observe/log-lines.js';
 import { hashToken } from '../src/transport/auth.js';
 import { describeKernel, useNetns } from './helpers/kernel.js';
+import { stopDaemon } from './helpers/stop.js';
 
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 const ROOT = join(import.meta.dirname, '..');
@@ -245,13 +246,8 @@ function start(args: string[], env: Record<string, string> = {}, prefix: string[
 }
 
 afterEach(async () => {
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) {
-      r.child.kill('SIGKILL');
-      await r.exited;
-    }
-  }
-});
+  for (const r of running.splice(0)) await stopDaemon(r.child, r.exited);
+}, 30_000);
 
 function curl(args: string[]): { status: number; body: string } {
   const r = spawnSync('curl', ['-sS', '--max-time', '20', '-w', '\n%{http_code}', ...args], {

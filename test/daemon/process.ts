@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { findLog, type LogRecord, parseLogLines } from '../../src/observe/log-lines.js';
+import { stopDaemon } from '../helpers/stop.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -23,13 +24,8 @@ export interface Daemon {
 const started: Daemon[] = [];
 
 afterEach(async () => {
-  for (const d of started.splice(0)) {
-    if (d.child.exitCode === null && d.child.signalCode === null) {
-      d.child.kill('SIGKILL');
-      await d.exited;
-    }
-  }
-});
+  for (const d of started.splice(0)) await stopDaemon(d.child, d.exited);
+}, 30_000);
 
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
