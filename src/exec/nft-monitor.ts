@@ -27,6 +27,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import type { Family } from '../domain/family.js';
 import { type ChangeFeed, ExecError, type Generation, type RuleChange } from './executor.js';
 import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
@@ -256,6 +257,15 @@ export interface NftChangeFeedOptions {
   /** Milliseconds `start()` waits for the monitor to prove it is listening (it reads the whole ruleset first: seconds at 50k rules). @default 120000 */
   startTimeoutMs?: number;
   /**
+   * How much nicer than the service the monitor runs until it is live (0 to 19). Its first read
+   * of the whole ruleset (about 1.4 s of CPU at 50k rules) runs beside the service's own read,
+   * which readiness waits for: nicer, it takes the CPU the service leaves. Once live it gets the
+   * service's priority back; where the service could not give it back (no CAP_SYS_NICE, and an
+   * RLIMIT_NICE that does not reach), it is never made nicer.
+   * @default 10
+   */
+  startNice?: number;
+  /**
    * Most pids claimed at once. Past it the oldest claim without a waiting `takeOwn` is dropped
    * and the generations it held are delivered to `onExternal` (nobody took them).
    * @default 1024
@@ -304,11 +314,27 @@ const MAX_STDERR_CHARS = 16 * 1024;
  * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
  *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
  */
+/**
+ * Whether this process may give a child back its own priority after making it nicer: with
+ * CAP_SYS_NICE, or an RLIMIT_NICE that reaches its nice value (the child inherits the limit).
+ */
+function mayRaisePriority(): boolean {
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (eff && ((BigInt(`0x${eff[1]}`) >> 23n) & 1n) === 1n) return true; // CAP_SYS_NICE
+    const limit = /^Max nice priority\s+(\d+|unlimited)\s/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return limit !== null && (limit[1] === 'unlimited' || Number(limit[1]) >= 20 - getPriority());
+  } catch {
+    return false;
+  }
+}
+
 export class NftChangeFeed implements ChangeFeed {
   readonly netns: string | undefined;
   readonly #nft: string;
   readonly #ip: string;
   readonly #startTimeoutMs: number;
+  readonly #startNice: number;
   readonly #maxClaims: number;
   readonly #maxPerClaim: number;
   readonly #claimTtlMs: number;
@@ -336,6 +362,7 @@ export class NftChangeFeed implements ChangeFeed {
     this.#nft = checkProgram('nft', options.nft ?? 'nft');
     this.#ip = checkProgram('ip', options.ip ?? 'ip');
     this.#startTimeoutMs = checkInteger('startTimeoutMs', options.startTimeoutMs ?? 120_000, 1, 3_600_000);
+    this.#startNice = checkInteger('startNice', options.startNice ?? 10, 0, 19);
     this.#maxClaims = checkInteger('maxClaims', options.maxClaims ?? 1024, 1, 1_000_000);
     this.#maxPerClaim = checkInteger(
       'maxGenerationsPerClaim',
@@ -376,6 +403,7 @@ export class NftChangeFeed implements ChangeFeed {
     });
     this.#child = child;
     child.stdin.end();
+    const own = this.#renice(child.pid, undefined);
     this.#exited = new Promise((resolve) => {
       child.once('close', () => resolve());
       child.once('error', () => resolve());
@@ -436,7 +464,28 @@ export class NftChangeFeed implements ChangeFeed {
       await this.close();
       throw err;
     }
-    if (this.#state === 'starting') this.#state = 'live';
+    if (this.#state === 'starting') {
+      this.#state = 'live';
+      if (own !== undefined) this.#renice(child.pid, own);
+    }
+  }
+
+  /**
+   * Sets the monitor's priority: `to`, or #startNice below the service's. Returns the service's
+   * own priority when the monitor's was changed. Best effort: a priority that cannot be set
+   * (no such process, not allowed) only costs speed.
+   */
+  #renice(pid: number | undefined, to: number | undefined): number | undefined {
+    if (pid === undefined) return undefined;
+    // Lowered only where it can be raised again: a monitor left nicer for good would lag.
+    if (to === undefined && (this.#startNice === 0 || !mayRaisePriority())) return undefined;
+    try {
+      const own = getPriority();
+      setPriority(pid, to ?? Math.min(19, own + this.#startNice));
+      return own;
+    } catch {
+      return undefined;
+    }
   }
 
   claim(pid: number): void {

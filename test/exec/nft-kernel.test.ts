@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { getPriority } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Family, TableName } from '../../src/domain/family.js';
 import { ChildProcessExecutor } from '../../src/exec/child-process-executor.js';
@@ -389,6 +392,42 @@ describeKernel('nf_tables change feed and rule handles', () => {
       `[nft] restore of ${N} rules: ${restoreMs.toFixed(0)} ms, their handles from the feed after ${feedMs.toFixed(0)} ms; list table with ${N} rules: ${listMs.toFixed(0)} ms; delete 256 handles: ${deleteMs.toFixed(0)} ms`,
     );
   }, 120_000);
+
+  it('runs the monitor 10 nicer than the service while it reads the ruleset, as nice as the service once live', async () => {
+    const own = getPriority();
+    const other = new NftChangeFeed({ netns: ns().name });
+    const starting = other.start();
+    const pid = other.pid!;
+    expect(getPriority(pid)).toBe(Math.min(19, own + 10));
+    await starting;
+    expect(getPriority(pid)).toBe(own);
+    await other.close();
+    const plain = new NftChangeFeed({ netns: ns().name, startNice: 0 });
+    const plainStart = plain.start();
+    expect(getPriority(plain.pid!)).toBe(own);
+    await plainStart;
+    await plain.close();
+  });
+
+  it('leaves the monitor as nice as the service where it could not give the priority back', () => {
+    // Without CAP_SYS_NICE (and RLIMIT_NICE 0, the default) a nicer monitor would stay nicer.
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--bounding-set=-sys_nice',
+        '--inh-caps=-sys_nice',
+        process.execPath,
+        '--import',
+        'tsx',
+        join(import.meta.dirname, '..', 'fixtures', 'feed-nice.ts'),
+        ns().name,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const own = getPriority();
+    expect(JSON.parse(r.stdout)).toEqual({ own, during: own, after: own });
+  });
 
   it('reports a dead monitor as FEED_LOST, and close() leaves no process behind', async () => {
     const other = new NftChangeFeed({ netns: ns().name });
