@@ -298,6 +298,8 @@ type State = 'idle' | 'starting' | 'live' | 'lost' | 'closed';
 /** Longest monitor line kept; a longer one (never seen in practice) is cut, its handle lost. */
 const MAX_LINE_CHARS = 1024 * 1024;
 const MAX_STDERR_CHARS = 16 * 1024;
+/** How long after its spawn the monitor's netlink socket may take to appear (see #waitSubscribed). */
+const SOCKET_WAIT_MS = 2000;
 
 /**
  * {@link ChangeFeed} over `nft -a monitor`.
@@ -349,6 +351,8 @@ export class NftChangeFeed implements ChangeFeed {
   #stderr = '';
   #pendingIsMarker = false;
   #markerSeen: (() => void) | undefined;
+  #spawnedAt = 0;
+  #socketSeen = false;
   #barriers: Promise<void> = Promise.resolve();
   #lost: ExecError | undefined;
   /** Called when the feed is closed or lost: a marker wait in #sync ends at once. */
@@ -402,6 +406,7 @@ export class NftChangeFeed implements ChangeFeed {
       env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
     });
     this.#child = child;
+    this.#spawnedAt = Date.now();
     child.stdin.end();
     const own = this.#renice(child.pid, undefined);
     this.#exited = new Promise((resolve) => {
@@ -624,9 +629,18 @@ export class NftChangeFeed implements ChangeFeed {
     return found ? false : undefined;
   }
 
-  /** Waits (polling) until the monitor has subscribed, or it cannot be told, or the deadline. */
+  /**
+   * Waits (polling) until the monitor has subscribed, or it cannot be told, or the deadline.
+   * Right after the spawn its socket does not exist yet (nft is still starting, or `ip netns
+   * exec` has not exec'd it): that is waited for too, up to SOCKET_WAIT_MS, since a marker
+   * committed then lands in the middle of the monitor's first read and makes it start over.
+   */
   async #waitSubscribed(deadline: number): Promise<void> {
-    while (Date.now() < deadline && this.#subscribed() === false) {
+    for (;;) {
+      const subscribed = this.#subscribed();
+      if (subscribed !== undefined) this.#socketSeen = true;
+      const notYet = !this.#socketSeen && Date.now() - this.#spawnedAt < SOCKET_WAIT_MS;
+      if (subscribed === true || (subscribed === undefined && !notYet) || Date.now() >= deadline) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }

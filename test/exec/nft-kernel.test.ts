@@ -396,17 +396,20 @@ describeKernel('nf_tables change feed and rule handles', () => {
   it('runs the monitor 10 nicer than the service while it reads the ruleset, as nice as the service once live', async () => {
     const own = getPriority();
     const other = new NftChangeFeed({ netns: ns().name });
-    const starting = other.start();
-    const pid = other.pid!;
-    expect(getPriority(pid)).toBe(Math.min(19, own + 10));
-    await starting;
-    expect(getPriority(pid)).toBe(own);
-    await other.close();
     const plain = new NftChangeFeed({ netns: ns().name, startNice: 0 });
-    const plainStart = plain.start();
-    expect(getPriority(plain.pid!)).toBe(own);
-    await plainStart;
-    await plain.close();
+    try {
+      const starting = other.start();
+      const pid = other.pid!;
+      expect(getPriority(pid)).toBe(Math.min(19, own + 10));
+      await starting;
+      expect(getPriority(pid)).toBe(own);
+      const plainStart = plain.start();
+      expect(getPriority(plain.pid!)).toBe(own);
+      await plainStart;
+    } finally {
+      // A failed assertion must not leave a monitor running.
+      await Promise.all([other.close(), plain.close()]);
+    }
   });
 
   it('leaves the monitor as nice as the service where it could not give the priority back', () => {
