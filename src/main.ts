@@ -167,6 +167,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 
     service = new FirewallService({
       executor: kernel.executor,
+      backend: kernel.backend,
       ...(kernel.feed ? { feed: kernel.feed } : {}),
       ...(kernel.handles ? { handles: kernel.handles } : {}),
       families: config.families,

@@ -29,7 +29,10 @@ export async function preflight(config: Config): Promise<KernelAdapters> {
     throw new StartupError(netnsMissing(config.netns));
   }
   try {
-    return await openKernel(config.netns === undefined ? {} : { netns: config.netns });
+    return await openKernel({
+      ...(config.netns === undefined ? {} : { netns: config.netns }),
+      probeFamily: config.families[0] ?? 'ipv4',
+    });
   } catch (err) {
     if (err instanceof ExecError) {
       if (err.kind === 'binary_missing') {

@@ -6,6 +6,7 @@
  * falls back to deletes by spec and a periodic check.
  */
 import { spawnSync } from 'node:child_process';
+import type { Family } from '../domain/family.js';
 import { ChildProcessExecutor, type ChildProcessExecutorOptions } from './child-process-executor.js';
 import type { BackendInfo, ChangeFeed, Executor, RuleHandles } from './executor.js';
 import { NftRuleHandles } from './nft-handles.js';
@@ -13,6 +14,7 @@ import { NftChangeFeed } from './nft-monitor.js';
 
 export interface KernelAdapters {
   readonly executor: Executor;
+  /** What the probe family's iptables program reported (`iptables --version`). */
   readonly backend: BackendInfo;
   /** Present on nf_tables when `nft` is installed. */
   readonly feed?: ChangeFeed;
@@ -30,6 +32,8 @@ export interface KernelAdapters {
 export interface OpenKernelOptions extends ChildProcessExecutorOptions {
   /** Use the nft feed and handles when possible. @default true */
   readonly useNft?: boolean;
+  /** The family whose iptables program is asked for its version and backend. @default 'ipv4' */
+  readonly probeFamily?: Family;
 }
 
 function nftAvailable(): boolean {
@@ -66,16 +70,17 @@ function otherBackend(
 }
 
 export async function openKernel(options: OpenKernelOptions = {}): Promise<KernelAdapters> {
-  const probe = new ChildProcessExecutor(options);
-  const backend = await probe.info('ipv4');
+  const { probeFamily = 'ipv4', ...executorOptions } = options;
+  const probe = new ChildProcessExecutor(executorOptions);
+  const backend = await probe.info(probeFamily);
   // On nf_tables batches go through one long-lived iptables-restore (restore-session.ts) unless
   // turned off; never on legacy, where that process would hold the xtables lock.
   const executor =
     backend.backend === 'nf_tables' && options.longLivedRestore !== false && installed('stdbuf')
-      ? new ChildProcessExecutor({ ...options, longLivedRestore: true })
+      ? new ChildProcessExecutor({ ...executorOptions, longLivedRestore: true })
       : probe;
   const netns = options.netns === undefined ? {} : { netns: options.netns };
-  const other = otherBackend(backend.backend, options);
+  const other = otherBackend(backend.backend, executorOptions);
   const base = { executor, backend, ...(other ? { other } : {}) };
   if (options.useNft === false) return { ...base, degraded: 'nft use disabled by configuration' };
   if (backend.backend !== 'nf_tables') {

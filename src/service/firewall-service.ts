@@ -86,6 +86,11 @@ export type { ApplyResult, ChainSummary, ChainView, OpResult, RuleDetail } from 
 
 export interface FirewallServiceOptions {
   readonly executor: Executor;
+  /**
+   * What `executor.info(families[0])` reports, when the caller has already asked (openKernel
+   * does): start() then does not ask again (a process on the way to ready).
+   */
+  readonly backend?: BackendInfo;
   /** nf_tables commit stream; with `handles`, enables delete-by-handle and instant external-change detection. */
   readonly feed?: ChangeFeed;
   readonly handles?: RuleHandles;
@@ -200,6 +205,7 @@ export class FirewallService implements FirewallApi {
     if (!options || typeof options.executor !== 'object')
       throw new TypeError('Expected `executor` to be an Executor');
     this.executor = options.executor;
+    this.backend = options.backend;
     this.families = options.families ?? FAMILIES;
     for (const f of this.families)
       if (!isFamily(f)) throw new TypeError(`Expected \`families\` to hold ipv4 or ipv6, got ${String(f)}`);
@@ -272,7 +278,7 @@ export class FirewallService implements FirewallApi {
   /** Reads the kernel, starts watching it, and makes the service ready. */
   async start(): Promise<void> {
     if (this.started) return;
-    this.backend = await this.executor.info(this.families[0] ?? 'ipv4');
+    this.backend ??= await this.executor.info(this.families[0] ?? 'ipv4');
     if (this.journal) {
       await ensureDir(dirname(this.journal.path));
       const pending = this.pending;

@@ -143,6 +143,23 @@ describe('FirewallService status and lifecycle', () => {
     });
   });
 
+  it('asks iptables for its backend at start only when not told it already', async () => {
+    const asked = new FakeExecutor();
+    const a = new FirewallService({ executor: asked, pollIntervalMs: 0 });
+    await a.start();
+    expect(asked.calls.info).toBe(1);
+    const told = new FakeExecutor();
+    const b = new FirewallService({
+      executor: told,
+      backend: { backend: 'legacy', version: '1.8.7' },
+      pollIntervalMs: 0,
+    });
+    await b.start();
+    expect(told.calls.info).toBe(0);
+    expect(b.status().backend).toEqual({ backend: 'legacy', version: '1.8.7' });
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('manages only the families it is given', async () => {
     const { service } = await startSeeded(['ipv4']);
     const only = new FirewallService({ executor: new FakeExecutor(), families: ['ipv4'], pollIntervalMs: 0 });
