@@ -9,8 +9,9 @@
  * written as their message.
  */
 
+import { createRequire } from 'node:module';
 import { type DestinationStream, pino } from 'pino';
-import pretty from 'pino-pretty';
+import type Pretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config.js';
 import { currentRequestId } from './request-context.js';
 
@@ -93,7 +94,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const destination =
     options.destination ??
     (readable
-      ? pretty({
+      ? // Loaded only for a terminal (about 25 ms: a daemon under a supervisor logs JSON).
+        (createRequire(import.meta.url)('pino-pretty') as typeof Pretty)({
           destination: 2,
           sync: true,
           colorize: terminal,

@@ -91,6 +91,12 @@ export interface FirewallServiceOptions {
    * does): start() then does not ask again (a process on the way to ready).
    */
   readonly backend?: BackendInfo;
+  /**
+   * iptables-save output for the first read, already asked for by the caller (main starts the
+   * saves before the service's own modules load, to be ready sooner). Used unless start()
+   * repaired a change from the journal first (the kernel then changed since they were taken).
+   */
+  readonly firstSaves?: ReadonlyMap<Family, Promise<string>>;
   /** nf_tables commit stream; with `handles`, enables delete-by-handle and instant external-change detection. */
   readonly feed?: ChangeFeed;
   readonly handles?: RuleHandles;
@@ -193,6 +199,7 @@ export class FirewallService implements FirewallApi {
   /** Lint of the current model, by the model's state object (reads compute it once per change). */
   private lintCache: { state: unknown; findings: Finding[] } | undefined;
   private backend: BackendInfo | undefined;
+  private firstSaves: ReadonlyMap<Family, Promise<string>> | undefined;
   /** What start found of a change in flight at the last stop. */
   recovery: Recovery | undefined;
   private started = false;
@@ -206,6 +213,7 @@ export class FirewallService implements FirewallApi {
       throw new TypeError('Expected `executor` to be an Executor');
     this.executor = options.executor;
     this.backend = options.backend;
+    this.firstSaves = options.firstSaves;
     this.families = options.families ?? FAMILIES;
     for (const f of this.families)
       if (!isFamily(f)) throw new TypeError(`Expected \`families\` to hold ipv4 or ipv6, got ${String(f)}`);
@@ -287,7 +295,11 @@ export class FirewallService implements FirewallApi {
         if (pending && isAfterCommit(after)) await pending.settle(after);
       });
     }
-    await this.sync.start();
+    // Saves taken before a repair of the journal changed the kernel are not what it holds.
+    const repaired = this.recovery !== undefined && this.recovery.outcome !== 'none';
+    if (repaired) for (const save of this.firstSaves?.values() ?? []) save.catch(() => undefined);
+    await this.sync.start(repaired ? undefined : this.firstSaves);
+    this.firstSaves = undefined;
     await this.removeLeftoverProbes();
     this.model.revision = 1;
     this.started = true;

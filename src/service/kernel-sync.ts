@@ -140,8 +140,11 @@ export class KernelSync {
     return this.lost;
   }
 
-  /** Starts the feed (or polling) and reads every managed family into the model. */
-  async start(): Promise<void> {
+  /**
+   * Starts the feed (or polling) and reads every managed family into the model: from `saves`
+   * (iptables-save output already asked for) where given.
+   */
+  async start(saves?: ReadonlyMap<Family, Promise<string>>): Promise<void> {
     const feed = this.o.feed;
     // The monitor reads the whole ruleset before it reports anything: let it do so beside ours,
     // before any change of ours lands (every commit during that read makes nft monitor start
@@ -168,10 +171,15 @@ export class KernelSync {
     }
     // The families side by side: one's save runs while the other is parsed.
     const began = performance.now();
-    const saves = Promise.all(this.o.families.map((family) => this.readKernel(family)));
+    const reads = Promise.all(
+      this.o.families.map(async (family) => {
+        const given = saves?.get(family);
+        return given ? stateFromSave(family, scanSave(await given, family)) : this.readKernel(family);
+      }),
+    );
     // The other backend is read beside ours (it is not part of the model).
     const other = this.readOther();
-    const [states] = await Promise.all([saves, other]);
+    const [states] = await Promise.all([reads, other]);
     this.o.families.forEach((family, i) => {
       this.o.model.state.set(family, states[i] as FamilyState);
     });

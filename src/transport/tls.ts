@@ -13,8 +13,9 @@
 
 import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createSecureContext, type TLSSocket } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 
 export interface TlsFilePaths {
   readonly cert: string;
@@ -125,7 +126,10 @@ export class TlsFiles implements grpc.experimental.CertificateProvider {
 
   /** gRPC server credentials: TLS, requesting (not requiring) a client certificate when a client CA is set. */
   grpcCredentials(): grpc.ServerCredentials {
-    return grpc.experimental.createCertificateProviderServerCredentials(
+    // grpc-js (about 40 ms to load) is loaded here, not with this module: the configuration
+    // loads this module before the service starts reading the kernel.
+    const grpcJs = createRequire(import.meta.url)('@grpc/grpc-js') as typeof grpc;
+    return grpcJs.experimental.createCertificateProviderServerCredentials(
       this,
       this.material.ca ? this : null,
       false,

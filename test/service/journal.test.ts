@@ -158,6 +158,23 @@ describe('the change journal', () => {
       await service.close();
     });
 
+    it('saves taken before the repair (to be ready sooner) are not what the model is read from', async () => {
+      const dir = stateDir();
+      const fake = await crashed(dir, false);
+      const early = new Map((['ipv4', 'ipv6'] as const).map((f) => [f, fake.save(f)]));
+      const service = new FirewallService({
+        executor: fake,
+        pollIntervalMs: 0,
+        stateDir: dir,
+        firstSaves: early,
+      });
+      await service.start();
+      expect(service.recovery?.outcome).toBe('undone');
+      expect(service.getRulesetText('ipv4').text).toBe(await fake.save('ipv4'));
+      expect(service.getRulesetText('ipv4').text).not.toContain('PCL-TX-');
+      await service.close();
+    });
+
     it('a change whose every part committed is kept whole', async () => {
       const dir = stateDir();
       const fake = await crashed(dir, true);

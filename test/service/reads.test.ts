@@ -160,6 +160,23 @@ describe('FirewallService status and lifecycle', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('reads the model from saves already asked for, where given', async () => {
+    const fake = new FakeExecutor();
+    const given =
+      '*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.1/32 -j ACCEPT\nCOMMIT\n';
+    const service = new FirewallService({
+      executor: fake,
+      pollIntervalMs: 0,
+      firstSaves: new Map([['ipv4', Promise.resolve(given)]]),
+    });
+    await service.start();
+    expect(fake.calls.save).toBe(1); // ipv6 only
+    expect(service.getRulesetText('ipv4').text).toBe(given);
+    const { chain } = await service.getChain('ipv4', 'filter', 'INPUT');
+    expect([chain.policy, chain.rules.map((r) => r.text)]).toEqual(['DROP', ['-s 192.0.2.1/32 -j ACCEPT']]);
+    await service.close();
+  });
+
   it('manages only the families it is given', async () => {
     const { service } = await startSeeded(['ipv4']);
     const only = new FirewallService({ executor: new FakeExecutor(), families: ['ipv4'], pollIntervalMs: 0 });
