@@ -249,14 +249,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     keys.add('grpc', grpcIdempotency);
     const remembered = await keys.load();
     if (remembered > 0) log.info('idempotency keys loaded', { count: remembered });
-    const restOptions = {
-      service,
-      auth,
-      idempotency,
-      maxBodyBytes: config.maxBodyBytes,
-      daemon,
-      metrics,
-    };
+    const restOptions = { service, auth, idempotency, maxBodyBytes: config.maxBodyBytes, daemon, metrics };
     const security = tlsFiles ? (tlsFiles.current.ca ? 'mtls' : 'tls') : 'none';
     const rest = createHttpServer(
       createApp({ ...restOptions, requireAuth: true, door: 'rest', logger: lineLogger('rest') }),

@@ -302,21 +302,6 @@ const MAX_STDERR_CHARS = 16 * 1024;
 const SOCKET_WAIT_MS = 2000;
 
 /**
- * {@link ChangeFeed} over `nft -a monitor`.
- *
- * - `start()` spawns the monitor, then commits a marker transaction (add and delete of a
- *   private, empty `inet` table named `portcullis_sync_<random>`) until the monitor prints it:
- *   the monitor is then provably subscribed, and every later commit will be seen. The marker
- *   generations are never delivered. (Other watchers of the namespace do see them.)
- * - Generations of a claimed pid are held for `takeOwn`; a claim ends when `takeOwn` settles
- *   (or by `release`, or when dropped by the bounds, see the options). A pid claimed again
- *   before its claim ended (a long-lived restore, exec/restore-session.ts) has one use per
- *   claim: each takeOwn, in order, takes exactly its count of generations, the last one all
- *   that are left, and the claim ends with the last use.
- * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
- *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
- */
-/**
  * Whether this process may give a child back its own priority after making it nicer: with
  * CAP_SYS_NICE, or an RLIMIT_NICE that reaches its nice value (the child inherits the limit).
  */
@@ -331,6 +316,21 @@ function mayRaisePriority(): boolean {
   }
 }
 
+/**
+ * {@link ChangeFeed} over `nft -a monitor`.
+ *
+ * - `start()` spawns the monitor, then commits a marker transaction (add and delete of a
+ *   private, empty `inet` table named `portcullis_sync_<random>`) until the monitor prints it:
+ *   the monitor is then provably subscribed, and every later commit will be seen. The marker
+ *   generations are never delivered. (Other watchers of the namespace do see them.)
+ * - Generations of a claimed pid are held for `takeOwn`; a claim ends when `takeOwn` settles
+ *   (or by `release`, or when dropped by the bounds, see the options). A pid claimed again
+ *   before its claim ended (a long-lived restore, exec/restore-session.ts) has one use per
+ *   claim: each takeOwn, in order, takes exactly its count of generations, the last one all
+ *   that are left, and the claim ends with the last use.
+ * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
+ *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
+ */
 export class NftChangeFeed implements ChangeFeed {
   readonly netns: string | undefined;
   readonly #nft: string;
