@@ -12,7 +12,7 @@ import type { ValidChainSpec, ValidOp } from './operations.js';
 import { createChain } from './plan-chains.js';
 import type { JobPlan } from './plan-types.js';
 import { at, type Planner, refill } from './planner.js';
-import type { ChainState } from './state.js';
+import { adoptRule, type ChainState, type RuleEntry } from './state.js';
 import { checkTableChains } from './validate-operations.js';
 
 type TableOp = Extract<ValidOp, { op: 'replaceChain' | 'replaceTable' | 'reset' }>;
@@ -81,6 +81,10 @@ function replaceRules(
   ) {
     suffix++;
   }
+  // The kept rules were just parsed from the request: entries read from the kernel take that.
+  for (let k = 0; k < prefix; k++) adoptRule(old[k] as RuleEntry, rules[k] as Rule);
+  for (let k = 1; k <= suffix; k++)
+    adoptRule(old[old.length - k] as RuleEntry, rules[rules.length - k] as Rule);
   const deleteCount = old.length - prefix - suffix;
   if (deleteCount === 0 && texts.length - prefix - suffix === 0) return;
   // A delete by spec removes the first identical rule: if a rule to remove has a copy in the

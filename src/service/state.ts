@@ -173,6 +173,16 @@ class KernelEntry implements RuleEntry {
     return this.parsed;
   }
 
+  /**
+   * Takes a typed rule parsed elsewhere from this same text (a declarative replace parsed the
+   * request's copy of it just now), unless one is kept already or the table's chains at the
+   * read would have read it otherwise (`-j NAME`, see readsAlike).
+   */
+  adopt(rule: Rule): void {
+    if (typeof this.parsed === 'object' || !readsAlike(rule, this.source.chains)) return;
+    this.parsed = rule;
+  }
+
   /** Parses the text without keeping the rule (see checkReadable). */
   check(): void {
     if (this.parsed !== undefined) return;
@@ -184,6 +194,16 @@ class KernelEntry implements RuleEntry {
   withId(id: string): KernelEntry {
     return new KernelEntry(this.text, id, this.handle, this.source, this.occurrence, this.parsed);
   }
+}
+
+/**
+ * Hands `rule`, parsed from a request and rendering to `entry.text`, to an entry read from the
+ * kernel that has not parsed its text yet: the lockout guard's simulation of the change would
+ * otherwise parse every kept rule of a replaced table again (1.45 s of 8.7 s for a 1% replace
+ * of a 200k-rule table, the first after a start).
+ */
+export function adoptRule(entry: RuleEntry, rule: Rule): void {
+  if (entry instanceof KernelEntry) entry.adopt(rule);
 }
 
 function parseKernelRule(text: string, s: RuleSource): Rule {
@@ -213,6 +233,15 @@ export function uncheckedEntries(state: FamilyState): RuleEntry[] {
   for (const t of state.tables.values())
     for (const c of t.chains.values())
       for (const e of c.entries) if (e instanceof KernelEntry && e.known() === undefined) out.push(e);
+  return out;
+}
+
+/** Entries read from the kernel that keep a typed rule (for tests: what a read or a change parsed). */
+export function parsedEntries(state: FamilyState): RuleEntry[] {
+  const out: RuleEntry[] = [];
+  for (const t of state.tables.values())
+    for (const c of t.chains.values())
+      for (const e of c.entries) if (e instanceof KernelEntry && typeof e.known() === 'object') out.push(e);
   return out;
 }
 

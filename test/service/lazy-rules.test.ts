@@ -19,11 +19,15 @@ import type { SaveOptions } from '../../src/exec/executor.js';
 import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { normalizeRule } from '../../src/iptables/catalogue.js';
 import { writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
+import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { parseSave, scanSave } from '../../src/iptables/save-parser.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
 import {
+  adoptRule,
   checkReadable,
   type FamilyState,
+  parsedEntries,
+  type RuleEntry,
   stateFromRuleset,
   stateFromSave,
   stateText,
@@ -183,6 +187,61 @@ describe('kernel reads parse rules lazily', () => {
     ).toEqual({
       jump: 'FOO',
     });
+  });
+
+  it('takes over the rules a request parsed from the same texts: what parsing the save gives', () => {
+    // A declarative replace parses the request's copy of every kept rule; the entries read from
+    // the kernel take those (adoptRule) instead of parsing their texts again for the guard.
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const text = ruleset(11, 150, family);
+      const state = lazy(text, family);
+      for (const t of state.tables.values())
+        for (const c of t.chains.values())
+          for (const e of c.entries) {
+            let parsed: Rule;
+            try {
+              parsed = parseRuleSpec(e.text, family);
+            } catch {
+              continue; // a request holding this text would have been refused
+            }
+            adoptRule(e, parsed);
+          }
+      expect(parsedEntries(state).length).toBeGreaterThan(withText(state) / 2);
+      expect(summary(state)).toEqual(summary(eager(text, family)));
+    }
+    // -j NAME read as a target (no chain FOO at the read): a request's jump to FOO is not taken.
+    const text = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j FOO\nCOMMIT\n';
+    const state = lazy(text, 'ipv4');
+    const [entry] = uncheckedEntries(state);
+    adoptRule(entry as RuleEntry, parseRuleSpec('-j FOO', 'ipv4'));
+    expect(parseRuleSpec('-j FOO', 'ipv4').target).toEqual({ jump: 'FOO' });
+    expect(parsedEntries(state)).toEqual([]);
+    expect(summary(state)).toEqual(summary(eager(text, 'ipv4')));
+  });
+
+  it('a replace of a table takes over the parse of every rule it keeps', async () => {
+    const fake = new FakeExecutor();
+    await fake.restore('ipv4', ruleset(5, 60), { noflush: false });
+    const service = new FirewallService({ executor: fake, families: ['ipv4'], pollIntervalMs: 0 });
+    await service.start();
+    const model = (service as unknown as { model: { state: Map<Family, FamilyState> } }).model;
+    const before = model.state.get('ipv4') as FamilyState;
+    expect(parsedEntries(before)).toEqual([]);
+    const filter = before.tables.get('filter');
+    const chains = [...(filter?.chains.values() ?? [])].map((c) => ({
+      name: c.name,
+      ...(c.policy ? { policy: c.policy } : {}),
+      rules: c.entries.map((e) => ({ spec: e.text })),
+    }));
+    const input = chains.find((c) => c.name === 'INPUT');
+    input?.rules.push({ spec: '-s 192.0.2.77/32 -j DROP' });
+    await service.apply([{ op: 'replaceTable', family: 'ipv4', table: 'filter', chains }]);
+    const after = model.state.get('ipv4') as FamilyState;
+    const kept = [...(after.tables.get('filter')?.chains.values() ?? [])].flatMap((c) =>
+      c.entries.filter((e) => e.text !== '-s 192.0.2.77/32 -j DROP'),
+    );
+    expect(parsedEntries(after).length).toBe(kept.filter((e) => e.text !== '').length);
+    await service.close();
   });
 
   it('lines in another form (counters, --append) are parsed at once, to the same text', () => {
