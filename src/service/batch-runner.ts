@@ -48,7 +48,7 @@ import {
 } from './pending.js';
 import type { JobPlan, PlannedCommand, PlannerOptions } from './plan-types.js';
 import { Planner } from './planner.js';
-import { Draft, type FamilyState, type RuleEntry, settleHandle, toRuleset } from './state.js';
+import { Draft, type FamilyState, lazyRuleset, type RuleEntry, settleHandle } from './state.js';
 import { type ApplyResult, outcomeView, stateChainLookup } from './views.js';
 
 export interface ApplyJob {
@@ -977,7 +977,7 @@ function journalBlocks(
   return out;
 }
 
-/** The model of every family as the simulator reads it. */
+/** The model of every family as the guard's simulator reads it (chains parsed when walked). */
 export function rulesetsOf(state: ReadonlyMap<Family, FamilyState>): Map<Family, Ruleset> {
-  return new Map([...state].map(([f, st]) => [f, toRuleset(st)] as const));
+  return new Map([...state].map(([f, st]) => [f, lazyRuleset(st)] as const));
 }

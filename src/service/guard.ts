@@ -23,7 +23,7 @@
  */
 import { DomainError } from '../domain/errors.js';
 import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
-import type { Rule, Ruleset } from '../domain/model.js';
+import type { Chain, Rule, Ruleset } from '../domain/model.js';
 import type { Command } from '../iptables/commands.js';
 import {
   normalizePacket,
@@ -34,6 +34,7 @@ import {
 } from '../simulate/index.js';
 import { addressWords, type Cidr, inCidr, parseCidr } from '../simulate/ip.js';
 import type { PlannedCommand } from './plan-types.js';
+import { entriesOf } from './state.js';
 
 export interface GuardConfig {
   /** TCP ports of SSH to protect (e.g. [22]); empty: SSH is not protected. */
@@ -110,9 +111,8 @@ function anywhereSource(
   for (const m of rulesets)
     for (const t of m.get(family)?.tables ?? [])
       for (const c of t.chains)
-        for (const r of c.rules) {
-          if (r.source === undefined || r.invert?.includes('source')) continue;
-          const cidr = parseCidr(family, r.source);
+        for (const source of sources(c)) {
+          const cidr = parseCidr(family, source);
           if (cidr && cidr.prefix > 0) named.push(cidr);
         }
   return ANYWHERE[family].find((a) => {
@@ -127,15 +127,44 @@ function hostOf(cidr: string): string {
   return slash < 0 ? cidr : cidr.slice(0, slash);
 }
 
-/** Names of `recent` lists the rulesets use: a protected connection has no recent hits in any. */
+/**
+ * The sources (`-s`, not negated) of a chain's rules. From the texts where the chain has them
+ * (lazyRuleset): a rule's text is canonical, as iptables-save prints it, and there `-s` (or
+ * `! -s`) comes first when the rule has one; no rule is parsed for it.
+ */
+export function sources(chain: Chain): string[] {
+  const entries = entriesOf(chain);
+  if (!entries) {
+    const out: string[] = [];
+    for (const r of chain.rules)
+      if (r.source !== undefined && !r.invert?.includes('source')) out.push(r.source);
+    return out;
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (!e.text.startsWith('-s ')) continue;
+    const end = e.text.indexOf(' ', 3);
+    out.push(end < 0 ? e.text.slice(3) : e.text.slice(3, end));
+  }
+  return out;
+}
+
+/**
+ * Names of `recent` lists the rulesets use: a protected connection has no recent hits in any.
+ * Only rules whose text mentions `recent` are parsed for it (a recent match prints `-m recent`).
+ */
 function recentLists(rulesets: readonly ReadonlyMap<Family, Ruleset>[]): Record<string, never[]> {
   const out: Record<string, never[]> = {};
+  const note = (r: Rule) => {
+    for (const m of r.matches) if (!('raw' in m) && m.module === 'recent') out[m.name ?? 'DEFAULT'] = [];
+  };
   for (const rs of rulesets.flatMap((m) => [...m.values()]))
     for (const t of rs.tables)
-      for (const c of t.chains)
-        for (const r of c.rules)
-          for (const m of r.matches)
-            if (!('raw' in m) && m.module === 'recent') out[m.name ?? 'DEFAULT'] = [];
+      for (const c of t.chains) {
+        const entries = entriesOf(c);
+        if (!entries) for (const r of c.rules) note(r);
+        else for (const e of entries) if (e.text.includes('recent')) note(e.rule);
+      }
   return out;
 }
 

@@ -14,7 +14,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
 import type { Family, TableName } from '../../src/domain/family.js';
-import type { Rule } from '../../src/domain/model.js';
+import type { Chain, Rule } from '../../src/domain/model.js';
 import type { SaveOptions } from '../../src/exec/executor.js';
 import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
 import { normalizeRule } from '../../src/iptables/catalogue.js';
@@ -22,10 +22,12 @@ import { writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { parseSave, scanSave } from '../../src/iptables/save-parser.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
+import { LockoutGuard, sources } from '../../src/service/guard.js';
 import {
   adoptRule,
   checkReadable,
   type FamilyState,
+  lazyRuleset,
   parsedEntries,
   type RuleEntry,
   stateFromRuleset,
@@ -242,6 +244,78 @@ describe('kernel reads parse rules lazily', () => {
     );
     expect(parsedEntries(after).length).toBe(kept.filter((e) => e.text !== '').length);
     await service.close();
+  });
+
+  it('the guard reads sources and recent lists from the texts: the same paths as from parsed rules', () => {
+    const guard = new LockoutGuard(
+      { sshPorts: [22], sshSources: [], apiPorts: [443], adminSources: ['198.51.100.0/24', '2001:db8::/48'] },
+      ['ipv4', 'ipv6'],
+    );
+    let withSource = 0;
+    let withRecent = 0;
+    for (const n of [3, 17, 29]) {
+      const states = new Map(
+        (['ipv4', 'ipv6'] as const).map((family) => [family, lazy(ruleset(n, 200, family), family)] as const),
+      );
+      const eagerSets = new Map([...states].map(([f, st]) => [f, toRuleset(st)] as const));
+      for (const rs of eagerSets.values())
+        for (const t of rs.tables)
+          for (const c of t.chains) {
+            withSource += c.rules.filter(
+              (r) => r.source !== undefined && !r.invert?.includes('source'),
+            ).length;
+            withRecent += c.rules.filter((r) => r.matches.some((m) => m.module === 'recent')).length;
+          }
+      const fresh = () =>
+        new Map([...states].map(([f, st]) => [f, lazyRuleset(lazy(stateText(st), f))] as const));
+      const lazySets = fresh();
+      for (const [f, rs] of lazySets)
+        for (const t of rs.tables)
+          for (const c of t.chains)
+            expect(sources(c), `${f} ${t.name} ${c.name}`).toEqual(
+              sources(
+                eagerSets
+                  .get(f)
+                  ?.tables.find((x) => x.name === t.name)
+                  ?.chains.find((x) => x.name === c.name) as Chain,
+              ),
+            );
+      const caller = [{ address: '192.0.2.9', port: 443 }];
+      expect(guard.paths([fresh(), fresh()], caller)).toEqual(guard.paths([eagerSets, eagerSets], caller));
+    }
+    // The generated rulesets do hold both (the comparison above is not vacuous).
+    expect(withSource).toBeGreaterThan(50);
+    expect(withRecent).toBeGreaterThan(5);
+  });
+
+  it('the guard parses only the chains its packets walk', () => {
+    const text = [
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      ':ASIDE - [0:0]',
+      '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+      '-A FORWARD -j ASIDE',
+      ...Array.from(
+        { length: 50 },
+        (_, i) => `-A ASIDE -s 192.0.2.${i}/32 -p udp -m udp --dport ${i + 1} -j DROP`,
+      ),
+      'COMMIT',
+      '',
+    ].join('\n');
+    const state = lazy(text, 'ipv4');
+    const guard = new LockoutGuard({ sshPorts: [22], sshSources: [], apiPorts: [], adminSources: [] }, [
+      'ipv4',
+    ]);
+    const rulesets = new Map([['ipv4', lazyRuleset(state)] as const]);
+    const paths = guard.paths([rulesets, rulesets]);
+    expect(guard.check(rulesets, rulesets, paths)).toEqual([]);
+    // INPUT and OUTPUT were walked; FORWARD and ASIDE were not parsed, nor needed for sources.
+    expect(uncheckedEntries(state).map((e) => e.text)).toEqual([
+      '-j ASIDE',
+      ...Array.from({ length: 50 }, (_, i) => `-s 192.0.2.${i}/32 -p udp -m udp --dport ${i + 1} -j DROP`),
+    ]);
   });
 
   it('lines in another form (counters, --append) are parsed at once, to the same text', () => {
