@@ -133,14 +133,13 @@ function hostOf(cidr: string): string {
  * `! -s`) comes first when the rule has one; no rule is parsed for it.
  */
 export function sources(chain: Chain): string[] {
+  const out: string[] = [];
   const entries = entriesOf(chain);
   if (!entries) {
-    const out: string[] = [];
     for (const r of chain.rules)
       if (r.source !== undefined && !r.invert?.includes('source')) out.push(r.source);
     return out;
   }
-  const out: string[] = [];
   for (const e of entries) {
     if (!e.text.startsWith('-s ')) continue;
     const end = e.text.indexOf(' ', 3);

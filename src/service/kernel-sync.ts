@@ -171,12 +171,7 @@ export class KernelSync {
     }
     // The families side by side: one's save runs while the other is parsed.
     const began = performance.now();
-    const reads = Promise.all(
-      this.o.families.map(async (family) => {
-        const given = saves?.get(family);
-        return given ? stateFromSave(family, scanSave(await given, family)) : this.readKernel(family);
-      }),
-    );
+    const reads = Promise.all(this.o.families.map((family) => this.readKernel(family, saves?.get(family))));
     // The other backend is read beside ours (it is not part of the model).
     const other = this.readOther();
     const [states] = await Promise.all([reads, other]);
@@ -441,13 +436,21 @@ export class KernelSync {
     return stateFromSave(family, scanSave(await this.o.executor.save(family), family));
   }
 
-  /** Reads one family from the kernel (with verified rule handles when they are used). */
-  async readKernel(family: Family): Promise<FamilyState> {
+  /**
+   * Reads one family from the kernel (with verified rule handles when they are used), or from
+   * `save`, iptables-save output already asked for (then without handles).
+   */
+  async readKernel(family: Family, save?: Promise<string>): Promise<FamilyState> {
     // Rules are kept as the text iptables-save printed (parsed when first looked at), and what
     // the model holds is reused (most of a re-read is unchanged rules).
     const previous = this.o.model.state.get(family);
-    if (!this.useHandles)
-      return stateFromSave(family, scanSave(await this.o.executor.save(family), family), undefined, previous);
+    if (save || !this.useHandles)
+      return stateFromSave(
+        family,
+        scanSave(await (save ?? this.o.executor.save(family)), family),
+        undefined,
+        previous,
+      );
     if (this.o.feed?.barrier)
       return this.readKernelWithBarrier(family, this.o.feed.barrier.bind(this.o.feed), previous);
     // Rules (iptables-save) and handles (nft list) come from separate reads, and another process

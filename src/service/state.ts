@@ -351,12 +351,16 @@ export const NFT_TABLE_ORDER: readonly TableName[] = ['mangle', 'security', 'raw
  */
 export type TableOrder = 'nft' | 'kernel';
 
-export function toRuleset(state: FamilyState, order: TableOrder = 'nft'): Ruleset {
+export function toRuleset(
+  state: FamilyState,
+  order: TableOrder = 'nft',
+  chainOf: (c: ChainState) => Chain = toChain,
+): Ruleset {
   const names = order === 'nft' ? NFT_TABLE_ORDER : [...state.tables.keys()];
   const tables: Table[] = [];
   for (const name of names) {
     const t = state.tables.get(name);
-    if (t) tables.push(toTable(t));
+    if (t) tables.push({ name: t.name, chains: [...t.chains.values()].map(chainOf) });
   }
   return { family: state.family, tables };
 }
@@ -390,12 +394,7 @@ const chainEntries = new WeakMap<Chain, readonly RuleEntry[]>();
  * of every table (half of a 1% replace of a 200k-rule kube-shaped table).
  */
 export function lazyRuleset(state: FamilyState): Ruleset {
-  const tables: Table[] = [];
-  for (const name of NFT_TABLE_ORDER) {
-    const t = state.tables.get(name);
-    if (t) tables.push({ name: t.name, chains: [...t.chains.values()].map(lazyChain) });
-  }
-  return { family: state.family, tables };
+  return toRuleset(state, 'nft', lazyChain);
 }
 
 function lazyChain(c: ChainState): Chain {
@@ -419,10 +418,6 @@ function lazyChain(c: ChainState): Chain {
 /** The entries a chain of lazyRuleset was made from (texts at hand, rules parsed when asked). */
 export function entriesOf(chain: Chain): readonly RuleEntry[] | undefined {
   return chainEntries.get(chain);
-}
-
-export function toTable(t: TableState): Table {
-  return { name: t.name, chains: [...t.chains.values()].map(toChain) };
 }
 
 export function toChain(c: ChainState): Chain {
