@@ -24,12 +24,15 @@
  * {@link isFeedLost}) when the monitor dies or says it dropped events; the model must then
  * be treated as unknown and re-read.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { Family } from '../domain/family.js';
 import { type ChangeFeed, ExecError, type Generation, type RuleChange } from './executor.js';
+import { openFifo } from './fifo.js';
 import { checkInteger, checkNetns, checkProgram, netnsArgv, runProcess } from './run-process.js';
 
 /** Where the kernel put an added rule. */
@@ -345,7 +348,9 @@ export class NftChangeFeed implements ChangeFeed {
   readonly #claims = new Map<number, Claim>();
   readonly #listeners = new Set<(generation: Generation) => void>();
   #state: State = 'idle';
-  #child: ChildProcessWithoutNullStreams | undefined;
+  #child: ChildProcess | undefined;
+  /** The monitor's stdout: a pipe (fifo.ts) where one can be made, else Node's socket pair. */
+  #out: Readable | undefined;
   #exited: Promise<void> | undefined;
   #partial = '';
   #stderr = '';
@@ -400,23 +405,35 @@ export class NftChangeFeed implements ChangeFeed {
     this.#state = 'starting';
     const argv = netnsArgv(this.#ip, this.netns, this.#nft, ['-a', 'monitor']);
     const [command, ...args] = argv as [string, ...string[]];
-    const child = spawn(command, args, {
-      shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-    });
+    // See fifo.ts: through Node's socket pair the monitor falls behind a busy event loop.
+    const fifo = openFifo();
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, {
+        shell: false,
+        stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
+        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+      });
+    } finally {
+      // The child has its own copy: with ours closed, the pipe ends when the monitor does.
+      if (fifo) closeSync(fifo.writeFd);
+    }
+    const out = fifo ? new Socket({ fd: fifo.readFd, readable: true, writable: false }) : child.stdout!;
+    const stderr = child.stderr!;
     this.#child = child;
+    this.#out = out;
     this.#spawnedAt = Date.now();
-    child.stdin.end();
     const own = this.#renice(child.pid, undefined);
-    this.#exited = new Promise((resolve) => {
+    this.#exited = new Promise<void>((resolve) => {
       child.once('close', () => resolve());
       child.once('error', () => resolve());
     });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => this.#onData(chunk));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
+    out.setEncoding('utf8');
+    out.on('data', (chunk: string) => this.#onData(chunk));
+    // A read error ends the stream like EOF: the monitor's exit (or close) reports the loss.
+    out.on('error', () => {});
+    stderr.setEncoding('utf8');
+    stderr.on('data', (chunk: string) => {
       if (this.#stderr.length < MAX_STDERR_CHARS) this.#stderr += chunk.slice(0, MAX_STDERR_CHARS);
     });
     const died = new Promise<never>((_, reject) => {
@@ -457,8 +474,8 @@ export class NftChangeFeed implements ChangeFeed {
             ),
           );
         };
-        if (child.stdout.readableEnded) report();
-        else child.stdout.once('close', report);
+        if (out.readableEnded || out.destroyed) report();
+        else out.once('close', report);
       });
     });
     died.catch(() => {});
@@ -582,6 +599,8 @@ export class NftChangeFeed implements ChangeFeed {
     } else {
       await this.#exited;
     }
+    // Ours is the only read end: nothing is lost by not waiting for its end of file.
+    this.#out?.destroy();
     this.#listeners.clear();
   }
 
