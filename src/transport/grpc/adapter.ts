@@ -59,10 +59,19 @@ export interface CallContext {
   identity?: string;
 }
 
+/**
+ * A reply of message type `O` already encoded (encode-views.ts: the rule-carrying reads,
+ * written by hand because protobuf-es's reflection was most of their cost); sent as it is.
+ */
+export class Encoded<O extends DescMessage = DescMessage> {
+  declare readonly message?: O;
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   context: CallContext,
-) => Promise<MessageInitShape<O>> | MessageInitShape<O>;
+) => Promise<MessageInitShape<O> | Encoded<O>> | MessageInitShape<O> | Encoded<O>;
 
 /** `send` queues a message and returns how many messages wait to be written (0 when the client keeps up). */
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
@@ -98,8 +107,10 @@ export interface ImplementOptions {
 
 function codec(desc: DescMessage) {
   return {
-    serialize: (value: MessageInitShape<DescMessage>): Buffer =>
-      Buffer.from(toBinary(desc, create(desc, value))),
+    serialize: (value: MessageInitShape<DescMessage> | Encoded): Buffer => {
+      const bytes = value instanceof Encoded ? value.bytes : toBinary(desc, create(desc, value));
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
     deserialize: (bytes: Buffer): MessageShape<DescMessage> => fromBinary(desc, bytes),
   };
 }

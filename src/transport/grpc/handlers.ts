@@ -39,6 +39,7 @@ import {
 } from './convert.js';
 import { confirmationTo, pendingTo, presetTo, presetWord } from './convert-safety.js';
 import { findingTo, lockoutTo, packetFrom, traceReportTo } from './convert-trace.js';
+import { encodeGetChainResponse, encodeGetTableResponse } from './encode-views.js';
 
 /** What the idempotency store remembers for a gRPC write: the response, or a final error. */
 export type StoredOutcome =
@@ -170,7 +171,7 @@ export function firewallHandlers(
 
     getTable(req) {
       const { revision, chains } = service.getTable(familyFrom(req.family), tableFrom(req.table));
-      return { revision: BigInt(revision), chains: chains.map(chainViewTo) };
+      return encodeGetTableResponse(revision, chains);
     },
 
     async getChain(req) {
@@ -182,7 +183,7 @@ export function firewallHandlers(
           counters: req.counters,
         },
       );
-      return { revision: BigInt(revision), chain: chainViewTo(chain) };
+      return encodeGetChainResponse(revision, chain);
     },
 
     getRule(req) {
