@@ -5,19 +5,25 @@
  *
  *   - appends to INPUT (50,000 rules), deletes by id (rules spread through the chain), reads of
  *     the 100-rule chain BENCH100: rate, p50 and p99 latency, 256 concurrent clients;
+ *   - the serving process's CPU time per operation (the daemon's, from /proc/PID/stat; for the
+ *     in-process service, this process's): what each door costs the host, apart from how fast
+ *     this one client process can go (the gRPC client decoding 100-rule replies is the limit of
+ *     its read rate);
  *   - peers: one `iptables -A` / `-D <spec>` / `-S` process per request, and a naive REST
  *     wrapper (bench/peers/naive-rest.ts: express, one iptables process per request).
  *
- * The daemon runs as a child process (the sources through tsx, like the in-process service here,
- * so both pay the same loader cost) with its defaults (lockout guard, audit log, metrics), REST
- * and gRPC on 127.0.0.1 only, in a throwaway network namespace that is deleted at the end.
- * Every phase adds 2,048 rules at the tail and deletes 2,048 others, so INPUT stays at 50k.
+ * The daemon runs as a child process, compiled and with npm start's node flags (what users run:
+ * through tsx it was ~20% slower, measured) and its defaults (lockout guard, audit log,
+ * metrics), REST and gRPC on 127.0.0.1 only, in a throwaway network namespace that is deleted
+ * at the end. Its phases start once it has learned its rule handles, as the in-process ones do.
+ * Every phase adds clients x per-client rules at the tail (8,192 by default: autocannon counts
+ * whole seconds, so a phase of a few seconds would be read coarsely) and deletes as many others.
  *
- * Run as root: `node --import tsx bench/doors-bench.ts [--rules 50000] [--clients 256]
- * [--per-client 8] [--read-seconds 5] [--peer-seconds 10] [--out bench/results/doors.json]`.
+ * Run as root, after `npm run build`: `node --import tsx bench/doors-bench.ts [--rules 50000] [--clients 256]
+ * [--per-client 32] [--read-seconds 5] [--peer-seconds 10] [--out bench/results/doors.json]`.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import autocannon, { type Result as CannonResult } from 'autocannon';
@@ -35,6 +41,7 @@ import {
   printTable,
   ROOT,
   rate,
+  sleep,
   startDaemon,
   timed,
 } from './lib/sandbox.js';
@@ -46,7 +53,7 @@ const opt = (name: string, fallback: number): number => {
 };
 const RULES = opt('--rules', 50_000);
 const CLIENTS = opt('--clients', 256);
-const PER_CLIENT = opt('--per-client', 8);
+const PER_CLIENT = opt('--per-client', 32);
 const READ_SECONDS = opt('--read-seconds', 5);
 const PEER_SECONDS = opt('--peer-seconds', 10);
 const OUT = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
@@ -65,6 +72,8 @@ interface Figure {
   readonly rate: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU time of the serving process (the daemon, or this one in-process) per operation, ms. */
+  readonly cpuMs?: number;
 }
 
 const figure = (ok: number, failed: number, seconds: number, lat: readonly number[]): Figure => ({
@@ -139,6 +148,36 @@ function fromAutocannon(r: CannonResult): Figure {
   };
 }
 
+/** CPU seconds (user + system, not its children) of a process so far. */
+function cpuSeconds(pid: number): number {
+  if (pid === process.pid) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }
+  // Fields 14 and 15 of /proc/PID/stat, after the command in parentheses; clock ticks of 1/100 s.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Runs a phase and adds the serving process's CPU time per completed operation. */
+async function withCpu(pid: number, phase: () => Promise<Figure>): Promise<Figure> {
+  const c0 = cpuSeconds(pid);
+  const f = await phase();
+  return { ...f, cpuMs: f.ok > 0 ? ((cpuSeconds(pid) - c0) * 1000) / f.ok : Number.NaN };
+}
+
+/** Waits until the daemon's first re-read with handles is done (its metric says so). */
+async function settled(url: string, token: string): Promise<void> {
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    const r = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    if (/^portcullis_rereads_total\{reason="start"\} [1-9]/m.test(await r.text())) return;
+    await sleep(100);
+  }
+  throw new Error('the daemon did not learn its handles within 120 s');
+}
+
 /** The spec of the k-th rule a phase appends (unique across phases through `base`). */
 const added = (base: number, k: number) =>
   `-s 192.0.2.${k % 200}/32 -p udp -m udp --dport ${1 + ((base + k) % 65000)} -j DROP`;
@@ -178,15 +217,17 @@ async function inProcess(ns: BenchNetns, spread: () => string[]): Promise<Record
         { op: 'append', family: 'ipv4', table: 'filter', chain: 'INPUT', rule: { spec: added(base, k) } },
       ]);
     await closedLoop(CLIENTS, CLIENTS, append(60_000)); // warm-up, not timed
-    const appends = await closedLoop(CLIENTS, N, append(0));
+    const appends = await withCpu(process.pid, () => closedLoop(CLIENTS, N, append(0)));
     const ids = spread();
-    const deletes = await closedLoop(CLIENTS, N, (k) =>
-      service.apply([
-        { op: 'delete', family: 'ipv4', table: 'filter', chain: 'INPUT', target: { id: ids[k] as string } },
-      ]),
+    const deletes = await withCpu(process.pid, () =>
+      closedLoop(CLIENTS, N, (k) =>
+        service.apply([
+          { op: 'delete', family: 'ipv4', table: 'filter', chain: 'INPUT', target: { id: ids[k] as string } },
+        ]),
+      ),
     );
-    const reads = await forSeconds(CLIENTS, READ_SECONDS, () =>
-      service.getChain('ipv4', 'filter', 'BENCH100'),
+    const reads = await withCpu(process.pid, () =>
+      forSeconds(CLIENTS, READ_SECONDS, () => service.getChain('ipv4', 'filter', 'BENCH100')),
     );
     return { append: appends, delete: deletes, read: reads };
   } finally {
@@ -194,7 +235,12 @@ async function inProcess(ns: BenchNetns, spread: () => string[]): Promise<Record
   }
 }
 
-async function rest(url: string, token: string, spread: () => string[]): Promise<Record<string, Figure>> {
+async function rest(
+  pid: number,
+  url: string,
+  token: string,
+  spread: () => string[],
+): Promise<Record<string, Figure>> {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const rules = '/v1/tables/filter/chains/INPUT/rules';
   const appendOnce = async (base: number, amount: number) => {
@@ -217,33 +263,38 @@ async function rest(url: string, token: string, spread: () => string[]): Promise
     );
   };
   await appendOnce(61_000, CLIENTS); // warm-up
-  const appends = await appendOnce(20_000, N);
+  const appends = await withCpu(pid, () => appendOnce(20_000, N));
   const ids = spread();
   let d = 0;
-  const deletes = fromAutocannon(
-    await autocannon({
-      url,
-      connections: CLIENTS,
-      amount: N,
-      timeout: 60,
-      requests: [
-        { method: 'DELETE', headers, setupRequest: (req) => ({ ...req, path: `${rules}/${ids[d++]}` }) },
-      ],
-    }),
+  const deletes = await withCpu(pid, async () =>
+    fromAutocannon(
+      await autocannon({
+        url,
+        connections: CLIENTS,
+        amount: N,
+        timeout: 60,
+        requests: [
+          { method: 'DELETE', headers, setupRequest: (req) => ({ ...req, path: `${rules}/${ids[d++]}` }) },
+        ],
+      }),
+    ),
   );
-  const reads = fromAutocannon(
-    await autocannon({
-      url,
-      connections: CLIENTS,
-      duration: READ_SECONDS,
-      headers,
-      requests: [{ method: 'GET', path: '/v1/tables/filter/chains/BENCH100' }],
-    }),
+  const reads = await withCpu(pid, async () =>
+    fromAutocannon(
+      await autocannon({
+        url,
+        connections: CLIENTS,
+        duration: READ_SECONDS,
+        headers,
+        requests: [{ method: 'GET', path: '/v1/tables/filter/chains/BENCH100' }],
+      }),
+    ),
   );
   return { append: appends, delete: deletes, read: reads };
 }
 
 async function grpcDoor(
+  pid: number,
   address: string,
   token: string,
   spread: () => string[],
@@ -262,21 +313,25 @@ async function grpcDoor(
         o,
       );
     await closedLoop(CLIENTS, CLIENTS, append(62_000)); // warm-up
-    const appends = await closedLoop(CLIENTS, N, append(40_000));
+    const appends = await withCpu(pid, () => closedLoop(CLIENTS, N, append(40_000)));
     const ids = spread();
-    const deletes = await closedLoop(CLIENTS, N, (k) =>
-      client.deleteRule(
-        {
-          family: Family.IPV4,
-          table: 'filter',
-          chain: 'INPUT',
-          target: { case: 'id', value: ids[k] as string },
-        },
-        o,
+    const deletes = await withCpu(pid, () =>
+      closedLoop(CLIENTS, N, (k) =>
+        client.deleteRule(
+          {
+            family: Family.IPV4,
+            table: 'filter',
+            chain: 'INPUT',
+            target: { case: 'id', value: ids[k] as string },
+          },
+          o,
+        ),
       ),
     );
-    const reads = await forSeconds(CLIENTS, READ_SECONDS, () =>
-      client.getChain({ family: Family.IPV4, table: 'filter', chain: 'BENCH100' }, o),
+    const reads = await withCpu(pid, () =>
+      forSeconds(CLIENTS, READ_SECONDS, () =>
+        client.getChain({ family: Family.IPV4, table: 'filter', chain: 'BENCH100' }, o),
+      ),
     );
     return { append: appends, delete: deletes, read: reads };
   } finally {
@@ -356,7 +411,7 @@ async function naive(ns: BenchNetns): Promise<Record<string, Figure>> {
 function report(door: string, figures: Record<string, Figure>): Record<string, Figure> {
   for (const [k, f] of Object.entries(figures))
     console.log(
-      `  ${door} ${k}: ${rate(f.rate)} (${f.ok} in ${f.seconds.toFixed(2)} s, ${f.failed} failed), p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms`,
+      `  ${door} ${k}: ${rate(f.rate)} (${f.ok} in ${f.seconds.toFixed(2)} s, ${f.failed} failed), p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms${f.cpuMs === undefined ? '' : `, server CPU ${f.cpuMs.toFixed(3)} ms/op`}`,
     );
   return figures;
 }
@@ -388,13 +443,21 @@ async function main(): Promise<void> {
     results.inProcess = report('in-process', await inProcess(ns, spread(0)));
     load.push(loadAverage());
     console.log('in-process done');
-    const daemon = await startDaemon({ netns: ns.name, build: 'tsx' });
+    const daemon = await startDaemon({ netns: ns.name, build: 'dist' });
     console.log(`daemon ready in ${daemon.readyMs.toFixed(0)} ms`);
+    // Like the in-process service above: measured once the handles are learned (the re-read
+    // after ready, seconds at 50k rules), not while the daemon is still settling.
+    const t0 = performance.now();
+    await settled(daemon.restUrl, daemon.token);
+    console.log(`daemon settled (handles learned) ${(performance.now() - t0).toFixed(0)} ms later`);
     try {
-      results.rest = report('REST', await rest(daemon.restUrl, daemon.token, spread(1)));
+      results.rest = report('REST', await rest(daemon.child.pid!, daemon.restUrl, daemon.token, spread(1)));
       load.push(loadAverage());
       console.log('REST done');
-      results.grpc = report('gRPC', await grpcDoor(daemon.grpcAddress, daemon.token, spread(2)));
+      results.grpc = report(
+        'gRPC',
+        await grpcDoor(daemon.child.pid!, daemon.grpcAddress, daemon.token, spread(2)),
+      );
       load.push(loadAverage());
       console.log('gRPC done');
     } finally {
@@ -415,6 +478,8 @@ async function main(): Promise<void> {
     f === undefined
       ? ''
       : `${rate(f.rate)} p50 ${f.p50.toFixed(1)} p99 ${f.p99.toFixed(1)} ms${
+          f.cpuMs === undefined ? '' : `, CPU ${f.cpuMs.toFixed(2)} ms/op`
+        }${
           ref ? ` (${((f.rate / ref.rate) * 100).toFixed(0)}%)` : ''
         }${f.failed ? ` ${f.failed} failed` : ''}`;
   const rows = (['append', 'delete', 'read'] as const).map((k) => {
