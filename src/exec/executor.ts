@@ -95,9 +95,17 @@ export interface ChangeFeed {
   start(): Promise<void>;
   /**
    * The generations committed by process `pid`: waits until `count` of them have been seen,
-   * or `timeoutMs` passes (then resolves with what was seen).
+   * or `timeoutMs` passes (then resolves with what was seen). With `late`, generations still
+   * missing at the timeout are not taken for another process's change when they come after
+   * all: each later generation of `pid` (within the claim lifetime, until the missing count is
+   * made up) for which `late` returns true is its; one it refuses is external, and ends that.
    */
-  takeOwn(pid: number, count: number, timeoutMs: number): Promise<readonly Generation[]>;
+  takeOwn(
+    pid: number,
+    count: number,
+    timeoutMs: number,
+    late?: (generation: Generation) => boolean,
+  ): Promise<readonly Generation[]>;
   /** Called for every generation not claimed by {@link takeOwn}'s pid set; returns an unsubscribe. */
   onExternal(listener: (generation: Generation) => void): () => void;
   /** Marks `pid` as ours before its commits can arrive, so they are not reported as external. */

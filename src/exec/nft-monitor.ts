@@ -284,6 +284,14 @@ interface Waiter {
   count: number;
   resolve: (generations: readonly Generation[]) => void;
   timer: NodeJS.Timeout;
+  late?: ((generation: Generation) => boolean) | undefined;
+}
+
+/** Generations a timed-out takeOwn still expects from its (exited) pid: see ChangeFeed.takeOwn. */
+interface Late {
+  owed: number;
+  accept: (generation: Generation) => boolean;
+  at: number;
 }
 
 interface Claim {
@@ -293,7 +301,12 @@ interface Claim {
   uses: number;
   waiter?: Waiter | undefined;
   /** takeOwns queued behind the waiting one (same pid, later commits), in order. */
-  queued: { count: number; timeoutMs: number; resolve: (generations: readonly Generation[]) => void }[];
+  queued: {
+    count: number;
+    timeoutMs: number;
+    resolve: (generations: readonly Generation[]) => void;
+    late?: ((generation: Generation) => boolean) | undefined;
+  }[];
 }
 
 type State = 'idle' | 'starting' | 'live' | 'lost' | 'closed';
@@ -346,6 +359,7 @@ export class NftChangeFeed implements ChangeFeed {
   readonly #marker = `portcullis_sync_${randomBytes(6).toString('hex')}`;
   readonly #assembler = new GenerationAssembler();
   readonly #claims = new Map<number, Claim>();
+  readonly #late = new Map<number, Late>();
   readonly #listeners = new Set<(generation: Generation) => void>();
   #state: State = 'idle';
   #child: ChildProcess | undefined;
@@ -530,7 +544,12 @@ export class NftChangeFeed implements ChangeFeed {
     }
   }
 
-  takeOwn(pid: number, count: number, timeoutMs: number): Promise<readonly Generation[]> {
+  takeOwn(
+    pid: number,
+    count: number,
+    timeoutMs: number,
+    late?: (generation: Generation) => boolean,
+  ): Promise<readonly Generation[]> {
     checkInteger('pid', pid, 1, Number.MAX_SAFE_INTEGER);
     checkInteger('count', count, 0, Number.MAX_SAFE_INTEGER);
     checkInteger('timeoutMs', timeoutMs, 0, 24 * 3_600_000);
@@ -538,7 +557,7 @@ export class NftChangeFeed implements ChangeFeed {
     const claim = this.#claims.get(pid)!;
     claim.at = Date.now();
     return new Promise((resolve) => {
-      claim.queued.push({ count, timeoutMs, resolve });
+      claim.queued.push({ count, timeoutMs, resolve, late });
       if (claim.waiter === undefined) this.#next(pid, claim);
     });
   }
@@ -551,6 +570,7 @@ export class NftChangeFeed implements ChangeFeed {
       count: q.count,
       resolve: q.resolve,
       timer: setTimeout(() => this.#settle(pid), q.timeoutMs),
+      late: q.late,
     };
     if (claim.generations.length >= q.count || this.#state === 'lost' || this.#state === 'closed')
       this.#settle(pid);
@@ -601,6 +621,7 @@ export class NftChangeFeed implements ChangeFeed {
     }
     // Ours is the only read end: nothing is lost by not waiting for its end of file.
     this.#out?.destroy();
+    this.#late.clear();
     this.#listeners.clear();
   }
 
@@ -770,6 +791,18 @@ export class NftChangeFeed implements ChangeFeed {
   #onGeneration(generation: Generation): void {
     this.#sweep();
     const pid = generation.pid;
+    // A late generation comes before any of a new claim on the same pid (commit order).
+    const late = pid === undefined ? undefined : this.#late.get(pid);
+    if (late !== undefined && pid !== undefined) {
+      let accepted = false;
+      try {
+        accepted = late.accept(generation);
+      } catch {
+        // A predicate's failure refuses: the generation is reported like anyone else's.
+      }
+      if (!accepted || --late.owed <= 0) this.#late.delete(pid);
+      if (accepted) return;
+    }
     const claim = pid === undefined ? undefined : this.#claims.get(pid);
     if (pid === undefined || claim === undefined) {
       this.#emit(generation);
@@ -797,6 +830,10 @@ export class NftChangeFeed implements ChangeFeed {
     const last = claim.uses <= 0 && claim.queued.length === 0;
     const taken = last ? claim.generations.splice(0) : claim.generations.splice(0, w?.count ?? 0);
     if (last) this.#claims.delete(pid);
+    // Short at its timeout (the monitor lagging): what is still to come is this use's, not
+    // another process's. Only on the pid's last use: a later use would take it otherwise.
+    if (last && w?.late !== undefined && taken.length < w.count && this.#state === 'live')
+      this.#late.set(pid, { owed: w.count - taken.length, accept: w.late, at: Date.now() });
     if (w !== undefined) {
       clearTimeout(w.timer);
       w.resolve(Object.freeze(taken));
@@ -812,6 +849,7 @@ export class NftChangeFeed implements ChangeFeed {
 
   #sweep(): void {
     const oldest = Date.now() - this.#claimTtlMs;
+    for (const [pid, late] of this.#late) if (late.at < oldest) this.#late.delete(pid);
     for (const [pid, claim] of this.#claims) {
       if (claim.waiter === undefined && claim.at < oldest) this.#drop(pid, claim);
     }

@@ -23,7 +23,7 @@ import {
   type ChangeFeed,
   ExecError,
   type Executor,
-  type Generation,
+  type RuleChange,
   type RuleHandles,
 } from '../exec/executor.js';
 import { RestoreBuilder } from '../iptables/restore-builder.js';
@@ -739,24 +739,44 @@ export class BatchRunner {
     rendered: RenderedRestore,
   ): Promise<void> {
     // Every table with a command other than -Z commits a generation (-Z on an empty chain may not).
-    const count = rendered.tables.filter((t) => t.changes).length;
+    const changed = new Set(rendered.tables.filter((t) => t.changes).map((t) => t.table as string));
+    const count = changed.size;
+    const wanted = rendered.adds;
+    /** Gives the rules `wanted` (of one table, or all) the handles of `adds`, if they are those rules. */
+    const learn = (adds: readonly RuleChange[], of: readonly (typeof wanted)[number][]): boolean => {
+      if (adds.length !== of.length) return false;
+      for (let k = 0; k < adds.length; k++) {
+        const a = adds[k] as RuleChange;
+        const e = of[k] as (typeof wanted)[number];
+        if (a.table !== e.table || a.chain !== e.chain || a.family !== family) return false;
+      }
+      for (let k = 0; k < adds.length; k++)
+        settleHandle((of[k] as (typeof wanted)[number]).entry, (adds[k] as RuleChange).handle);
+      return true;
+    };
     // The monitor prints each event separately: allow for its lag on big batches.
     const generations = await feed.takeOwn(
       pid,
       count,
       Math.ceil(this.o.feedTimeoutMs + rendered.adds.length / 10),
+      // Later than that (a monitor far behind): a commit of one table this restore changed,
+      // adding exactly the rules it added there, is this restore's, and teaches their handles.
+      // Anything else from the pid is reported as external (and re-read), as before.
+      (g) => {
+        if (g.families.some((f) => f !== family)) return false;
+        const tables = new Set(g.rules.map((r) => r.table));
+        const [table] = tables;
+        if (tables.size > 1 || (table !== undefined && !changed.has(table))) return false;
+        return learn(
+          g.rules.filter((r) => r.op === 'add'),
+          wanted.filter((w) => w.table === table),
+        );
+      },
     );
-    const adds = generations.flatMap((g) => g.rules.filter((r) => r.op === 'add'));
-    const wanted = rendered.adds;
-    if (adds.length !== wanted.length) return; // handles stay unknown: deletes of these rules go by spec
-    for (let k = 0; k < adds.length; k++) {
-      const a = adds[k] as Generation['rules'][number];
-      const e = wanted[k] as { table: TableName; chain: string; entry: RuleEntry };
-      if (a.table !== e.table || a.chain !== e.chain || a.family !== family) return;
-    }
-    for (let k = 0; k < adds.length; k++) {
-      settleHandle((wanted[k] as { entry: RuleEntry }).entry, (adds[k] as { handle: number }).handle);
-    }
+    learn(
+      generations.flatMap((g) => g.rules.filter((r) => r.op === 'add')),
+      wanted,
+    ); // otherwise handles stay unknown: deletes of these rules go by spec
   }
 
   /** Deletes by nf_tables handle: one transaction for the run (one family). */

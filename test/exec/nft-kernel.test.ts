@@ -433,6 +433,52 @@ describeKernel('nf_tables change feed and rule handles', () => {
     expect(JSON.parse(r.stdout)).toEqual({ own, during: own, after: own });
   });
 
+  it('holds a commit that comes after its takeOwn gave up for the `late` check, not for onExternal', async () => {
+    const monitor = feed.pid!;
+    const commit = async (chain: string, late?: (g: Generation) => boolean) => {
+      let pid: number | undefined;
+      process.kill(monitor, 'SIGSTOP'); // the monitor this suite started: it falls behind
+      try {
+        await exec.restore(
+          'ipv4',
+          `*filter\n:${chain} - [0:0]\n-A ${chain} -s 192.0.2.7/32 -j DROP\nCOMMIT\n`,
+          {
+            noflush: true,
+            onSpawn: (p) => {
+              pid = p;
+              feed.claim(p);
+            },
+          },
+        );
+        expect(await feed.takeOwn(pid!, 1, 50, late)).toEqual([]); // gave up: nothing seen yet
+      } finally {
+        process.kill(monitor, 'SIGCONT');
+      }
+      await feed.barrier(); // everything committed so far has been delivered
+      return pid!;
+    };
+    const seen: Generation[] = [];
+    const before = external.length;
+    const mine = await commit('LATE_OK', (g) => {
+      seen.push(g);
+      return true;
+    });
+    expect(seen.map((g) => [g.pid, g.rules.map((r) => [r.op, r.chain])])).toEqual([
+      [mine, [['add', 'LATE_OK']]],
+    ]);
+    expect(external.slice(before).filter((g) => g.pid === mine)).toEqual([]);
+
+    const refused = await commit('LATE_NO', () => false);
+    expect(
+      external
+        .slice(before)
+        .filter((g) => g.pid === refused)
+        .map((g) => g.rules.map((r) => r.chain)),
+    ).toEqual([['LATE_NO']]);
+    const without = await commit('LATE_NONE');
+    expect(external.slice(before).filter((g) => g.pid === without)).toHaveLength(1);
+  });
+
   it('keeps up with a busy event loop: a 1,000-rule commit arrives within a few turns of it', async () => {
     // Through Node's stdio socket pair the monitor (which writes every fragment separately)
     // blocked after about a dozen rules until the loop came round to read: a loop busy with

@@ -30,6 +30,8 @@ export interface KernelServiceSetup {
   readonly observer?: FirewallServiceOptions['observer'];
   /** The service's state directory (change journal, pending confirmations, expiries). */
   readonly stateDir?: string;
+  /** How long the service waits for the feed to report its own commits (ms). @default the service's */
+  readonly feedTimeoutMs?: number;
 }
 
 /** Counts what the service's executor was asked to do. */
@@ -105,6 +107,7 @@ export async function startKernelService(setup: KernelServiceSetup = {}): Promis
       ...(setup.queue ? { queue: setup.queue } : {}),
       ...(setup.observer ? { observer: setup.observer } : {}),
       ...(setup.stateDir ? { stateDir: setup.stateDir } : {}),
+      ...(setup.feedTimeoutMs !== undefined ? { feedTimeoutMs: setup.feedTimeoutMs } : {}),
     });
     await service.start();
     // The nft feed goes live beside the start (kernel-sync.ts); tests want it, and the handles

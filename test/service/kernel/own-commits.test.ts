@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import type { NftChangeFeed } from '../../../src/exec/nft-monitor.js';
 import type { Operation } from '../../../src/service/operations.js';
 import { describeKernel } from '../../helpers/kernel.js';
 import { settled, useKernelService } from '../../helpers/kernel-service.js';
@@ -51,5 +52,49 @@ describeKernel('own commits are not external changes', () => {
     expect(external).toEqual([]);
     expect(k().calls.save - saves).toBe(0);
     await settled(k());
+  });
+});
+
+describeKernel('own commits the monitor reports late', () => {
+  const k = useKernelService({ prefix: 'plate', feedTimeoutMs: 100 });
+
+  it('are not external changes when they come after the wait for them gave up, and teach their handles', async (ctx) => {
+    const feed = k().adapters.feed as NftChangeFeed | undefined;
+    if (!feed) ctx.skip();
+    const external: string[] = [];
+    const off = k().service.subscribe((e) => {
+      if (e.origin === 'external') external.push(JSON.stringify(e.changes[0]));
+    });
+    await settled(k());
+    const saves = k().calls.save;
+    const monitor = feed!.pid!;
+    process.kill(monitor, 'SIGSTOP'); // the monitor of this test's service: it falls behind
+    let id: string;
+    try {
+      const r = await k().service.apply([
+        {
+          op: 'append',
+          family: 'ipv4',
+          table: 'filter',
+          chain: 'INPUT',
+          rule: { spec: '-s 192.0.2.9/32 -j DROP' },
+        },
+      ]);
+      id = r.results[0]?.rule?.id as string;
+      await new Promise((r) => setTimeout(r, 400)); // the service's wait (100 ms) gives up
+    } finally {
+      process.kill(monitor, 'SIGCONT');
+    }
+    await feed!.barrier(); // the late commit has been delivered
+    const restores = k().calls.restore;
+    await k().service.apply([
+      { op: 'delete', family: 'ipv4', table: 'filter', chain: 'INPUT', target: { id } },
+    ]);
+    off();
+    expect(external).toEqual([]);
+    expect(k().calls.save - saves).toBe(0); // no re-read
+    // By the handle the late commit told: no restore (a delete by spec is one).
+    expect(k().calls.restore - restores).toBe(0);
+    expect(await k().kernelRules('ipv4', 'INPUT')).toEqual([]);
   });
 });
