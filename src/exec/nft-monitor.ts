@@ -344,6 +344,9 @@ function mayRaisePriority(): boolean {
  *   before its claim ended (a long-lived restore, exec/restore-session.ts) has one use per
  *   claim: each takeOwn, in order, takes exactly its count of generations, the last one all
  *   that are left, and the claim ends with the last use.
+ * - A takeOwn that times out short on the pid's last use, given a `late` check, leaves the
+ *   generations still owed to that check (for the claim lifetime): the monitor lagged, those
+ *   commits are the caller's, not another process's. See ChangeFeed.takeOwn.
  * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
  *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
  */
@@ -428,6 +431,9 @@ export class NftChangeFeed implements ChangeFeed {
         stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
         env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
       });
+    } catch (error) {
+      if (fifo) closeSync(fifo.readFd);
+      throw error;
     } finally {
       // The child has its own copy: with ours closed, the pipe ends when the monitor does.
       if (fifo) closeSync(fifo.writeFd);
