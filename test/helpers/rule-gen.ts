@@ -14,6 +14,8 @@
 import { dispatchConflict } from '../../src/domain/extensions/option-dispatch.js';
 import { BUILTIN_CHAINS, type Family, type TableName } from '../../src/domain/family.js';
 import type { Chain, Match, Rule } from '../../src/domain/model.js';
+import { normalizeRule } from '../../src/iptables/catalogue.js';
+import { writeTable } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 
 export const USER_CHAIN = 'PROP_USER';
@@ -37,6 +39,30 @@ export function generatedTable(
       rules: generated.filter((g) => g.chain === name).map((g) => g.model),
     })),
   };
+}
+
+/**
+ * Restore text of `tables`, each with `size` generated rules spread over generatedChains,
+ * fully determined by the seed.
+ */
+export function generatedRuleset(
+  seed: number,
+  size: number,
+  family: Family,
+  tables: readonly TableName[],
+  options: RuleGenOptions = { hostile: true },
+): string {
+  const r = prng(seed);
+  return tables
+    .map((table) => {
+      const generated: { chain: string; model: Rule }[] = [];
+      for (let i = 0; i < size; i++) {
+        const chain = r.pick(generatedChains(table));
+        generated.push({ chain, model: normalizeRule(rule(r, family, table, chain, options), family) });
+      }
+      return writeTable(generatedTable(table, generated));
+    })
+    .join('');
 }
 
 export interface RuleGenOptions {

@@ -17,8 +17,7 @@ import type { Family, TableName } from '../../src/domain/family.js';
 import type { Chain, Rule } from '../../src/domain/model.js';
 import type { SaveOptions } from '../../src/exec/executor.js';
 import { FakeExecutor } from '../../src/exec/testing/fake-executor.js';
-import { normalizeRule } from '../../src/iptables/catalogue.js';
-import { writeRestore, writeTable } from '../../src/iptables/restore-writer.js';
+import { writeRestore } from '../../src/iptables/restore-writer.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
 import { parseSave, scanSave } from '../../src/iptables/save-parser.js';
 import { FirewallService } from '../../src/service/firewall-service.js';
@@ -36,24 +35,13 @@ import {
   toRuleset,
   uncheckedEntries,
 } from '../../src/service/state.js';
-import { generatedChains, generatedTable, prng, rule } from '../helpers/rule-gen.js';
+import { generatedRuleset, prng } from '../helpers/rule-gen.js';
 import { seed } from '../helpers/service.js';
 
 const TABLES: readonly TableName[] = ['filter', 'mangle'];
 
 function ruleset(seedNumber: number, size: number, family: Family = 'ipv4'): string {
-  const r = prng(seedNumber);
-  return TABLES.map((table) => {
-    const generated: { chain: string; model: Rule }[] = [];
-    for (let i = 0; i < size; i++) {
-      const chain = r.pick(generatedChains(table));
-      generated.push({
-        chain,
-        model: normalizeRule(rule(r, family, table, chain, { hostile: true }), family),
-      });
-    }
-    return writeTable(generatedTable(table, generated));
-  }).join('');
+  return generatedRuleset(seedNumber, size, family, TABLES);
 }
 
 /** Random line edits of a save text: drop, duplicate, move between chains, take from `other`. */

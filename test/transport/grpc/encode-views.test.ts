@@ -1,17 +1,14 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import type { Family, TableName } from '../../../src/domain/family.js';
-import type { Rule } from '../../../src/domain/model.js';
+import type { TableName } from '../../../src/domain/family.js';
 import {
   GetChainResponseSchema,
   GetTableResponseSchema,
 } from '../../../src/gen/portcullis/v1/firewall_service_pb.js';
-import { normalizeRule } from '../../../src/iptables/catalogue.js';
-import { writeTable } from '../../../src/iptables/restore-writer.js';
 import type { ChainView } from '../../../src/service/api.js';
 import { chainViewTo } from '../../../src/transport/grpc/convert.js';
 import { encodeGetChainResponse, encodeGetTableResponse } from '../../../src/transport/grpc/encode-views.js';
-import { generatedChains, generatedTable, prng, rule } from '../../helpers/rule-gen.js';
+import { generatedRuleset } from '../../helpers/rule-gen.js';
 import { startService } from '../../helpers/service.js';
 
 const TABLES: readonly TableName[] = ['filter', 'nat', 'mangle'];
@@ -30,27 +27,12 @@ const reference = {
     ),
 };
 
-function ruleset(seed: number, size: number, family: Family): string {
-  const r = prng(seed);
-  return TABLES.map((table) => {
-    const generated: { chain: string; model: Rule }[] = [];
-    for (let i = 0; i < size; i++) {
-      const chain = r.pick(generatedChains(table));
-      generated.push({
-        chain,
-        model: normalizeRule(rule(r, family, table, chain, { hostile: true, extras: true }), family),
-      });
-    }
-    return writeTable(generatedTable(table, generated));
-  }).join('');
-}
-
 describe('hand-written protobuf encoding of rule reads (GetChain, GetTable)', () => {
   for (const family of ['ipv4', 'ipv6'] as const)
     for (const seed of [1, 2, 3])
       it(`equals protobuf-es byte for byte on generated hostile rulesets (${family}, seed ${seed})`, async () => {
         const { service } = await startService({
-          seed: { [family]: ruleset(seed, 150, family) },
+          seed: { [family]: generatedRuleset(seed, 150, family, TABLES, { hostile: true, extras: true }) },
           families: [family],
         });
         try {
