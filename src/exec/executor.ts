@@ -44,8 +44,8 @@ export interface RestoreOptions {
   timeoutMs?: number;
   /**
    * May run in the long-lived restore process the executor keeps (nf_tables, `--noflush` only;
-   * see exec/restore-session.ts): cheaper, but the process id is the previous call's, so pass it
-   * only when nothing still waits for the commits of that id. Default: false.
+   * see exec/restore-session.ts): cheaper, but the process id is the previous call's: claim it
+   * again (onSpawn) and take each call's commits with its own takeOwn, in call order. Default: false.
    */
   reuse?: boolean;
 }

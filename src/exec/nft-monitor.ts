@@ -287,11 +287,14 @@ interface Waiter {
   late?: ((generation: Generation) => boolean) | undefined;
 }
 
-/** Generations a timed-out takeOwn still expects from its (exited) pid: see ChangeFeed.takeOwn. */
-interface Late {
+/**
+ * Generations a takeOwn that timed out short still expects (see ChangeFeed.takeOwn): they come
+ * before any of a later use of the same pid (commit order), so they are paid first.
+ */
+interface Debt {
   owed: number;
-  accept: (generation: Generation) => boolean;
-  at: number;
+  /** Without a check, a late generation is reported as external (never given to a later use). */
+  accept: ((generation: Generation) => boolean) | undefined;
 }
 
 interface Claim {
@@ -300,6 +303,8 @@ interface Claim {
   /** Uses of the pid not yet taken: a long-lived process commits for several callers in turn. */
   uses: number;
   waiter?: Waiter | undefined;
+  /** What earlier uses that timed out still expect, oldest first: paid before `generations`. */
+  debts: Debt[];
   /** takeOwns queued behind the waiting one (same pid, later commits), in order. */
   queued: {
     count: number;
@@ -362,7 +367,8 @@ export class NftChangeFeed implements ChangeFeed {
   readonly #marker = `portcullis_sync_${randomBytes(6).toString('hex')}`;
   readonly #assembler = new GenerationAssembler();
   readonly #claims = new Map<number, Claim>();
-  readonly #late = new Map<number, Late>();
+  /** Debts of ended claims (the pid's last use timed out short), with when they were left. */
+  readonly #late = new Map<number, { debts: Debt[]; at: number }>();
   readonly #listeners = new Set<(generation: Generation) => void>();
   #state: State = 'idle';
   #child: ChildProcess | undefined;
@@ -539,7 +545,7 @@ export class NftChangeFeed implements ChangeFeed {
       existing.uses++;
       return;
     }
-    this.#claims.set(pid, { generations: [], at: Date.now(), uses: 1, queued: [] });
+    this.#claims.set(pid, { generations: [], at: Date.now(), uses: 1, debts: [], queued: [] });
     if (this.#claims.size > this.#maxClaims) {
       for (const [oldPid, claim] of this.#claims) {
         if (claim.waiter === undefined) {
@@ -797,21 +803,23 @@ export class NftChangeFeed implements ChangeFeed {
   #onGeneration(generation: Generation): void {
     this.#sweep();
     const pid = generation.pid;
-    // A late generation comes before any of a new claim on the same pid (commit order).
+    // Late generations come before any of a later use of the same pid (commit order): an
+    // ended claim's debts first, then the current claim's, then the claim's own.
     const late = pid === undefined ? undefined : this.#late.get(pid);
     if (late !== undefined && pid !== undefined) {
-      let accepted = false;
-      try {
-        accepted = late.accept(generation);
-      } catch {
-        // A predicate's failure refuses: the generation is reported like anyone else's.
-      }
-      if (!accepted || --late.owed <= 0) this.#late.delete(pid);
-      if (accepted) return;
+      const paid = this.#pay(late.debts, generation);
+      if (late.debts.length === 0) this.#late.delete(pid);
+      if (paid) return;
+      this.#emit(generation);
+      return;
     }
     const claim = pid === undefined ? undefined : this.#claims.get(pid);
     if (pid === undefined || claim === undefined) {
       this.#emit(generation);
+      return;
+    }
+    if (claim.debts.length > 0) {
+      if (!this.#pay(claim.debts, generation)) this.#emit(generation);
       return;
     }
     claim.generations.push(generation);
@@ -835,16 +843,40 @@ export class NftChangeFeed implements ChangeFeed {
     claim.uses--;
     const last = claim.uses <= 0 && claim.queued.length === 0;
     const taken = last ? claim.generations.splice(0) : claim.generations.splice(0, w?.count ?? 0);
-    if (last) this.#claims.delete(pid);
     // Short at its timeout (the monitor lagging): what is still to come is this use's, not
-    // another process's. Only on the pid's last use: a later use would take it otherwise.
-    if (last && w?.late !== undefined && taken.length < w.count && this.#state === 'live')
-      this.#late.set(pid, { owed: w.count - taken.length, accept: w.late, at: Date.now() });
+    // another process's, nor the next use's.
+    if (w !== undefined && taken.length < w.count)
+      claim.debts.push({ owed: w.count - taken.length, accept: w.late });
+    if (last) {
+      this.#claims.delete(pid);
+      if (claim.debts.length > 0 && this.#state === 'live')
+        this.#late.set(pid, { debts: claim.debts, at: Date.now() });
+    }
     if (w !== undefined) {
       clearTimeout(w.timer);
       w.resolve(Object.freeze(taken));
     }
     if (!last) this.#next(pid, claim);
+  }
+
+  /**
+   * Gives `generation` to the oldest debt, if its check takes it; else every debt is dropped
+   * (the order can no longer be trusted) and the caller reports the generation as external.
+   */
+  #pay(debts: Debt[], generation: Generation): boolean {
+    const debt = debts[0] as Debt;
+    let accepted = false;
+    try {
+      accepted = debt.accept?.(generation) === true;
+    } catch {
+      // A check that fails refuses.
+    }
+    if (!accepted) {
+      debts.length = 0;
+      return false;
+    }
+    if (--debt.owed <= 0) debts.shift();
+    return true;
   }
 
   /** Drops an untaken claim: nobody will account for its generations, so they are external. */

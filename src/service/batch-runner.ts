@@ -239,8 +239,6 @@ export class BatchRunner {
   private readonly o: BatchRunnerOptions;
   /** Handles of recently added rules still being learned from the change feed. */
   private handleLearning: Promise<void> = Promise.resolve();
-  /** Handle learnings still waiting for the feed (a restore may reuse a process id only when none is). */
-  private learning = 0;
   lastRun: RunTimings | undefined;
 
   constructor(options: BatchRunnerOptions) {
@@ -641,8 +639,9 @@ export class BatchRunner {
       try {
         const result = await this.o.executor.restore(family, r.text, {
           noflush: true,
-          // The long-lived restore keeps its process id: only when no takeOwn waits for it.
-          reuse: this.learning === 0,
+          // The long-lived restore keeps its process id across batches: the feed tells their
+          // commits apart by order, also after a wait that gave up (nft-monitor.ts, debts).
+          reuse: true,
           onSpawn: (pid) => {
             spawned = pid;
             feed?.claim(pid);
@@ -654,10 +653,7 @@ export class BatchRunner {
           // Learned in the background, so the next batch need not wait for the monitor's
           // lag; deletes wait for it (see runApplyGroup). Failing to learn handles only
           // makes later deletes of these rules slower (by spec).
-          this.learning++;
-          const learning = this.learnHandles(feed, family, result.pid, r)
-            .catch(() => undefined)
-            .finally(() => this.learning--);
+          const learning = this.learnHandles(feed, family, result.pid, r).catch(() => undefined);
           this.handleLearning = Promise.all([this.handleLearning, learning]).then(() => undefined);
         }
       } catch (error) {

@@ -479,6 +479,59 @@ describeKernel('nf_tables change feed and rule handles', () => {
     expect(external.slice(before).filter((g) => g.pid === without)).toHaveLength(1);
   });
 
+  it('tells apart the commits of one long-lived restore after a wait for one of them gave up', async () => {
+    // One process, batch after batch (restore-session.ts): each use has its own takeOwn, in
+    // order. A use whose wait ends short must not lend its late commit to the next use.
+    const session = new ChildProcessExecutor({ netns: ns().name, longLivedRestore: true });
+    const monitor = feed.pid!;
+    const before = external.length;
+    const pids: number[] = [];
+    const restore = (chain: string) =>
+      session.restore('ipv4', `*filter\n:${chain} - [0:0]\n-A ${chain} -s 192.0.2.8/32 -j DROP\nCOMMIT\n`, {
+        noflush: true,
+        reuse: true,
+        onSpawn: (p) => {
+          pids.push(p);
+          feed.claim(p);
+        },
+      });
+    const chainsOf = (gs: readonly Generation[]) => gs.flatMap((g) => g.rules.map((r) => r.chain));
+    const lateSeen: string[] = [];
+    const late = (g: Generation) => {
+      lateSeen.push(...chainsOf([g]));
+      return true;
+    };
+    // C times out as the pid's last use; D, in the same process, comes after it.
+    process.kill(monitor, 'SIGSTOP'); // the monitor this suite started: it falls behind
+    let d: Promise<readonly Generation[]>;
+    try {
+      await restore('SESS_C');
+      expect(await feed.takeOwn(pids[0]!, 1, 50, late)).toEqual([]);
+      await restore('SESS_D');
+      d = feed.takeOwn(pids[1]!, 1, 60_000, late);
+    } finally {
+      process.kill(monitor, 'SIGCONT');
+    }
+    expect(chainsOf(await d)).toEqual(['SESS_D']);
+    // A times out while B waits behind it (not the pid's last use).
+    process.kill(monitor, 'SIGSTOP');
+    let b: Promise<readonly Generation[]>;
+    try {
+      await restore('SESS_A');
+      const a = feed.takeOwn(pids[2]!, 1, 100, late);
+      await restore('SESS_B');
+      b = feed.takeOwn(pids[3]!, 1, 60_000, late);
+      expect(await a).toEqual([]);
+    } finally {
+      process.kill(monitor, 'SIGCONT');
+    }
+    expect(chainsOf(await b)).toEqual(['SESS_B']);
+    expect(new Set(pids).size).toBe(1); // one process for all four
+    expect(lateSeen).toEqual(['SESS_C', 'SESS_A']);
+    await feed.barrier();
+    expect(external.slice(before).filter((g) => g.pid === pids[0])).toEqual([]);
+  });
+
   it('keeps up with a busy event loop: a 1,000-rule commit arrives within a few turns of it', async () => {
     // Through Node's stdio socket pair the monitor (which writes every fragment separately)
     // blocked after about a dozen rules until the loop came round to read: a loop busy with
