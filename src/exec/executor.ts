@@ -98,7 +98,8 @@ export interface ChangeFeed {
    * or `timeoutMs` passes (then resolves with what was seen). With `late`, generations still
    * missing at the timeout are not taken for another process's change when they come after
    * all: each later generation of `pid` (within the claim lifetime, until the missing count is
-   * made up) for which `late` returns true is its; one it refuses is external, and ends that.
+   * made up) for which `late` returns true is its; one it refuses ends that and goes on as any
+   * generation of `pid` would (to a later takeOwn of it, else external).
    */
   takeOwn(
     pid: number,

@@ -349,9 +349,10 @@ function mayRaisePriority(): boolean {
  *   before its claim ended (a long-lived restore, exec/restore-session.ts) has one use per
  *   claim: each takeOwn, in order, takes exactly its count of generations, the last one all
  *   that are left, and the claim ends with the last use.
- * - A takeOwn that times out short on the pid's last use, given a `late` check, leaves the
- *   generations still owed to that check (for the claim lifetime): the monitor lagged, those
- *   commits are the caller's, not another process's. See ChangeFeed.takeOwn.
+ * - A takeOwn that times out short leaves a debt: the generations it still expects go to its
+ *   `late` check before anything later of the pid (the monitor lagged; those commits are the
+ *   caller's, not another process's nor the next use's), for the claim lifetime once the
+ *   claim has ended. See ChangeFeed.takeOwn.
  * - When the monitor dies or reports lost events, listeners get {@link FEED_LOST} (possibly
  *   more than once), pending `takeOwn`s settle with what they saw, and `lost` says why.
  */
@@ -804,24 +805,20 @@ export class NftChangeFeed implements ChangeFeed {
     this.#sweep();
     const pid = generation.pid;
     // Late generations come before any of a later use of the same pid (commit order): an
-    // ended claim's debts first, then the current claim's, then the claim's own.
+    // ended claim's debts first, then the current claim's, then the claim's own. One a debt
+    // refuses is the current claim's, if there is one (a live process of ours has the pid).
     const late = pid === undefined ? undefined : this.#late.get(pid);
     if (late !== undefined && pid !== undefined) {
       const paid = this.#pay(late.debts, generation);
       if (late.debts.length === 0) this.#late.delete(pid);
       if (paid) return;
-      this.#emit(generation);
-      return;
     }
     const claim = pid === undefined ? undefined : this.#claims.get(pid);
     if (pid === undefined || claim === undefined) {
       this.#emit(generation);
       return;
     }
-    if (claim.debts.length > 0) {
-      if (!this.#pay(claim.debts, generation)) this.#emit(generation);
-      return;
-    }
+    if (claim.debts.length > 0 && this.#pay(claim.debts, generation)) return;
     claim.generations.push(generation);
     claim.at = Date.now();
     if (claim.waiter !== undefined) {
@@ -850,7 +847,10 @@ export class NftChangeFeed implements ChangeFeed {
     if (last) {
       this.#claims.delete(pid);
       if (claim.debts.length > 0 && this.#state === 'live')
-        this.#late.set(pid, { debts: claim.debts, at: Date.now() });
+        this.#late.set(pid, {
+          debts: [...(this.#late.get(pid)?.debts ?? []), ...claim.debts],
+          at: Date.now(),
+        });
     }
     if (w !== undefined) {
       clearTimeout(w.timer);
@@ -861,7 +861,7 @@ export class NftChangeFeed implements ChangeFeed {
 
   /**
    * Gives `generation` to the oldest debt, if its check takes it; else every debt is dropped
-   * (the order can no longer be trusted) and the caller reports the generation as external.
+   * (the order can no longer be trusted) and the generation goes on as if there were none.
    */
   #pay(debts: Debt[], generation: Generation): boolean {
     const debt = debts[0] as Debt;
