@@ -70,7 +70,26 @@ class Writer {
   }
 
   string(s: string): this {
-    this.ensure(s.length * 3 + 5);
+    const n = s.length;
+    this.ensure(n * 3 + 5);
+    if (n < 128) {
+      // Short ASCII (most of a rule) copied by hand: its length is known before the bytes.
+      const buf = this.buf;
+      let p = this.pos + 1;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          p = -1;
+          break;
+        }
+        buf[p++] = c;
+      }
+      if (p >= 0) {
+        buf[this.pos] = n;
+        this.pos = p;
+        return this;
+      }
+    }
     const at = this.begin();
     this.pos += this.buf.write(s, this.pos, 'utf8');
     return this.end(at);
