@@ -344,9 +344,19 @@ async function naive(ns: BenchNetns): Promise<Record<string, Figure>> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', `${ROOT}/bench/peers/naive-rest.ts`, ns.name, String(port)],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    // Its own process group: the iptables processes it has running when it is stopped go too
+    // (they were left waiting for the xtables lock in the deleted namespace for minutes).
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
   );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stopGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM'); // the group this bench started
+    } catch {
+      child.kill('SIGTERM');
+    }
+  };
+  process.once('exit', stopGroup); // also when a signal ends the bench (sandbox.ts exits then)
   try {
     await new Promise<void>((resolve, reject) => {
       child.stdout?.once('data', () => resolve());
@@ -402,7 +412,8 @@ async function naive(ns: BenchNetns): Promise<Record<string, Figure>> {
     );
     return { append: appends, delete: deletes, read: reads };
   } finally {
-    child.kill('SIGTERM');
+    process.off('exit', stopGroup);
+    stopGroup();
     await exited;
   }
 }
