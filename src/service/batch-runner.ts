@@ -738,17 +738,17 @@ export class BatchRunner {
     const changed = new Set(rendered.tables.filter((t) => t.changes).map((t) => t.table as string));
     const count = changed.size;
     const wanted = rendered.adds;
-    /** Gives the rules `wanted` (of one table, or all) the handles of `adds`, if they are those rules. */
-    const learn = (adds: readonly RuleChange[], of: readonly (typeof wanted)[number][]): boolean => {
-      if (adds.length !== of.length) return false;
-      for (let k = 0; k < adds.length; k++) {
-        const a = adds[k] as RuleChange;
-        const e = of[k] as (typeof wanted)[number];
-        if (a.table !== e.table || a.chain !== e.chain || a.family !== family) return false;
-      }
-      for (let k = 0; k < adds.length; k++)
-        settleHandle((of[k] as (typeof wanted)[number]).entry, (adds[k] as RuleChange).handle);
-      return true;
+    type Added = (typeof wanted)[number];
+    /** Gives the rules `of` (of one table, or all) the handles of `adds`, if they are those rules. */
+    const learn = (adds: readonly RuleChange[], of: readonly Added[]): boolean => {
+      const same =
+        adds.length === of.length &&
+        adds.every((a, k) => {
+          const e = of[k] as Added;
+          return a.table === e.table && a.chain === e.chain && a.family === family;
+        });
+      if (same) for (const [k, a] of adds.entries()) settleHandle((of[k] as Added).entry, a.handle);
+      return same;
     };
     // The monitor prints each event separately: allow for its lag on big batches.
     const generations = await feed.takeOwn(
@@ -757,7 +757,7 @@ export class BatchRunner {
       Math.ceil(this.o.feedTimeoutMs + rendered.adds.length / 10),
       // Later than that (a monitor far behind): a commit of one table this restore changed,
       // adding exactly the rules it added there, is this restore's, and teaches their handles.
-      // Anything else from the pid is reported as external (and re-read), as before.
+      // Anything else goes on as any commit of the pid would (nft-monitor.ts: debts).
       (g) => {
         if (g.families.some((f) => f !== family)) return false;
         const tables = new Set(g.rules.map((r) => r.table));
