@@ -60,6 +60,7 @@ import type { TableSpec } from './plan-types.js';
 import { Planner } from './planner.js';
 import { type Recovery, recoverJournal } from './recovery.js';
 import {
+  acceptedRules,
   type ChainState,
   Draft,
   type FamilyState,
@@ -428,6 +429,10 @@ export class FirewallService implements FirewallApi {
 
   // ---------------------------------------------------------------- reads
 
+  /** The model's accepted rules of a table by text, for validating declarative replaces. */
+  private readonly knownRules = (family: Family, table: TableName) =>
+    acceptedRules(this.model.state.get(family), table);
+
   private familyState(family: Family): FamilyState {
     this.assertStarted();
     if (!isFamily(family))
@@ -602,7 +607,7 @@ export class FirewallService implements FirewallApi {
         field: 'expectedRevision',
       });
     }
-    const valid = validateOperations(ops, this.families);
+    const valid = validateOperations(ops, this.families, this.knownRules);
     if (options.confirmWithin !== undefined) {
       checkUint(options.confirmWithin, 'confirmWithin', 1, MAX_CONFIRM_SECONDS);
       if (!this.pending) throw noStateDir('confirmWithin');
@@ -761,7 +766,7 @@ export class FirewallService implements FirewallApi {
     let state: ReadonlyMap<Family, FamilyState> = this.model.state;
     let revision = this.model.revision;
     if (operations !== undefined) {
-      const valid = validateOperations(operations, this.families);
+      const valid = validateOperations(operations, this.families, this.knownRules);
       const planned = (await this.queue.enqueue({
         kind: 'read',
         read: async () => {

@@ -119,6 +119,11 @@ export interface ValidChainSpec {
   readonly builtin: boolean;
   readonly policy: Policy | undefined;
   readonly rules: readonly Rule[];
+  /**
+   * `texts[j]`, when set, is `ruleText(rules[j])`, known without rendering: the rule was found
+   * by its text among the model's accepted rules (validate-operations.ts KnownRules).
+   */
+  readonly texts?: readonly (string | undefined)[];
   /** Field path of this chain in the request, for errors. */
   readonly field: string;
 }

@@ -68,9 +68,10 @@ function replaceRules(
   table: TableName,
   chain: ChainState,
   rules: readonly Rule[],
+  known?: readonly (string | undefined)[],
 ): void {
   const old = chain.entries;
-  const texts = rules.map((r) => ruleText(r));
+  const texts = rules.map((r, i) => known?.[i] ?? ruleText(r));
   let prefix = 0;
   while (prefix < old.length && prefix < texts.length && old[prefix]?.text === texts[prefix]) prefix++;
   let suffix = 0;
@@ -164,7 +165,8 @@ function replaceTable(
   for (const b of BUILTIN_CHAINS[table]) {
     if (!names.has(b)) replaceRules(p, plan, family, table, p.existing(family, table, b), []);
   }
-  for (const d of desired) replaceRules(p, plan, family, table, p.existing(family, table, d.name), d.rules);
+  for (const d of desired)
+    replaceRules(p, plan, family, table, p.existing(family, table, d.name), d.rules, d.texts);
   const current = p.draft.table(family, table) as ReadonlyMap<string, ChainState>;
   const unwanted = [...current.values()].filter(
     (c) => !BUILTIN_CHAINS[table].includes(c.name) && !names.has(c.name),

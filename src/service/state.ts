@@ -14,6 +14,7 @@ import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/mo
 import { ruleId } from '../domain/rule-id.js';
 import { ruleTextOnce } from '../iptables/rule-writer.js';
 import { parseRuleText, type SavedRule, type SavedTable } from '../iptables/save-parser.js';
+import { isAccepted } from './accepted-rules.js';
 
 export interface RuleEntry {
   readonly rule: Rule;
@@ -175,12 +176,21 @@ class KernelEntry implements RuleEntry {
 
   /**
    * Takes a typed rule parsed elsewhere from this same text (a declarative replace parsed the
-   * request's copy of it just now), unless one is kept already or the table's chains at the
-   * read would have read it otherwise (`-j NAME`, see readsAlike).
+   * request's copy of it just now), unless an accepted one is kept already or the table's
+   * chains at the read would have read it otherwise (`-j NAME`, see readsAlike). A rule the
+   * save parser read from this text is the same rule (lossless text); the request's copy
+   * replaces it so that the next replace finds an accepted rule here (accepted-rules.ts).
    */
   adopt(rule: Rule): void {
-    if (typeof this.parsed === 'object' || !readsAlike(rule, this.source.chains)) return;
+    const kept = this.parsed;
+    if (typeof kept === 'object' && (kept === rule || isAccepted(kept, this.source.family))) return;
+    if (!readsAlike(rule, this.source.chains)) return;
     this.parsed = rule;
+  }
+
+  /** The typed rule if one is kept, without parsing. */
+  keptRule(): Rule | undefined {
+    return typeof this.parsed === 'object' ? this.parsed : undefined;
   }
 
   /** Parses the text without keeping the rule (see checkReadable). */
@@ -217,6 +227,22 @@ function parseKernelRule(text: string, s: RuleSource): Rule {
       { cause: e },
     );
   }
+}
+
+/**
+ * The accepted rules a table of the model holds, by text (accepted-rules.ts): what a spec equal
+ * to one of these texts reads as, without parsing. Nothing is parsed to build it.
+ */
+export function acceptedRules(state: FamilyState | undefined, table: TableName): Map<string, Rule> {
+  const out = new Map<string, Rule>();
+  const t = state?.tables.get(table);
+  if (!state || !t) return out;
+  for (const c of t.chains.values())
+    for (const e of c.entries) {
+      const rule = e instanceof KernelEntry ? e.keptRule() : e.rule;
+      if (rule !== undefined && isAccepted(rule, state.family)) out.set(e.text, rule);
+    }
+  return out;
 }
 
 /** A copy of an entry with another id (the typed rule, parsed or not, is shared). */

@@ -22,6 +22,7 @@ import { checkUserChainName, normalizeRule } from '../iptables/catalogue.js';
 import { checkRuleLine } from '../iptables/rule-check.js';
 import { parseRuleSpec } from '../iptables/rule-parser.js';
 import { ruleText } from '../iptables/rule-writer.js';
+import { markAccepted } from './accepted-rules.js';
 import type {
   Operation,
   RuleInput,
@@ -36,19 +37,34 @@ import type {
 /** Most operations in one transaction. */
 export const MAX_OPERATIONS = 10_000;
 
-/** A rule as a client sends it (typed JSON or `{ spec }`) -> its canonical model. */
-export function toRule(input: RuleInput, family: Family, field: string): Rule {
+/**
+ * The accepted rules the model holds in a table, by text (state.ts acceptedRules): a spec equal
+ * to one of the texts is that rule, without a parse (accepted-rules.ts). Asked only by the
+ * declarative replaces, which send most of a table back as the model holds it.
+ */
+export type KnownRules = (family: Family, table: TableName) => ReadonlyMap<string, Rule>;
+
+/**
+ * A rule as a client sends it (typed JSON or `{ spec }`) -> its canonical model. `known`: the
+ * accepted rules of the table by text; a spec found there is not parsed again.
+ */
+export function toRule(
+  input: RuleInput,
+  family: Family,
+  field: string,
+  known?: ReadonlyMap<string, Rule>,
+): Rule {
   if (typeof input !== 'object' || input === null)
     throw invalid(field, `${field} must be an object: a typed rule or { "spec": "..." }`);
   if ('spec' in input) {
     const keys = Object.keys(input);
     if (keys.length !== 1) throw invalid(field, `${field}: "spec" cannot be combined with other fields`);
     if (typeof input.spec !== 'string') throw invalid(`${field}.spec`, `${field}.spec must be a string`);
-    return parseRuleSpec(input.spec, family, `${field}.spec`);
+    return known?.get(input.spec) ?? markAccepted(parseRuleSpec(input.spec, family, `${field}.spec`), family);
   }
   const rule = normalizeRule(input, family, field);
   checkRuleLine(rule, family, field);
-  return rule;
+  return markAccepted(rule, family);
 }
 
 const f = (field: string, name: string): string => (field ? `${field}.${name}` : name);
@@ -100,13 +116,27 @@ function builtin(table: TableName, chain: string): boolean {
   return BUILTIN_CHAINS[table].includes(chain);
 }
 
-function rulesList(value: unknown, family: Family, field: string): Rule[] {
+function rulesList(
+  value: unknown,
+  family: Family,
+  field: string,
+  known: ReadonlyMap<string, Rule> | undefined,
+): Rule[] {
   if (!Array.isArray(value)) throw invalid(field, `${field} must be a list`);
-  return value.map((r, i) => toRule(r as RuleInput, family, `${field}[${i}]`));
+  return value.map((r, i) => toRule(r as RuleInput, family, `${field}[${i}]`, known));
 }
 
-/** The chains of a declarative table, checked as a whole (names once, jumps inside the table). */
-function tableChains(value: unknown, family: Family, table: TableName, field: string): ValidChainSpec[] {
+/**
+ * The chains of a declarative table, checked as a whole (names once, jumps inside the table).
+ * A rule found in `known` keeps its text (the spec) for the planner, which compares texts.
+ */
+function tableChains(
+  value: unknown,
+  family: Family,
+  table: TableName,
+  field: string,
+  known: ReadonlyMap<string, Rule> | undefined,
+): ValidChainSpec[] {
   if (!Array.isArray(value)) throw invalid(f(field, 'chains'), `${f(field, 'chains')} must be a list`);
   const chains = value.map((c: unknown, i): ValidChainSpec => {
     const cf = f(field, `chains[${i}]`);
@@ -125,8 +155,18 @@ function tableChains(value: unknown, family: Family, table: TableName, field: st
       );
     }
     if (!Array.isArray(input.rules)) throw invalid(`${cf}.rules`, `${cf}.rules must be a list`);
-    const rules = input.rules.map((r, j) => toRule(r as RuleInput, family, `${cf}.rules[${j}]`));
-    return { name, builtin: isBuiltin, policy: input.policy as Policy | undefined, rules, field: cf };
+    let texts: (string | undefined)[] | undefined;
+    const rules = input.rules.map((r: unknown, j) => {
+      const rule = toRule(r as RuleInput, family, `${cf}.rules[${j}]`, known);
+      const spec = (r as { spec?: unknown }).spec;
+      if (typeof spec === 'string' && known?.get(spec) === rule) {
+        texts ??= [];
+        texts[j] = spec;
+      }
+      return rule;
+    });
+    const policy = input.policy as Policy | undefined;
+    return { name, builtin: isBuiltin, policy, rules, ...(texts ? { texts } : {}), field: cf };
   });
   return checkTableChains(chains);
 }
@@ -181,7 +221,7 @@ function expiryOf(op: { ttlSeconds?: unknown; expiresAt?: unknown }, field: stri
   return { expiresAt: new Date(at).toISOString() };
 }
 
-function validateOne(op: Operation, field: string): ValidOp {
+function validateOne(op: Operation, field: string, known: KnownRules | undefined): ValidOp {
   if (typeof op !== 'object' || op === null) throw invalid(field || undefined, 'operation must be an object');
   switch (op.op) {
     case 'append':
@@ -258,7 +298,8 @@ function validateOne(op: Operation, field: string): ValidOp {
     case 'replaceChain': {
       const at = address(op, field);
       if (!builtin(at.table, at.chain)) newChainName(at.chain, f(field, 'chain'));
-      return { op: 'replaceChain', ...at, rules: rulesList(op.rules, at.family, f(field, 'rules')), field };
+      const rules = rulesList(op.rules, at.family, f(field, 'rules'), known?.(at.family, at.table));
+      return { op: 'replaceChain', ...at, rules, field };
     }
     case 'replaceTable': {
       const at = address({ family: op.family, table: op.table }, field);
@@ -266,7 +307,7 @@ function validateOne(op: Operation, field: string): ValidOp {
         op: 'replaceTable',
         family: at.family,
         table: at.table,
-        chains: tableChains(op.chains, at.family, at.table, field),
+        chains: tableChains(op.chains, at.family, at.table, field, known?.(at.family, at.table)),
         field,
       };
     }
@@ -284,9 +325,14 @@ function validateOne(op: Operation, field: string): ValidOp {
 
 /**
  * Validates a transaction (a single operation is a transaction of one). `managed` are the
- * families the service manages: an operation on another is refused.
+ * families the service manages: an operation on another is refused. `known`: the model's
+ * accepted rules by text, for declarative replaces (see KnownRules).
  */
-export function validateOperations(ops: readonly Operation[], managed: readonly Family[]): ValidOp[] {
+export function validateOperations(
+  ops: readonly Operation[],
+  managed: readonly Family[],
+  known?: KnownRules,
+): ValidOp[] {
   if (!Array.isArray(ops) || ops.length === 0) {
     throw new DomainError('invalid_argument', 'a transaction needs at least one operation', {
       field: 'operations',
@@ -306,7 +352,7 @@ export function validateOperations(ops: readonly Operation[], managed: readonly 
   return ops.map((op, i) => {
     const field = ops.length > 1 ? `operations[${i}]` : '';
     try {
-      return validateOne(op, field);
+      return validateOne(op, field, known);
     } catch (e) {
       throw e instanceof DomainError && ops.length > 1 && e.field === undefined
         ? e.withFieldPrefix(field)
