@@ -97,6 +97,10 @@ const ANYWHERE: Readonly<Record<Family, readonly string[]>> = {
   ipv6: ['2001:db8:77::77', 'fd77::77', '2a00:77::77', '2600:77::77'],
 };
 
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+/** One IPv4 host as iptables prints it (`10.1.2.3/32`: no leading zeros). */
+const HOST_32 = new RegExp(`^(?:${OCTET}\\.){3}${OCTET}/32$`);
+
 /**
  * The source a path "from anywhere" is traced with: an address no rule's `-s` names (bans of
  * single addresses or networks do not lock everyone else out), so that source-keyed matches
@@ -108,16 +112,25 @@ function anywhereSource(
   rulesets: readonly ReadonlyMap<Family, Ruleset>[],
 ): string | undefined {
   const named: Cidr[] = [];
+  const candidates = ANYWHERE[family];
+  const hosts = new Set<string>();
   for (const m of rulesets)
     for (const t of m.get(family)?.tables ?? [])
       for (const c of t.chains)
         for (const source of sources(c)) {
+          // Most sources are single IPv4 hosts (a kube-shaped table has one per endpoint):
+          // in iptables' dotted form such a host names a candidate only by being it.
+          if (HOST_32.test(source)) {
+            const host = source.slice(0, -3);
+            if (candidates.includes(host)) hosts.add(host);
+            continue;
+          }
           const cidr = parseCidr(family, source);
           if (cidr && cidr.prefix > 0) named.push(cidr);
         }
-  return ANYWHERE[family].find((a) => {
+  return candidates.find((a) => {
     const words = addressWords(family, a);
-    return words !== undefined && !named.some((c) => inCidr(c, words));
+    return words !== undefined && !hosts.has(a) && !named.some((c) => inCidr(c, words));
   });
 }
 

@@ -108,6 +108,30 @@ describe('the lockout guard', () => {
     expect((await inputChain(s, 'ipv4')).rules).toHaveLength(4);
   });
 
+  it('traces "anywhere" from an address no ban names, also when every other candidate is banned as a host', async () => {
+    const { s } = await service();
+    await s.apply([append('-p tcp --dport 22 -j ACCEPT'), policy('DROP')]);
+    // The guard's candidates for a source "from anywhere" (guard.ts ANYWHERE) but the last, banned.
+    const hosts = [
+      '203.0.113.77',
+      '192.0.2.77',
+      '198.51.100.77',
+      '100.64.77.77',
+      '172.31.77.77',
+      '10.77.77.77',
+    ];
+    for (const host of hosts)
+      await s.apply([{ op: 'insert', ...input(), position: 1, rule: { spec: `-s ${host}/32 -j DROP` } }]);
+    // Traced from 8.8.77.77, which no ban names, SSH is open before this change and cut after it.
+    const cut = s.apply([
+      { op: 'insert', ...input(), position: 1, rule: { spec: '-p tcp --dport 22 -j DROP' } },
+    ]);
+    await expect(cut).rejects.toThrow(
+      /ssh tcp\/22 NEW from anywhere \(ipv4\) would be DROP, cut by filter INPUT rule 1 \(-p tcp -m tcp --dport 22 -j DROP\)/,
+    );
+    expect((await inputChain(s, 'ipv4')).rules).toHaveLength(7);
+  });
+
   it('lets rules that cannot touch SSH through without tracing, and allowLockout through with its risk', async () => {
     const { s } = await service();
     await s.apply([append('-p tcp --dport 22 -j ACCEPT'), policy('DROP')]);
