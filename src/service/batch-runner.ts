@@ -525,8 +525,8 @@ export class BatchRunner {
     for (const index of pending) {
       for (const op of (jobs[index] as ApplyJob).ops) {
         if (op.op === 'reset' || op.op === 'zeroCounters') continue;
-        for (const { rule, field } of rulesOf(op))
-          if (hasUntypedPart(rule)) items.push({ family: op.family, table: op.table, rule, index, field });
+        for (const { rule, field } of rulesOf(op, hasUntypedPart))
+          items.push({ family: op.family, table: op.table, rule, index, field });
       }
     }
     const out = new Map<number, readonly ValidOp[]>();

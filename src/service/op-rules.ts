@@ -9,23 +9,32 @@ import type { ValidOp, ValidRuleRef } from './operations.js';
 
 const at = (field: string, name: string) => (field ? `${field}.${name}` : name);
 
-export function rulesOf(op: ValidOp): { rule: Rule; field: string }[] {
+/** The rules of an operation that `which` picks, with the field each came from. */
+export function rulesOf(op: ValidOp, which: (rule: Rule) => boolean): { rule: Rule; field: string }[] {
+  const one = (rule: Rule, field: () => string) => (which(rule) ? [{ rule, field: field() }] : []);
   switch (op.op) {
     case 'append':
     case 'insert':
     case 'ensure':
-      return [{ rule: op.rule, field: at(op.field, 'rule') }];
+      return one(op.rule, () => at(op.field, 'rule'));
     case 'replace':
       return [
-        ...('rule' in op.target ? [{ rule: op.target.rule, field: at(op.field, 'target.rule') }] : []),
-        { rule: op.rule, field: at(op.field, 'rule') },
+        ...('rule' in op.target ? one(op.target.rule, () => at(op.field, 'target.rule')) : []),
+        ...one(op.rule, () => at(op.field, 'rule')),
       ];
     case 'delete':
-      return 'rule' in op.target ? [{ rule: op.target.rule, field: at(op.field, 'target.rule') }] : [];
+      return 'rule' in op.target ? one(op.target.rule, () => at(op.field, 'target.rule')) : [];
     case 'replaceChain':
-      return op.rules.map((rule, i) => ({ rule, field: at(op.field, `rules[${i}]`) }));
+      return op.rules.flatMap((rule, i) => one(rule, () => at(op.field, `rules[${i}]`)));
     case 'replaceTable':
-      return op.chains.flatMap((c) => c.rules.map((rule, j) => ({ rule, field: `${c.field}.rules[${j}]` })));
+      // A table of 250,000 rules: no field is written for a rule that is not asked for.
+      return op.chains.flatMap((c) => {
+        const out: { rule: Rule; field: string }[] = [];
+        c.rules.forEach((rule, j) => {
+          if (which(rule)) out.push({ rule, field: `${c.field}.rules[${j}]` });
+        });
+        return out;
+      });
     default:
       return [];
   }
