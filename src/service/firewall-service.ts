@@ -76,6 +76,7 @@ import {
   type ApplyResult,
   type ChainSummary,
   type ChainView,
+  ChainViewCache,
   chainView,
   draftChainLookup,
   outcomeView,
@@ -183,6 +184,7 @@ export class FirewallService implements FirewallApi {
   private readonly executor: Executor;
   readonly families: readonly Family[];
   private readonly model = new ServiceModel();
+  private readonly views = new ChainViewCache();
   private readonly queue: CommandQueue<Job | ReadJob, JobResult | unknown>;
   private readonly sync: KernelSync;
   private readonly runner: BatchRunner;
@@ -516,11 +518,13 @@ export class FirewallService implements FirewallApi {
     options: { counters?: boolean } = {},
   ): Promise<{ revision: number; chain: ChainView }> {
     const first = this.chainState(family, table, chain);
-    if (!options.counters)
+    if (!options.counters) {
+      const expiry = this.expiry(family, table, chain);
       return {
         revision: this.model.revision,
-        chain: chainView(table, first, this.expiry(family, table, chain)),
+        chain: expiry ? chainView(table, first, expiry) : this.views.get(table, first),
       };
+    }
     return (await this.queue.enqueue({
       kind: 'read',
       read: () => this.readCounters(family, table, chain),

@@ -90,6 +90,43 @@ export function chainView(
   };
 }
 
+/**
+ * Views of unchanged chains, so that repeated reads of a chain get the very same view (and the
+ * doors the very same encoded reply, cached on it: transport/http/routes.ts, grpc/handlers.ts).
+ * Keyed by the chain's state, which is never mutated (state.ts): a changed chain is another
+ * state, so a cached view is never stale. Only views without expiries (those come from the
+ * pending store, beside the state). Bounded by rules: the least recently read go first.
+ */
+export class ChainViewCache {
+  private readonly views = new Map<ChainState, ChainView>();
+  private rules = 0;
+
+  constructor(
+    /** Most rules held in all cached views together. */
+    private readonly budget = 20_000,
+  ) {}
+
+  get(table: TableName, c: ChainState): ChainView {
+    const hit = this.views.get(c);
+    if (hit) {
+      this.views.delete(c);
+      this.views.set(c, hit);
+      return hit;
+    }
+    const view = chainView(table, c);
+    const size = c.entries.length + 1;
+    if (size > this.budget / 4) return view;
+    this.views.set(c, view);
+    this.rules += size;
+    for (const [old, v] of this.views) {
+      if (this.rules <= this.budget) break;
+      this.views.delete(old);
+      this.rules -= v.rules.length + 1;
+    }
+    return view;
+  }
+}
+
 export type ChainLookup = (family: Family, table: TableName, chain: string) => ChainState | undefined;
 
 export function stateChainLookup(state: ReadonlyMap<Family, FamilyState>): ChainLookup {
