@@ -34,8 +34,12 @@ import { policyTo } from './convert.js';
  * message, as protobuf-es's fork/join makes (measured: most of a hand encoder's time with it).
  */
 class Writer {
-  buf = Buffer.allocUnsafe(16 * 1024);
+  buf: Buffer;
   pos = 0;
+
+  constructor(size = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -275,14 +279,28 @@ function revision(w: Writer, r: number): void {
   if (r !== 0) w.tag(1, VARINT).varint(r);
 }
 
-/** GetChainResponse: revision 1, chain 2. */
+/**
+ * The encoded chain field (2) of a GetChainResponse, kept with its view: the service hands out
+ * the same view for an unchanged chain (service/views.ts ChainViewCache).
+ */
+const chainFields = new WeakMap<ChainView, Buffer>();
+
+/** GetChainResponse: revision 1, chain 2 (fields in order: the chain's bytes follow the revision's). */
 export function encodeGetChainResponse(
   rev: number,
   chain: ChainView,
 ): Encoded<typeof GetChainResponseSchema> {
-  const w = new Writer();
+  let field = chainFields.get(chain);
+  if (field === undefined) {
+    const c = new Writer();
+    chainView(c, 2, chain);
+    field = Buffer.from(c.finish());
+    chainFields.set(chain, field);
+  }
+  const w = new Writer(field.length + 11);
   revision(w, rev);
-  chainView(w, 2, chain);
+  w.buf.set(field, w.pos);
+  w.pos += field.length;
   return new Encoded(w.finish());
 }
 

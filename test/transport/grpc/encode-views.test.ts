@@ -44,6 +44,11 @@ describe('hand-written protobuf encoding of rule reads (GetChain, GetTable)', ()
             for (const c of chains) {
               const { chain } = await service.getChain(family, table, c.name, { counters: true });
               expect(encodeGetChainResponse(revision, chain).bytes).toEqual(reference.chain(revision, chain));
+              // Without counters an unchanged chain is the same view, its chain field encoded once.
+              const plain = (await service.getChain(family, table, c.name)).chain;
+              expect((await service.getChain(family, table, c.name)).chain).toBe(plain);
+              for (const r of [revision, revision + 300, 0])
+                expect(encodeGetChainResponse(r, plain).bytes).toEqual(reference.chain(r, plain));
               rules += chain.rules.length;
               withOptions += chain.rules.filter((v) =>
                 v.rule.matches.some((m) => Object.keys(m).length > 1),
