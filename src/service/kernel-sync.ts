@@ -171,38 +171,50 @@ export class KernelSync {
     }
     // The families side by side: one's save runs while the other is parsed.
     const began = performance.now();
-    const reads = Promise.all(this.o.families.map((family) => this.readKernel(family, saves?.get(family))));
+    // A loop, not a closure over `saves`: the feed keeps a closure made in this function (its
+    // listener), and with it whatever of this function's variables closures use.
+    const reading: Promise<FamilyState>[] = [];
+    for (const family of this.o.families) reading.push(this.readKernel(family, saves?.get(family)));
+    const reads = Promise.all(reading);
     // The other backend is read beside ours (it is not part of the model).
     const other = this.readOther();
     const [states] = await Promise.all([reads, other]);
-    this.o.families.forEach((family, i) => {
+    for (const [i, family] of this.o.families.entries())
       this.o.model.state.set(family, states[i] as FamilyState);
-    });
     this.checkSoon();
+    // The timers are made in methods of their own: a closure made here shares this function's
+    // context, and one over `states` or `saves` would keep the first read (at 500k rules its
+    // entries and the 70 MB save text they slice) for as long as the timer lives.
     if (!feed) this.startPolling(this.o.pollIntervalMs);
-    else if (!this.live && this.lost === undefined) {
-      // Changes wait for the monitor (beforeChange), but not long.
-      this.holdTimer = setTimeout(() => this.settleFeed(), FEED_HOLD_MS);
-      this.holdTimer.unref();
-      // Until the monitor is live nothing reports external changes, and nft monitor starts its
-      // read over at every commit, so under steady writes that can take up to its start timeout.
-      // Poll meanwhile, but at most a tenth of the time: every poll is a whole read, and at 500k
-      // rules polls every 5 s kept the monitor from going live and the queue busy for a minute.
-      const interval = Math.max(
-        this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
-        Math.ceil(10 * (performance.now() - began)),
-      );
-      this.startPolling(interval);
-      this.pollingUntilLive = this.pollTimer !== undefined;
-    }
-    if (feed && this.o.other) {
-      // The nft feed does not see the legacy backend: look at it on a timer (a cheap read).
-      this.otherTimer = setInterval(
-        () => void this.readOther().catch(() => undefined),
-        this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
-      );
-      this.otherTimer.unref();
-    }
+    else if (!this.live && this.lost === undefined) this.holdUntilLive(performance.now() - began);
+    if (feed && this.o.other) this.watchOther();
+  }
+
+  /**
+   * Changes wait for the starting monitor (beforeChange), but not long. Until it is live nothing
+   * reports external changes, and nft monitor starts its read over at every commit, so under
+   * steady writes that can take up to its start timeout. Poll meanwhile, but at most a tenth of
+   * the time (`readMs`: what the start-up read took): every poll is a whole read, and at 500k
+   * rules polls every 5 s kept the monitor from going live and the queue busy for a minute.
+   */
+  private holdUntilLive(readMs: number): void {
+    this.holdTimer = setTimeout(() => this.settleFeed(), FEED_HOLD_MS);
+    this.holdTimer.unref();
+    const interval = Math.max(
+      this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
+      Math.ceil(10 * readMs),
+    );
+    this.startPolling(interval);
+    this.pollingUntilLive = this.pollTimer !== undefined;
+  }
+
+  /** The nft feed does not see the legacy backend: look at it on a timer (a cheap read). */
+  private watchOther(): void {
+    this.otherTimer = setInterval(
+      () => void this.readOther().catch(() => undefined),
+      this.o.pollIntervalMs > 0 ? this.o.pollIntervalMs : FALLBACK_POLL_MS,
+    );
+    this.otherTimer.unref();
   }
 
   /**
