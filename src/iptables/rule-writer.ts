@@ -92,16 +92,6 @@ export function ruleWordCount(rule: Rule): number {
 }
 
 /**
- * Lets the remembered rendering of `rule` hold `text`, an equal string kept elsewhere (the text
- * of the model's entry that takes this rule), so that the two are stored once: a declarative
- * replace of a 250k-rule table otherwise kept every kept rule's text twice (25-35 MB).
- */
-export function shareRuleText(rule: Rule, text: string): void {
-  const r = rendered.get(rule);
-  if (r !== undefined && r.text === text) rendered.set(rule, { text, words: r.words });
-}
-
-/**
  * The text without remembering it: for the rules of a whole ruleset read from the kernel,
  * whose entries keep their text themselves (a remembered text per rule would only cost memory).
  */

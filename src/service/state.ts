@@ -12,7 +12,7 @@ import { DomainError } from '../domain/errors.js';
 import { BUILTIN_CHAINS, type Family, type TableName } from '../domain/family.js';
 import type { Chain, Counters, Policy, Rule, Ruleset, Table } from '../domain/model.js';
 import { ruleId } from '../domain/rule-id.js';
-import { ruleTextOnce, shareRuleText } from '../iptables/rule-writer.js';
+import { ruleTextOnce } from '../iptables/rule-writer.js';
 import { parseRuleText, type SavedRule, type SavedTable } from '../iptables/save-parser.js';
 import { isAccepted } from './accepted-rules.js';
 
@@ -186,7 +186,6 @@ class KernelEntry implements RuleEntry {
     if (typeof kept === 'object' && (kept === rule || isAccepted(kept, this.source.family))) return;
     if (!readsAlike(rule, this.source.chains)) return;
     this.parsed = rule;
-    shareRuleText(rule, this.text);
   }
 
   /** The typed rule if one is kept, without parsing. */
