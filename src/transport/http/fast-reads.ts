@@ -14,6 +14,7 @@
  * test/transport/http/fast-reads.test.ts holds both paths to the same answers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Family, TableName } from '../../domain/family.js';
 import { requestContext, requestIdFrom } from '../../observe/request-context.js';
 import type { FirewallApi } from '../../service/api.js';
 import { Authenticator } from '../auth.js';
@@ -65,21 +66,18 @@ export function fastChainRead(o: FastReadOptions): (req: IncomingMessage, res: S
       if (!result.ok || !Authenticator.allows(result.scope, 'read')) return false;
       principal = result.name;
     }
-    const [, table, chain, family] = m as unknown as [string, string, string, string | undefined];
+    const table = m[1] as TableName;
+    const chain = m[2] as string;
+    const family: Family = m[3] === 'ipv6' ? 'ipv6' : 'ipv4';
     const sent = h['x-request-id'];
-    o.service.getChain((family ?? 'ipv4') as 'ipv4', table as 'filter', chain).then(
+    o.service.getChain(family, table, chain).then(
       (c) => {
         const requestId = requestIdFrom(typeof sent === 'string' ? sent : undefined);
         requestContext.run({ requestId }, () => {
           res.setHeader('X-Request-Id', requestId);
           o.track(req, res, requestId, () => principal);
           for (const [k, v] of Object.entries(o.securityHeaders)) res.setHeader(k, v);
-          const reply = chainResponse({
-            family: (family ?? 'ipv4') as 'ipv4',
-            table: table as 'filter',
-            counters: false,
-            ...c,
-          });
+          const reply = chainResponse({ family, table, counters: false, ...c });
           res.setHeader('Cache-Control', 'no-cache');
           for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
           res.setHeader('Content-Type', 'application/json; charset=utf-8');
