@@ -130,14 +130,17 @@ export function tableChains(save: string, table: string): ChainBody[] {
  * allowed sources (from the 40th rule on) are replaced by others, until 1% is reached.
  * Returns the chains and how many rules changed.
  */
-export function onePercentChange(chains: readonly ChainBody[]): { chains: ChainBody[]; changed: number } {
+export function onePercentChange(
+  chains: readonly ChainBody[],
+  round = 0,
+): { chains: ChainBody[]; changed: number } {
   const total = chains.reduce((n, c) => n + c.rules.length, 0);
   const want = Math.round(total / 100);
   let changed = 0;
   let seen = 0;
   const out = chains.map((c) => {
     if (!c.name.startsWith('KUBE-FW-') || changed >= want) return c;
-    if (seen++ % 10 !== 0) return c;
+    if (seen++ % 10 !== round % 10) return c;
     const rules = c.rules.map((r, i) => {
       if (i < 40 || i >= 50 || changed >= want || !r.spec.startsWith('-s 10.')) return r;
       changed++;
