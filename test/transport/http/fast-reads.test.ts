@@ -75,20 +75,26 @@ function send(
         res.setEncoding('utf8').on('data', (c: string) => {
           text += c;
         });
-        res.on('end', () =>
-          // The log and metrics are written when the response ends on the server: let it.
-          setTimeout(() => {
-            const { date: _, ...rest } = res.headers;
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: rest,
-              body: text,
-              log: d.log.slice(marks.log),
-              metrics: d.metrics.slice(marks.metrics),
-              express: d.express.slice(marks.express).every(Boolean),
-            });
-          }, 20),
-        );
+        res.on('end', async () => {
+          // The log and metrics are written when the response ends on the server ('finish',
+          // 'close'): wait for them (at most 2 s), then a little more for anything after.
+          for (
+            let i = 0;
+            i < 200 && (d.express.length === marks.express || d.metrics.length === marks.metrics);
+            i++
+          )
+            await new Promise((r) => setTimeout(r, 10));
+          await new Promise((r) => setTimeout(r, 10));
+          const { date: _, ...rest } = res.headers;
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: rest,
+            body: text,
+            log: d.log.slice(marks.log),
+            metrics: d.metrics.slice(marks.metrics),
+            express: d.express.slice(marks.express).every(Boolean),
+          });
+        });
       },
     );
     req.on('error', reject);
