@@ -240,6 +240,7 @@ export class FirewallService implements FirewallApi {
       schedule: (job, done) => this.queue.schedule(job, done),
       ...(options.observer ? { observer: options.observer } : {}),
       ...(options.otherBackend ? { other: options.otherBackend } : {}),
+      replaced: () => this.views.clear(),
     });
     this.runner = new BatchRunner({
       executor: options.executor,

@@ -56,6 +56,11 @@ export interface KernelSyncOptions {
   readonly observer?: ServiceObserver;
   /** The other iptables backend (legacy next to nf_tables), read only. */
   readonly other?: { readonly backend: 'legacy' | 'nf_tables'; readonly executor: Executor };
+  /**
+   * A read of the kernel replaced the model: what was kept of the earlier one's chains (views)
+   * must go, or it keeps that read (its entries cut from a whole iptables-save output) alive.
+   */
+  readonly replaced?: () => void;
 }
 
 /** Tables of the other iptables backend: the kernel filters with them too. */
@@ -181,6 +186,7 @@ export class KernelSync {
     const [states] = await Promise.all([reads, other]);
     for (const [i, family] of this.o.families.entries())
       this.o.model.state.set(family, states[i] as FamilyState);
+    this.o.replaced?.();
     this.checkSoon();
     // The timers are made in methods of their own: a closure made here shares this function's
     // context, and one over `states` or `saves` would keep the first read (at 500k rules its
@@ -425,6 +431,7 @@ export class KernelSync {
       next.set(family, fresh);
     }
     model.state = next;
+    this.o.replaced?.();
     this.checkSoon();
     if (reason === 'feed-lost')
       for (const family of families) changes.push({ type: 'ruleset.reloaded', family });

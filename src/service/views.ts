@@ -106,6 +106,12 @@ export class ChainViewCache {
     private readonly budget = 20_000,
   ) {}
 
+  /** Forgets every view (a re-read replaced every chain's state: none can be asked for again). */
+  clear(): void {
+    this.views.clear();
+    this.rules = 0;
+  }
+
   get(table: TableName, c: ChainState): ChainView {
     const hit = this.views.get(c);
     if (hit) {

@@ -1,5 +1,5 @@
 /**
- * A model the service replaced is garbage: nothing long-lived (a timer, a closure, a field)
+ * A model the service replaced is garbage: nothing long-lived (a timer, a closure, a cache)
  * may keep an earlier read of the kernel alive. At 500k rules the start-up read (its
  * KernelEntries and the 70 MB iptables-save text they slice) stayed in memory for the life of
  * the process, held by the context of an interval made in the same function (issue 15: half of
@@ -68,6 +68,22 @@ it('the first read of the kernel and its saves are collected once a re-read repl
     expect(model.state.get('ipv4')).not.toBe(first.deref());
     expect(await collected(first)).toBe(true);
     expect(await collected(savesRef)).toBe(true);
+  } finally {
+    await service.close();
+  }
+});
+
+it('views kept for chain reads go when a re-read replaces the model', async () => {
+  const fake = new FakeExecutor();
+  await fake.restore('ipv4', seed('ipv4'));
+  const service = new FirewallService({ executor: fake, families: ['ipv4'], pollIntervalMs: 0 });
+  await service.start();
+  try {
+    const read = async () => (await service.getChain('ipv4', 'filter', 'INPUT')).chain;
+    const view = new WeakRef(await read());
+    expect(await read()).toBe(view.deref());
+    await service.reload();
+    expect(await collected(view)).toBe(true);
   } finally {
     await service.close();
   }
