@@ -91,11 +91,14 @@ function markers(netns: string, family: Family): Map<number, number> {
 }
 
 interface WireRuleset {
-  tables: { name: TableName; chains: { name: string; builtin: boolean; rules: { id: string }[] }[] }[];
+  tables: {
+    name: TableName;
+    chains: { name: string; builtin: boolean; rules: { id: string; text: string }[] }[];
+  }[];
 }
 
 async function snapshot(base: string, auth: string): Promise<Snapshot> {
-  const chains = new Map<string, { ids: readonly string[]; builtin: boolean }>();
+  const chains = new Map<string, { ids: readonly string[]; builtin: boolean; texts: readonly string[] }>();
   for (const family of FAMILIES) {
     const r = await fetch(`${base}/v1/ruleset?family=${family}`, {
       headers: { authorization: auth },
@@ -108,6 +111,7 @@ async function snapshot(base: string, auth: string): Promise<Snapshot> {
         chains.set(`${family}/${t.name}/${c.name}`, {
           ids: c.rules.map((x) => x.id),
           builtin: c.builtin || BUILTIN_NAMES.has(c.name),
+          texts: c.rules.map((x) => x.text),
         });
   }
   return { chains };

@@ -11,6 +11,7 @@
  */
 import type { Family, TableName } from '../../src/domain/family.js';
 import type { Ruleset } from '../../src/domain/model.js';
+import { ruleText } from '../../src/iptables/rule-writer.js';
 import type { Operation } from '../../src/service/operations.js';
 import type { Rng } from './rule-gen.js';
 
@@ -25,22 +26,26 @@ const BUILTINS: Readonly<Record<TableName, readonly string[]>> = {
 /** User chain names the generator creates (and renames between). */
 const NAMES = ['U1', 'U2', 'U3', 'U4', 'SSH', 'LOG_AND_DROP'];
 
-/** What the generator needs to know of the model: chains per family/table with their rule ids. */
+/** What the generator needs to know of the model: chains per family/table with their rules' ids and texts. */
 export interface Snapshot {
-  readonly chains: ReadonlyMap<string, { readonly ids: readonly string[]; readonly builtin: boolean }>;
+  readonly chains: ReadonlyMap<
+    string,
+    { readonly ids: readonly string[]; readonly builtin: boolean; readonly texts: readonly string[] }
+  >;
 }
 
 export function snapshotOf(
   rulesets: ReadonlyMap<Family, Ruleset>,
   ids: (family: Family, table: TableName, chain: string) => readonly string[],
 ): Snapshot {
-  const chains = new Map<string, { ids: readonly string[]; builtin: boolean }>();
+  const chains = new Map<string, { ids: readonly string[]; builtin: boolean; texts: readonly string[] }>();
   for (const [family, rs] of rulesets) {
     for (const t of rs.tables) {
       for (const c of t.chains) {
         chains.set(`${family}/${t.name}/${c.name}`, {
           ids: ids(family, t.name, c.name),
           builtin: BUILTINS[t.name].includes(c.name),
+          texts: c.rules.map((rule) => ruleText(rule)),
         });
       }
     }
@@ -127,6 +132,10 @@ function one(r: Rng, s: Snapshot, families: readonly Family[]): Operation {
     return { op: 'replaceChain', family, table, chain, rules };
   }
   if (kind < 98) {
+    // Half of them send the table back as the model holds it, with a rule added and maybe one
+    // dropped: what a client keeping a table in sync does (the service then finds most rules
+    // by their text among the ones requests made before: accepted-rules.ts).
+    if (r.chance(0.5)) return resync(r, s, family, table);
     const kept = users.filter(() => r.chance(0.7));
     return {
       op: 'replaceTable',
@@ -143,6 +152,27 @@ function one(r: Rng, s: Snapshot, families: readonly Family[]): Operation {
     };
   }
   return { op: 'reset', family, table };
+}
+
+/** The table as the snapshot holds it, every rule by its text, one chain changed by a rule. */
+function resync(r: Rng, s: Snapshot, family: Family, table: TableName): Operation {
+  const prefix = `${family}/${table}/`;
+  const chains = [...s.chains]
+    .filter(([k]) => k.startsWith(prefix))
+    .map(([k, v]) => ({ name: k.slice(prefix.length), texts: v.texts }));
+  const target = r.pick(chains.length ? chains : [{ name: r.pick(BUILTINS[table]), texts: [] }]);
+  const drop = target.texts.length > 0 && r.chance(0.5);
+  const added = ruleSpec(r, s, family, table, target.name);
+  const all = chains.some((c) => c.name === target.name) ? chains : [...chains, target];
+  return {
+    op: 'replaceTable',
+    family,
+    table,
+    chains: all.map((c) => {
+      const texts = c === target ? [...(drop ? c.texts.slice(1) : c.texts), added] : c.texts;
+      return { name: c.name, rules: texts.map((spec) => ({ spec })) };
+    }),
+  };
 }
 
 /** One request: a single operation (70%) or a transaction of 2 to 5 mixing kinds, tables and families. */
