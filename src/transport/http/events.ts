@@ -11,26 +11,50 @@ import type { ChangeEvent, FirewallApi } from '../../service/api.js';
 import { jsonReplacer } from './wire.js';
 
 const BUFFERED_EVENTS = 1000;
+/**
+ * Most bytes of event frames the buffer keeps: a declarative replace of 1% of a 500k-rule table
+ * is one event of about 5,000 changes (1 MB as a frame), and 1,000 of them would be a gigabyte.
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** A client that does not read gets disconnected once this much output is waiting. */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
-/** The last events of a service, for `Last-Event-ID` catch-up. */
+/**
+ * The last events of a service, for `Last-Event-ID` catch-up: their SSE frames, written when
+ * they happen. Kept as text, not as the events: a rule's text in a change is a cut of the whole
+ * iptables-save output the model was read from, and a buffered event of an earlier read kept
+ * that output (70 MB at 500k rules) alive; a frame is a string of its own. At most 1,000 events
+ * and MAX_BUFFERED_BYTES of frames (the newest is always kept).
+ */
 export class EventBuffer {
-  private readonly events: ChangeEvent[] = [];
+  private readonly frames: { revision: number; text: string }[] = [];
+  /** Bytes (UTF-16 code units) of the frames kept. */
+  bytes = 0;
 
   constructor(service: FirewallApi) {
     service.subscribe((e) => {
-      this.events.push(e);
-      if (this.events.length > BUFFERED_EVENTS) this.events.shift();
+      const text = frame(e);
+      this.frames.push({ revision: e.revision, text });
+      this.bytes += text.length;
+      while (
+        this.frames.length > 1 &&
+        (this.frames.length > BUFFERED_EVENTS || this.bytes > MAX_BUFFERED_BYTES)
+      )
+        this.bytes -= (this.frames.shift() as { text: string }).text.length;
     });
   }
 
-  /** Events after `revision`, or undefined when some of them are no longer buffered. */
-  since(revision: number, current: number): ChangeEvent[] | undefined {
+  /** How many events are kept. */
+  get size(): number {
+    return this.frames.length;
+  }
+
+  /** Frames of the events after `revision`, or undefined when some of them are no longer kept. */
+  since(revision: number, current: number): string[] | undefined {
     if (revision >= current) return [];
-    const first = this.events[0];
+    const first = this.frames[0];
     if (!first || first.revision > revision + 1) return undefined;
-    return this.events.filter((e) => e.revision > revision);
+    return this.frames.filter((f) => f.revision > revision).map((f) => f.text);
   }
 }
 
@@ -76,7 +100,7 @@ export function eventsHandler(service: FirewallApi, buffer: EventBuffer, heartbe
       const missed = buffer.since(Number(last.trim()), service.revision);
       if (missed === undefined)
         send(`event: resync\ndata: ${JSON.stringify({ revision: service.revision })}\n\n`);
-      else for (const e of missed) send(frame(e));
+      else for (const f of missed) send(f);
     }
     timer = setInterval(() => send(': heartbeat\n\n'), heartbeatMs);
     timer.unref();
