@@ -189,7 +189,8 @@ export interface paths {
          *     `ChangeEvent` as JSON. Comment lines (`: heartbeat`) keep the connection alive.
          *
          *     Reconnecting with `Last-Event-ID: <revision>` replays the events after that revision
-         *     when they are still buffered (the last 1000); when they are not, a `resync` event
+         *     when they are still buffered (the last 1000, at most 8 MiB of them: a large declarative
+         *     change is one large event); when they are not, a `resync` event
          *     (`data: {"revision": N}`) says to re-read the ruleset.
          *
          */
