@@ -60,6 +60,11 @@ export function checkText(value: unknown, field: string, maxBytes: number): stri
   return text;
 }
 
+/** Whether `name` is a chain name checkChainName takes (a test, for callers that only ask). */
+export function isChainName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_CHAIN_NAME && CHAIN_NAME.test(name);
+}
+
 export function checkChainName(value: unknown, field = 'chain'): string {
   const name = requireString(value, field);
   if (name.length === 0) throw invalid(field, `${field} must not be empty`);

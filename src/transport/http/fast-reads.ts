@@ -14,16 +14,16 @@
  * test/transport/http/fast-reads.test.ts holds both paths to the same answers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Family, TableName } from '../../domain/family.js';
+import { isFamily, isTableName } from '../../domain/family.js';
+import { isChainName } from '../../domain/validate.js';
 import { requestContext, requestIdFrom } from '../../observe/request-context.js';
 import type { FirewallApi } from '../../service/api.js';
 import { Authenticator } from '../auth.js';
 import { peerCertificate } from '../tls.js';
 import { chainResponse } from './routes.js';
 
-/** One chain's read, as the route names it (table and chain as the router would take them). */
-const CHAIN_READ =
-  /^\/v1\/tables\/(filter|nat|mangle|raw|security)\/chains\/([A-Za-z0-9_][A-Za-z0-9_.+-]{0,27})(?:\?family=(ipv4|ipv6))?$/;
+/** One chain's read, as the route names it: table, chain and at most a family. */
+const CHAIN_READ = /^\/v1\/tables\/([^/?#]+)\/chains\/([^/?#]+)(?:\?family=([^&#]*))?$/;
 
 const CONDITIONAL = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'];
 
@@ -50,8 +50,9 @@ export interface FastReadOptions {
 export function fastChainRead(o: FastReadOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'GET') return false;
-    const m = CHAIN_READ.exec(req.url ?? '');
-    if (!m) return false;
+    // Names the domain takes as they are (no %-escapes to decode); the rest goes to express.
+    const [, table, chain, family = 'ipv4'] = CHAIN_READ.exec(req.url ?? '') ?? [];
+    if (!isTableName(table) || chain === undefined || !isChainName(chain) || !isFamily(family)) return false;
     const h = req.headers;
     if (
       h['transfer-encoding'] !== undefined ||
@@ -66,9 +67,6 @@ export function fastChainRead(o: FastReadOptions): (req: IncomingMessage, res: S
       if (!result.ok || !Authenticator.allows(result.scope, 'read')) return false;
       principal = result.name;
     }
-    const table = m[1] as TableName;
-    const chain = m[2] as string;
-    const family: Family = m[3] === 'ipv6' ? 'ipv6' : 'ipv4';
     const sent = h['x-request-id'];
     o.service.getChain(family, table, chain).then(
       (c) => {
