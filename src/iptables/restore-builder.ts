@@ -15,6 +15,14 @@
  * - `-Z CHAIN` and `-Z` write built-in chains back with the policy read at the
  *   start of the block, undoing a `-P` earlier in the block. So after a zero,
  *   every policy the block set on a zeroed chain is set again.
+ * - When another process commits while a block is being sent, the kernel answers
+ *   ERESTART and iptables re-reads the kernel and sends the block again; on that
+ *   retry it skips a `-N C` whenever the kernel holds C, even when the block
+ *   deleted C first (nft.c: nft_refresh_transaction). `-X C ... -N C` then
+ *   leaves C deleted while iptables-restore reports success (or fails on a later
+ *   line that needs C). So a block ends before it creates a chain it deleted:
+ *   the `-N` goes first in a block whose start has no C, and a retry keeps it
+ *   (test/iptables/restore-retry.test.ts shows the lie on a real kernel).
  * Ending a block commits it, so a change of one table may become several
  * commits; the batch runner's undo covers a failure between them.
  */
@@ -135,6 +143,7 @@ export class RestoreBuilder {
     for (const [table, list] of byTable) {
       let pending: number[] = [];
       let created = new Set<string>();
+      let deleted = new Set<string>();
       let policies = new Map<string, { policy: Policy; owner: number | undefined }>();
       let changes = false;
       let marker: string | undefined;
@@ -142,6 +151,7 @@ export class RestoreBuilder {
         out.push(`*${table}`);
         owners.push(undefined);
         created = new Set();
+        deleted = new Set();
         policies = new Map();
         changes = false;
         marker = options.marker?.(table, blocks.length);
@@ -169,7 +179,7 @@ export class RestoreBuilder {
       open();
       list.forEach((e, k) => {
         const c = e.command;
-        if (c.op === 'rename' && created.has(c.chain)) {
+        if ((c.op === 'rename' && created.has(c.chain)) || (c.op === 'createChain' && deleted.has(c.chain))) {
           close();
           open();
         }
@@ -180,6 +190,9 @@ export class RestoreBuilder {
         switch (c.op) {
           case 'createChain':
             created.add(c.chain);
+            break;
+          case 'deleteChain':
+            deleted.add(c.chain);
             break;
           case 'policy':
             policies.set(c.chain, { policy: c.policy, owner: e.owner });

@@ -38,7 +38,8 @@ export interface KernelServiceSetup {
 export interface ExecutorCalls {
   restore: number;
   save: number;
-  readonly restores: { family: Family; text: string }[];
+  /** Each restore's family, text and what came of it (`ok`, or the error the executor threw). */
+  readonly restores: { family: Family; text: string; outcome?: string }[];
 }
 
 export interface KernelService {
@@ -80,8 +81,19 @@ function counting(inner: Executor, calls: ExecutorCalls): Executor {
     },
     restore: (family: Family, text: string, options?: RestoreOptions) => {
       calls.restore++;
-      calls.restores.push({ family, text });
-      return inner.restore(family, text, options);
+      const call: { family: Family; text: string; outcome?: string } = { family, text };
+      calls.restores.push(call);
+      return inner.restore(family, text, options).then(
+        (result) => {
+          call.outcome = 'ok';
+          return result;
+        },
+        (error: unknown) => {
+          const e = error as { message?: string; stderr?: string };
+          call.outcome = `failed: ${(e.stderr ?? '').trim() || e.message}`;
+          throw error;
+        },
+      );
     },
     info: (family: Family) => inner.info(family),
     listRules: (family, table, chain, options) => inner.listRules(family, table, chain, options),

@@ -185,6 +185,20 @@ COMMIT
     );
   });
 
+  it('ends a block before creating a chain it deleted (a retry after a concurrent commit would skip the -N)', () => {
+    const b = new RestoreBuilder()
+      .flush('filter', 'C')
+      .deleteChain('filter', 'C')
+      .deleteChain('filter', 'D')
+      .newChain('filter', 'E')
+      .newChain('filter', 'C')
+      .append('filter', 'C', r)
+      .newChain('filter', 'D');
+    expect(b.toString()).toBe(
+      '*filter\n-F C\n-X C\n-X D\n-N E\nCOMMIT\n*filter\n-N C\n-A C -p tcp -m tcp --dport 22 -j ACCEPT\n-N D\nCOMMIT\n',
+    );
+  });
+
   it('sets a policy again after a zero that would undo it', () => {
     const b = new RestoreBuilder()
       .policy('filter', 'INPUT', 'DROP')

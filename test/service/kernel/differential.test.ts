@@ -176,13 +176,21 @@ describeKernel('differential: after every burst of random changes, the model equ
           const why =
             m ??
             `EXT (${extLost}) changed: expected ${JSON.stringify(ext[extLost as Family])}, found ${JSON.stringify(extNow[extLost as Family])}`;
+          const outcomes = results
+            .slice(0, -1)
+            .map((res, i) =>
+              res.status === 'fulfilled'
+                ? `#${i} ok`
+                : `#${i} ${(res.reason as { code?: string }).code}: ${(res.reason as Error).message}`,
+            )
+            .join('; ');
           const minimal = m ? await shrink(before, requests) : '(external rules lost)';
           const restores = k.calls.restores
             .slice(restoresBefore)
-            .map((x) => `  [${x.family}]\n${x.text}`)
+            .map((x) => `  [${x.family}] ${x.outcome ?? 'pending'}\n${x.text}`)
             .join('');
           throw new Error(
-            `seed ${SEED}, burst ${bursts} (after ${steps} requests): the model is not the kernel\n  ${why}\n  burst: ${JSON.stringify(requests)}\n  restores:\n${restores}\n  ${minimal}`,
+            `seed ${SEED}, burst ${bursts} (after ${steps} requests): the model is not the kernel\n  ${why}\n  burst: ${JSON.stringify(requests)}\n  outcomes: ${outcomes}\n  restores:\n${restores}\n  ${minimal}`,
           );
         }
       }
