@@ -240,6 +240,14 @@ export class BatchRunner {
   /** Handles of recently added rules still being learned from the change feed. */
   private handleLearning: Promise<void> = Promise.resolve();
   lastRun: RunTimings | undefined;
+  /**
+   * Set when a failure left the kernel other than the model says (a refusal because another
+   * process changed it, an undo that failed, a commit whose extent is unknown): the model is
+   * re-read before the next run is planned and before the batch's outcomes go out, so that no
+   * caller reads a model that lies after an error (a re-read queued behind the batch would let
+   * one in between).
+   */
+  private stale = false;
 
   constructor(options: BatchRunnerOptions) {
     this.o = options;
@@ -308,6 +316,7 @@ export class BatchRunner {
     }
     let isolate = 0; // while > 0, runs hold one job (after a failure we could not pin on a line)
     while (pending.length > 0) {
+      await this.resyncIfStale();
       const draft = new Draft(model.state);
       const planner = this.planner(draft, this.o.sync.useHandles);
       // A commit-confirmed change goes through restore, journaled (see afterOf), never by handle.
@@ -402,6 +411,19 @@ export class BatchRunner {
         pending = notRun.filter((p) => run.some((r) => r.index === p) || !done.includes(p));
         for (const p of done) if (!run.some((r) => r.index === p)) pending = pending.filter((x) => x !== p);
       }
+    }
+    await this.resyncIfStale();
+  }
+
+  /** Re-reads the kernel now when a failure left the model behind (see `stale`). */
+  private async resyncIfStale(): Promise<void> {
+    if (!this.stale) return;
+    this.stale = false;
+    try {
+      await this.o.sync.reload(this.o.sync.families, 'resync');
+    } catch {
+      // Could not read the kernel now: the queue re-reads it next (and keeps trying on errors).
+      this.o.sync.requestReload('resync');
     }
   }
 
@@ -662,13 +684,13 @@ export class BatchRunner {
           return failure({ culprit: undefined, error: DomainError.from(error) });
         if (error.line === undefined) {
           // Which blocks committed is unknown: put back what surely did, and re-read the kernel.
-          this.o.sync.requestReload('resync');
+          this.stale = true;
           return failure({ culprit: undefined, error: kernelError(error) });
         }
         // Blocks whose COMMIT came before the failing line were applied.
         committed.push(...blocksUpTo(error.line));
-        if (error.kind === 'not_found' || error.kind === 'already_exists')
-          this.o.sync.requestReload('resync');
+        // The kernel is not what the model says (another process changed it): re-read.
+        if (error.kind === 'not_found' || error.kind === 'already_exists') this.stale = true;
         return failure(pinpoint(error, r, lines, family));
       }
     }
@@ -813,7 +835,7 @@ export class BatchRunner {
       if (!(error instanceof ExecError)) return { culprit: undefined, error: DomainError.from(error) };
       const culprit = error.line === undefined ? undefined : run[error.line - 1]?.index;
       if (error.kind === 'not_found') {
-        this.o.sync.requestReload('resync');
+        this.stale = true;
         return {
           culprit,
           error: new DomainError(
@@ -873,11 +895,11 @@ export class BatchRunner {
         }
       } catch {
         ok = false;
-        this.o.sync.requestReload('resync');
+        this.stale = true;
       }
     }
     // Rules put back have new nf_tables handles: re-read them.
-    if (this.o.sync.useHandles) this.o.sync.requestReload('resync');
+    if (this.o.sync.useHandles) this.stale = true;
     return ok;
   }
 

@@ -120,6 +120,11 @@ export class KernelSync {
   }
 
   /** Rules in the kernel this version cannot read (status shows it), if the last check found any. */
+  /** The families the service manages (what a re-read reads). */
+  get families(): readonly Family[] {
+    return this.o.families;
+  }
+
   get unreadable(): string | undefined {
     return this.unreadableNow;
   }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/domain/family.js';
+import { ExecError } from '../../src/exec/executor.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
 import { filter, kernel, kernelRules, seedInput, startSeeded } from '../helpers/service.js';
 
@@ -89,6 +90,73 @@ describe.each(FAMILIES)('the model never lies (%s)', (family) => {
       '-p udp -m udp --dport 53 -j ACCEPT',
       '-p udp -m udp --dport 54 -j ACCEPT',
     ]);
+  });
+
+  // What the service reads must be the kernel as soon as a failed change's error reaches the
+  // caller, not after a re-read queued behind it: a client that reads right after an error
+  // acts on what it reads (the differential test, under CPU load, read the model in between).
+  // The fake's reads are made to take a little time, as the kernel's do, so that a re-read left
+  // for later is still under way when the error arrives.
+  const modelIsKernel = async (
+    fake: Parameters<typeof kernel>[0],
+    service: { getRulesetText: (f: typeof family) => { text: string } },
+  ) => expect(service.getRulesetText(family).text).toBe((await kernel(fake, family)).replace(/^#.*\n/gm, ''));
+  const slowSaves = (fake: Parameters<typeof kernel>[0]) => {
+    const save = fake.save.bind(fake);
+    fake.save = async (...args) => {
+      await new Promise((r) => setTimeout(r, 30));
+      return save(...args);
+    };
+  };
+
+  it('a refusal because another process removed a chain: the model shows the kernel when the error returns', async () => {
+    const { fake, service } = await startSeeded([family]);
+    await fake.restore(family, filter(':GONE - [0:0]'), { noflush: true });
+    await service.reload();
+    await fake.restore(family, filter('-X GONE'), { noflush: true });
+    slowSaves(fake);
+    await expect(
+      service.apply([{ op: 'append', family, table: 'filter', chain: 'INPUT', rule: { spec: '-j GONE' } }]),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    await modelIsKernel(fake, service);
+  });
+
+  it('a failed transaction whose undo fails too: the model shows the kernel when the error returns', async () => {
+    const { fake, service } = await startSeeded([family]);
+    await fake.restore(family, '*nat\n:GONE - [0:0]\nCOMMIT\n', { noflush: true });
+    await service.reload();
+    await fake.restore(family, '*nat\n-X GONE\nCOMMIT\n', { noflush: true });
+    slowSaves(fake);
+    // The undo of the committed filter part (its first line deletes the rule added) fails.
+    fake.failNextRestore(
+      new ExecError({
+        kind: 'failed',
+        message: 'iptables-restore: line 2 failed',
+        argv: [],
+        exitCode: 4,
+        stderr: 'iptables-restore: line 2 failed',
+        line: 2,
+      }),
+      (call) => call.text.startsWith('*filter\n-D INPUT'),
+    );
+    await expect(
+      service.apply([
+        {
+          op: 'append',
+          family,
+          table: 'filter',
+          chain: 'INPUT',
+          rule: { spec: '-p tcp --dport 80 -j ACCEPT' },
+        },
+        { op: 'append', family, table: 'nat', chain: 'PREROUTING', rule: { spec: '-j GONE' } },
+      ]),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    // The filter part stayed in the kernel (its undo failed): the model says so.
+    expect(await kernelRules(fake, family, 'INPUT')).toEqual([
+      ...seedInput(family),
+      '-p tcp -m tcp --dport 80 -j ACCEPT',
+    ]);
+    await modelIsKernel(fake, service);
   });
 
   it('a failed multi-family transaction puts back only its own changes', async () => {
