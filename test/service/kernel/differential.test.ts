@@ -9,6 +9,15 @@
  * hold exactly what the external writer put there (no change of ours, no
  * undo, ever touches another process's rules).
  *
+ * Throughout every burst another process also commits as fast as it can (a
+ * rule added to and deleted from BUSY), so that the service's restores can
+ * meet a concurrent commit: nf_tables then answers ERESTART and iptables
+ * re-reads and resends the block, a path with faults of its own (a `-N` of a
+ * chain the block deleted is skipped). The service's blocks are short, so this
+ * is rare here; test/iptables/restore-retry.test.ts widens the window to show
+ * that fault on the kernel, and test/service/retry-safe.test.ts checks every
+ * restore the service sends for it.
+ *
  * The service runs without the change feed and without polling, so the model
  * is only what the service itself planned and applied: a re-read can never
  * hide a change that did not happen (the bug where a policy the API reported
@@ -25,7 +34,7 @@ import { FirewallService } from '../../../src/service/firewall-service.js';
 import type { Operation } from '../../../src/service/operations.js';
 import { describeKernel } from '../../helpers/kernel.js';
 import { type KernelService, startKernelService, stopKernelService } from '../../helpers/kernel-service.js';
-import { request, snapshotOf } from '../../helpers/op-gen.js';
+import { EXTERNAL_CHAINS, request, snapshotOf } from '../../helpers/op-gen.js';
 import { executorFor } from '../../helpers/roundtrip.js';
 import { prng } from '../../helpers/rule-gen.js';
 
@@ -33,8 +42,10 @@ const SEED = Number(process.env.PORTCULLIS_DIFF_SEED ?? 20261129) >>> 0;
 const STEPS = Number(process.env.PORTCULLIS_DIFF_STEPS ?? 2000);
 const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
 
+const EXTERNAL = new RegExp(`^(:|-A )(${EXTERNAL_CHAINS.join('|')}) `);
+
 /**
- * iptables-save text without comment lines, EXT (the external writer's chain) and counters.
+ * iptables-save text without comment lines, EXT and BUSY (the external writers' chains) and counters.
  * A table left with nothing but built-in chains accepting everything is dropped: it is the same
  * ruleset as no table, and the writer's `-N EXT` makes the kernel show such a filter table that
  * the model, which never hears of EXT, does not have until a change of ours touches it.
@@ -42,7 +53,7 @@ const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
 function comparable(text: string): string {
   const lines = text
     .split('\n')
-    .filter((l) => !l.startsWith('#') && !l.startsWith(':EXT ') && !l.startsWith('-A EXT ') && l !== '')
+    .filter((l) => !l.startsWith('#') && !EXTERNAL.test(l) && l !== '')
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ' [0:0]'));
   const out: string[] = [];
   for (let i = 0; i < lines.length; ) {
@@ -115,7 +126,8 @@ describeKernel('differential: after every burst of random changes, the model equ
       // The external writer's chain, made after the service read the kernel: the model never
       // knows it, and every change of ours must leave it exactly as the writer left it.
       const ext: Record<Family, string[]> = { ipv4: [], ipv6: [] };
-      for (const family of FAMILIES) await k.iptables(family, ['-N', 'EXT']);
+      for (const family of FAMILIES)
+        for (const chain of EXTERNAL_CHAINS) await k.iptables(family, ['-N', chain]);
       const external = async () => {
         for (let n = r.int(1, 3); n > 0; n--) {
           const family = r.pick(FAMILIES);
@@ -130,30 +142,46 @@ describeKernel('differential: after every burst of random changes, the model equ
           }
         }
       };
+      // Commits as fast as it can until the burst is over (bounded); BUSY is empty between bursts.
+      let bursting = false;
+      let busyCommits = 0;
+      const busy = async () => {
+        for (let n = 0; bursting && n < 200; n++) {
+          const family = FAMILIES[n % 2] as Family;
+          const src = family === 'ipv4' ? '198.51.100.250/32' : '2001:db8:ee::250/128';
+          await k.iptables(family, ['-A', 'BUSY', '-s', src, '-j', 'RETURN']);
+          await k.iptables(family, ['-D', 'BUSY', '-s', src, '-j', 'RETURN']);
+          busyCommits += 2;
+        }
+      };
       let steps = 0;
       let bursts = 0;
       let refused = 0;
       while (steps < STEPS) {
         const snap = snapshot(service);
-        // Once a re-read (after a refused change) has shown the model EXT, a reset or declarative
-        // replace of that filter table removes it, as documented: those two are the only
-        // operations that act on chains the caller did not name, so they are left out then.
+        // Once a re-read (after a refused change) has shown the model EXT or BUSY, a reset or
+        // declarative replace of that filter table removes them, as documented: those two are
+        // the only operations that act on chains the caller did not name, so they are left out then.
         const declarativeOverExt = (ops: Operation[]) =>
           ops.some(
             (op) =>
               (op.op === 'reset' || op.op === 'replaceTable') &&
               op.table === 'filter' &&
-              snap.chains.has(`${op.family ?? 'ipv4'}/filter/EXT`),
+              EXTERNAL_CHAINS.some((c) => snap.chains.has(`${op.family ?? 'ipv4'}/filter/${c}`)),
           );
         const requests = Array.from({ length: r.int(1, 8) }, () => request(r, snap, FAMILIES)).filter(
           (ops) => !declarativeOverExt(ops),
         );
         const before = { ipv4: await k.save('ipv4'), ipv6: await k.save('ipv6') };
         const restoresBefore = k.calls.restores.length;
+        bursting = true;
+        const busyDone = busy();
         const results = await Promise.allSettled([
           ...requests.map((ops) => service.apply(ops, { origin: 'differential' })),
           external(),
         ]);
+        bursting = false;
+        await busyDone;
         const externalResult = results.at(-1);
         if (externalResult?.status === 'rejected') throw externalResult.reason;
         for (const res of results.slice(0, -1)) {
@@ -195,7 +223,7 @@ describeKernel('differential: after every burst of random changes, the model equ
         }
       }
       console.log(
-        `[differential] seed ${SEED}: ${steps} requests in ${bursts} bursts, ${refused} refused, 0 differences`,
+        `[differential] seed ${SEED}: ${steps} requests in ${bursts} bursts, ${refused} refused, ${busyCommits} commits of another process beside them, 0 differences`,
       );
     } finally {
       await stopKernelService(k);
