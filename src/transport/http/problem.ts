@@ -230,7 +230,14 @@ export function toProblem(error: unknown, log: (line: string) => void): ProblemR
     };
   }
   if (error instanceof DomainError) return fromDomain(error, log);
-  if (isValidatorError(error)) return { ...fromValidator(error), headers: {} };
+  if (isValidatorError(error)) {
+    // A 405 names the methods the resource takes (RFC 9110: a 405 must send Allow).
+    const allow = (error as { allow?: readonly string[] }).allow;
+    return {
+      ...fromValidator(error),
+      headers: error.status === 405 && allow ? { Allow: allow.join(', ') } : {},
+    };
+  }
   if (isBodyParserError(error)) {
     switch (error.type) {
       case 'entity.too.large':

@@ -50,10 +50,15 @@ export class RequestInvalid extends Error {
     readonly status: number,
     message: string,
     readonly errors: readonly { path?: string; message?: string; errorCode?: string }[] = [],
+    /** For a 405: the methods the resource takes (its `Allow` header). */
+    readonly allow?: readonly string[],
   ) {
     super(message);
   }
 }
+
+/** Methods in the order an `Allow` header lists them; HEAD goes wherever GET does. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 function compile(): Map<string, Compiled[]> {
   const byPath: Compiled[] = [];
@@ -174,9 +179,14 @@ export function validateRequest(req: Request): void {
       { message: 'malformed URI: a path segment is not valid percent-encoding' },
     ]);
   }
-  const op = list.find((c) => c.spec.method === req.method);
+  // HEAD is GET without the body (node leaves the body out), as RFC 9110 asks of every server.
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  const op = list.find((c) => c.spec.method === method);
   if (!op) {
-    throw new RequestInvalid(405, `${req.method} method not allowed`);
+    const methods = new Set(list.map((c) => c.spec.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    const allow = METHOD_ORDER.filter((m) => methods.has(m));
+    throw new RequestInvalid(405, `${req.method} method not allowed`, [], allow);
   }
   let body = op.body;
   if (op.spec.body) {

@@ -111,6 +111,22 @@ describe('reads', () => {
       code: 'method_not_allowed',
     });
   });
+
+  it('a 405 says in Allow which methods the resource takes (RFC 9110 15.5.6)', async () => {
+    const table = checked(await api().patch('/v1/tables/filter'));
+    expect(table.status).toBe(405);
+    expect(table.headers.allow).toBe('GET, HEAD, PUT');
+    const rules = checked(await api().delete(RULES));
+    expect(rules.status).toBe(405);
+    expect(rules.headers.allow).toBe('GET, HEAD, POST, PUT');
+    // HEAD goes wherever GET does: the same status and headers, no body.
+    const get = await api().get('/v1/tables/filter');
+    const head = await api().head('/v1/tables/filter');
+    expect(head.status).toBe(200);
+    expect(head.headers.etag).toBe(get.headers.etag);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.text ?? '').toBe('');
+  });
 });
 
 describe('writes', () => {
