@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/domain/family.js';
 import { ExecError } from '../../src/exec/executor.js';
 import { parseSave } from '../../src/iptables/save-parser.js';
+import type { Operation } from '../../src/service/operations.js';
 import { filter, kernel, kernelRules, seedInput, startSeeded } from '../helpers/service.js';
 
 describe.each(FAMILIES)('the model never lies (%s)', (family) => {
@@ -64,6 +65,12 @@ describe.each(FAMILIES)('the model never lies (%s)', (family) => {
     expect(service.getRulesetText(family).text).toBe(text.replace(/^#.*\n/gm, ''));
   });
 
+  /** A transaction whose filter part commits and whose nat part jumps to GONE (which another process removed). */
+  const filterThenGone: Operation[] = [
+    { op: 'append', family, table: 'filter', chain: 'INPUT', rule: { spec: '-p tcp --dport 80 -j ACCEPT' } },
+    { op: 'append', family, table: 'nat', chain: 'PREROUTING', rule: { spec: '-j GONE' } },
+  ];
+
   it('a failed multi-table transaction puts back only its own changes', async () => {
     const { fake, service } = await startSeeded([family]);
     // Another process adds rules the model has not seen yet (no change feed here).
@@ -73,18 +80,7 @@ describe.each(FAMILIES)('the model never lies (%s)', (family) => {
     await fake.restore(family, filter('-A INPUT -p udp -m udp --dport 54 -j ACCEPT'), { noflush: true });
     // ...and deletes the nat chain the transaction's second part jumps to.
     await fake.restore(family, '*nat\n-X GONE\nCOMMIT\n', { noflush: true });
-    await expect(
-      service.apply([
-        {
-          op: 'append',
-          family,
-          table: 'filter',
-          chain: 'INPUT',
-          rule: { spec: '-p tcp --dport 80 -j ACCEPT' },
-        },
-        { op: 'append', family, table: 'nat', chain: 'PREROUTING', rule: { spec: '-j GONE' } },
-      ]),
-    ).rejects.toMatchObject({ code: 'not_found' });
+    await expect(service.apply(filterThenGone)).rejects.toMatchObject({ code: 'not_found' });
     expect(await kernelRules(fake, family, 'INPUT')).toEqual([
       ...seedInput(family),
       '-p udp -m udp --dport 53 -j ACCEPT',
@@ -139,18 +135,7 @@ describe.each(FAMILIES)('the model never lies (%s)', (family) => {
       }),
       (call) => call.text.startsWith('*filter\n-D INPUT'),
     );
-    await expect(
-      service.apply([
-        {
-          op: 'append',
-          family,
-          table: 'filter',
-          chain: 'INPUT',
-          rule: { spec: '-p tcp --dport 80 -j ACCEPT' },
-        },
-        { op: 'append', family, table: 'nat', chain: 'PREROUTING', rule: { spec: '-j GONE' } },
-      ]),
-    ).rejects.toMatchObject({ code: 'not_found' });
+    await expect(service.apply(filterThenGone)).rejects.toMatchObject({ code: 'not_found' });
     // The filter part stayed in the kernel (its undo failed): the model says so.
     expect(await kernelRules(fake, family, 'INPUT')).toEqual([
       ...seedInput(family),
