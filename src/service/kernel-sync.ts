@@ -119,12 +119,12 @@ export class KernelSync {
     this.o = options;
   }
 
-  /** Rules in the kernel this version cannot read (status shows it), if the last check found any. */
   /** The families the service manages (what a re-read reads). */
   get families(): readonly Family[] {
     return this.o.families;
   }
 
+  /** Rules in the kernel this version cannot read (status shows it), if the last check found any. */
   get unreadable(): string | undefined {
     return this.unreadableNow;
   }

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 /**
  * Every REST route on the FakeExecutor: success, each error class, ETag/If-Match,
  * Idempotency-Key, and the request validator refusing bad input with nothing changed in the
@@ -126,6 +129,33 @@ describe('reads', () => {
     expect(head.headers.etag).toBe(get.headers.etag);
     expect(head.headers['content-type']).toBe(get.headers['content-type']);
     expect(head.text ?? '').toBe('');
+  });
+
+  it('HEAD of the event stream ends its response (the connection serves the next request)', async () => {
+    const server = fx.app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // One kept-alive socket: the second request waits on it until the first response has ended.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ask = (method: string, path: string) =>
+      new Promise<{ status: number | undefined; type: string | undefined }>((resolve, reject) => {
+        const r = http.request({ host: '127.0.0.1', port, method, path, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'] }));
+        });
+        r.on('error', reject);
+        r.setTimeout(3000, () => r.destroy(new Error(`${method} ${path}: no answer within 3 s`)));
+        r.end();
+      });
+    try {
+      const head = await ask('HEAD', '/v1/events');
+      expect(head.status).toBe(200);
+      expect(head.type).toMatch(/^text\/event-stream/);
+      expect((await ask('GET', '/v1/status')).status).toBe(200);
+    } finally {
+      agent.destroy();
+      server.close();
+    }
   });
 });
 
