@@ -117,116 +117,138 @@ async function shrink(before: Record<Family, string>, requests: readonly Operati
   return 'no single request breaks it alone: it needs the batch (concurrency)';
 }
 
+/**
+ * Two set-ups: without the change feed (the model is only what the service planned), and as in
+ * production, with the nft monitor (deletes by rule handle, handles learned from the feed, other
+ * processes' commits re-read), shorter.
+ */
+const SETUPS = [
+  { name: 'without the change feed', feed: false, steps: STEPS, busy: 200 },
+  // Every commit of another process makes the feed re-read the kernel: fewer of them per burst.
+  {
+    name: 'with the nft change feed and rule handles',
+    feed: true,
+    steps: Number(process.env.PORTCULLIS_DIFF_FEED_STEPS ?? 500),
+    busy: 10,
+  },
+] as const;
+
 describeKernel('differential: after every burst of random changes, the model equals the kernel', () => {
-  it(`${STEPS} requests in concurrent bursts with an external writer (seed ${SEED})`, async () => {
-    const k = await startKernelService({ prefix: 'pdiff', useNft: false, pollIntervalMs: 0 });
-    try {
-      const { service } = k;
-      const r = prng(SEED);
-      // The external writer's chain, made after the service read the kernel: the model never
-      // knows it, and every change of ours must leave it exactly as the writer left it.
-      const ext: Record<Family, string[]> = { ipv4: [], ipv6: [] };
-      for (const family of FAMILIES)
-        for (const chain of EXTERNAL_CHAINS) await k.iptables(family, ['-N', chain]);
-      const external = async () => {
-        for (let n = r.int(1, 3); n > 0; n--) {
-          const family = r.pick(FAMILIES);
-          if (ext[family].length > 0 && r.chance(0.4)) {
-            await k.iptables(family, ['-D', 'EXT', '1']);
-            ext[family].shift();
-          } else {
-            const src =
-              family === 'ipv4' ? `198.51.100.${r.int(1, 254)}/32` : `2001:db8:ee::${r.int(1, 999)}/128`;
-            await k.iptables(family, ['-A', 'EXT', '-s', src, '-j', 'RETURN']);
-            ext[family].push(`-s ${src} -j RETURN`);
+  it.each(SETUPS)(
+    `$steps requests in concurrent bursts with an external writer, $name (seed ${SEED})`,
+    async (setup) => {
+      const STEPS = setup.steps;
+      const k = await startKernelService({ prefix: 'pdiff', useNft: setup.feed, pollIntervalMs: 0 });
+      if (setup.feed) expect(k.service.status().watch).toBe('nft-monitor');
+      try {
+        const { service } = k;
+        const r = prng(SEED);
+        // The external writer's chain, made after the service read the kernel: the model never
+        // knows it, and every change of ours must leave it exactly as the writer left it.
+        const ext: Record<Family, string[]> = { ipv4: [], ipv6: [] };
+        for (const family of FAMILIES)
+          for (const chain of EXTERNAL_CHAINS) await k.iptables(family, ['-N', chain]);
+        const external = async () => {
+          for (let n = r.int(1, 3); n > 0; n--) {
+            const family = r.pick(FAMILIES);
+            if (ext[family].length > 0 && r.chance(0.4)) {
+              await k.iptables(family, ['-D', 'EXT', '1']);
+              ext[family].shift();
+            } else {
+              const src =
+                family === 'ipv4' ? `198.51.100.${r.int(1, 254)}/32` : `2001:db8:ee::${r.int(1, 999)}/128`;
+              await k.iptables(family, ['-A', 'EXT', '-s', src, '-j', 'RETURN']);
+              ext[family].push(`-s ${src} -j RETURN`);
+            }
           }
-        }
-      };
-      // Commits as fast as it can until the burst is over (bounded); BUSY is empty between bursts.
-      let bursting = false;
-      let busyCommits = 0;
-      const busy = async () => {
-        for (let n = 0; bursting && n < 200; n++) {
-          const family = FAMILIES[n % 2] as Family;
-          const src = family === 'ipv4' ? '198.51.100.250/32' : '2001:db8:ee::250/128';
-          await k.iptables(family, ['-A', 'BUSY', '-s', src, '-j', 'RETURN']);
-          await k.iptables(family, ['-D', 'BUSY', '-s', src, '-j', 'RETURN']);
-          busyCommits += 2;
-        }
-      };
-      let steps = 0;
-      let bursts = 0;
-      let refused = 0;
-      while (steps < STEPS) {
-        const snap = snapshot(service);
-        // Once a re-read (after a refused change) has shown the model EXT or BUSY, a reset or
-        // declarative replace of that filter table removes them, as documented: those two are
-        // the only operations that act on chains the caller did not name, so they are left out then.
-        const declarativeOverExt = (ops: Operation[]) =>
-          ops.some(
-            (op) =>
-              (op.op === 'reset' || op.op === 'replaceTable') &&
-              op.table === 'filter' &&
-              EXTERNAL_CHAINS.some((c) => snap.chains.has(`${op.family ?? 'ipv4'}/filter/${c}`)),
-          );
-        const requests = Array.from({ length: r.int(1, 8) }, () => request(r, snap, FAMILIES)).filter(
-          (ops) => !declarativeOverExt(ops),
-        );
-        const before = { ipv4: await k.save('ipv4'), ipv6: await k.save('ipv6') };
-        const restoresBefore = k.calls.restores.length;
-        bursting = true;
-        const busyDone = busy();
-        const results = await Promise.allSettled([
-          ...requests.map((ops) => service.apply(ops, { origin: 'differential' })),
-          external(),
-        ]);
-        bursting = false;
-        await busyDone;
-        const externalResult = results.at(-1);
-        if (externalResult?.status === 'rejected') throw externalResult.reason;
-        for (const res of results.slice(0, -1)) {
-          if (res.status === 'rejected') {
-            refused++;
-            const code = (res.reason as { code?: string }).code;
-            // A refusal is a domain error, never an internal one.
-            expect(code, String((res.reason as Error).message)).not.toBe('internal');
-          }
-        }
-        steps += requests.length;
-        bursts++;
-        const m = await mismatch(k, service);
-        const extNow = {
-          ipv4: await k.kernelRules('ipv4', 'EXT'),
-          ipv6: await k.kernelRules('ipv6', 'EXT'),
         };
-        const extLost = FAMILIES.find((f) => JSON.stringify(extNow[f]) !== JSON.stringify(ext[f]));
-        if (m || extLost) {
-          const why =
-            m ??
-            `EXT (${extLost}) changed: expected ${JSON.stringify(ext[extLost as Family])}, found ${JSON.stringify(extNow[extLost as Family])}`;
-          const outcomes = results
-            .slice(0, -1)
-            .map((res, i) =>
-              res.status === 'fulfilled'
-                ? `#${i} ok`
-                : `#${i} ${(res.reason as { code?: string }).code}: ${(res.reason as Error).message}`,
-            )
-            .join('; ');
-          const minimal = m ? await shrink(before, requests) : '(external rules lost)';
-          const restores = k.calls.restores
-            .slice(restoresBefore)
-            .map((x) => `  [${x.family}] ${x.outcome ?? 'pending'}\n${x.text}`)
-            .join('');
-          throw new Error(
-            `seed ${SEED}, burst ${bursts} (after ${steps} requests): the model is not the kernel\n  ${why}\n  burst: ${JSON.stringify(requests)}\n  outcomes: ${outcomes}\n  restores:\n${restores}\n  ${minimal}`,
+        // Commits as fast as it can until the burst is over (bounded); BUSY is empty between bursts.
+        let bursting = false;
+        let busyCommits = 0;
+        const busy = async () => {
+          for (let n = 0; bursting && n < setup.busy; n++) {
+            const family = FAMILIES[n % 2] as Family;
+            const src = family === 'ipv4' ? '198.51.100.250/32' : '2001:db8:ee::250/128';
+            await k.iptables(family, ['-A', 'BUSY', '-s', src, '-j', 'RETURN']);
+            await k.iptables(family, ['-D', 'BUSY', '-s', src, '-j', 'RETURN']);
+            busyCommits += 2;
+          }
+        };
+        let steps = 0;
+        let bursts = 0;
+        let refused = 0;
+        while (steps < STEPS) {
+          const snap = snapshot(service);
+          // Once a re-read (after a refused change) has shown the model EXT or BUSY, a reset or
+          // declarative replace of that filter table removes them, as documented: those two are
+          // the only operations that act on chains the caller did not name, so they are left out then.
+          const declarativeOverExt = (ops: Operation[]) =>
+            ops.some(
+              (op) =>
+                (op.op === 'reset' || op.op === 'replaceTable') &&
+                op.table === 'filter' &&
+                EXTERNAL_CHAINS.some((c) => snap.chains.has(`${op.family ?? 'ipv4'}/filter/${c}`)),
+            );
+          const requests = Array.from({ length: r.int(1, 8) }, () => request(r, snap, FAMILIES)).filter(
+            (ops) => !declarativeOverExt(ops),
           );
+          const before = { ipv4: await k.save('ipv4'), ipv6: await k.save('ipv6') };
+          const restoresBefore = k.calls.restores.length;
+          bursting = true;
+          const busyDone = busy();
+          const results = await Promise.allSettled([
+            ...requests.map((ops) => service.apply(ops, { origin: 'differential' })),
+            external(),
+          ]);
+          bursting = false;
+          await busyDone;
+          const externalResult = results.at(-1);
+          if (externalResult?.status === 'rejected') throw externalResult.reason;
+          for (const res of results.slice(0, -1)) {
+            if (res.status === 'rejected') {
+              refused++;
+              const code = (res.reason as { code?: string }).code;
+              // A refusal is a domain error, never an internal one.
+              expect(code, String((res.reason as Error).message)).not.toBe('internal');
+            }
+          }
+          steps += requests.length;
+          bursts++;
+          const m = await mismatch(k, service);
+          const extNow = {
+            ipv4: await k.kernelRules('ipv4', 'EXT'),
+            ipv6: await k.kernelRules('ipv6', 'EXT'),
+          };
+          const extLost = FAMILIES.find((f) => JSON.stringify(extNow[f]) !== JSON.stringify(ext[f]));
+          if (m || extLost) {
+            const why =
+              m ??
+              `EXT (${extLost}) changed: expected ${JSON.stringify(ext[extLost as Family])}, found ${JSON.stringify(extNow[extLost as Family])}`;
+            const outcomes = results
+              .slice(0, -1)
+              .map((res, i) =>
+                res.status === 'fulfilled'
+                  ? `#${i} ok`
+                  : `#${i} ${(res.reason as { code?: string }).code}: ${(res.reason as Error).message}`,
+              )
+              .join('; ');
+            const minimal = m ? await shrink(before, requests) : '(external rules lost)';
+            const restores = k.calls.restores
+              .slice(restoresBefore)
+              .map((x) => `  [${x.family}] ${x.outcome ?? 'pending'}\n${x.text}`)
+              .join('');
+            throw new Error(
+              `${setup.name}, seed ${SEED}, burst ${bursts} (after ${steps} requests): the model is not the kernel\n  ${why}\n  burst: ${JSON.stringify(requests)}\n  outcomes: ${outcomes}\n  restores:\n${restores}\n  ${minimal}`,
+            );
+          }
         }
+        console.log(
+          `[differential] ${setup.name}, seed ${SEED}: ${steps} requests in ${bursts} bursts, ${refused} refused, ${busyCommits} commits of another process beside them, 0 differences`,
+        );
+      } finally {
+        await stopKernelService(k);
       }
-      console.log(
-        `[differential] seed ${SEED}: ${steps} requests in ${bursts} bursts, ${refused} refused, ${busyCommits} commits of another process beside them, 0 differences`,
-      );
-    } finally {
-      await stopKernelService(k);
-    }
-  }, 600_000);
+    },
+    600_000,
+  );
 });
