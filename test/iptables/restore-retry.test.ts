@@ -15,6 +15,7 @@
  * exactly what the same text leaves without the other process.
  */
 import { expect, it } from 'vitest';
+import { BUILTIN_CHAINS } from '../../src/domain/family.js';
 import type { Rule } from '../../src/domain/model.js';
 import { RestoreBuilder } from '../../src/iptables/restore-builder.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parser.js';
@@ -28,11 +29,7 @@ const ATTEMPTS = 8;
 
 const SETUP = [
   '*mangle',
-  ':PREROUTING ACCEPT [0:0]',
-  ':INPUT ACCEPT [0:0]',
-  ':FORWARD ACCEPT [0:0]',
-  ':OUTPUT ACCEPT [0:0]',
-  ':POSTROUTING ACCEPT [0:0]',
+  ...BUILTIN_CHAINS.mangle.map((c) => `:${c} ACCEPT [0:0]`),
   ':C - [0:0]',
   ':D - [0:0]',
   ':PAD - [0:0]',

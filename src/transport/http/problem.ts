@@ -113,6 +113,8 @@ interface ValidatorError {
   status: number;
   message: string;
   errors?: { path?: string; message?: string; errorCode?: string }[];
+  /** For a 405: the methods the resource takes (request-validation.ts RequestInvalid). */
+  allow?: readonly string[];
 }
 
 function isValidatorError(e: unknown): e is ValidatorError {
@@ -232,10 +234,9 @@ export function toProblem(error: unknown, log: (line: string) => void): ProblemR
   if (error instanceof DomainError) return fromDomain(error, log);
   if (isValidatorError(error)) {
     // A 405 names the methods the resource takes (RFC 9110: a 405 must send Allow).
-    const allow = (error as { allow?: readonly string[] }).allow;
     return {
       ...fromValidator(error),
-      headers: error.status === 405 && allow ? { Allow: allow.join(', ') } : {},
+      headers: error.status === 405 && error.allow ? { Allow: error.allow.join(', ') } : {},
     };
   }
   if (isBodyParserError(error)) {
